@@ -133,8 +133,7 @@ class EmbeddedKV:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self._local = threading.local()
-        with self._tx() as db:
-            db.executescript(_SCHEMA)
+        self._db().executescript(_SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)

@@ -89,3 +89,11 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def current_revision_safe(engine: Engine) -> str | None:
+    """The current revision, or None when the database cannot say (new or unreachable)."""
+    try:
+        return current_revision(engine)
+    except SQLAlchemyError:
+        return None

@@ -1,0 +1,162 @@
+"""The `vidray` command: the composition root for operators.
+
+Commands import from the upper floors inside their functions only, so `vidray version`
+or `vidray migrate` start fast and nothing imports this module.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import version as package_version
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from cluster.config import Settings, load_settings
+from cluster.errors import VidrayError
+
+app = typer.Typer(
+    name="vidray",
+    help="Self-hosted video platform on Ray.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: VidrayError) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Turn vidray's own errors into one line and exit status 2, never a traceback."""
+    try:
+        yield
+    except VidrayError as exc:
+        _fail(exc)
+
+
+def _settings() -> Settings:
+    with _clear_errors():
+        return load_settings()
+
+
+@app.command()
+def version() -> None:
+    """Print vidray's version."""
+    console.print(f"vidray {package_version('vidray')}")
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Create or upgrade the metadata database schema."""
+    from cluster import db
+
+    settings = _settings()
+    with _clear_errors():
+        engine = db.make_engine(settings.resolved_database_url)
+        before = db.current_revision_safe(engine)
+        db.migrate(engine, revision)
+        after = db.current_revision(engine)
+    label = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        console.print(f"database {label} is up to date at revision {after}")
+    else:
+        console.print(f"database {label} migrated from {before or 'empty'} to {after}")
+
+
+def _check_port_free(settings: Settings) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((settings.http_host, settings.http_port))
+        except OSError as exc:
+            from cluster.errors import ConfigError
+
+            raise ConfigError(
+                "VIDRAY_HTTP_PORT",
+                f"cannot listen on {settings.http_host}:{settings.http_port} ({exc.strerror}): "
+                "stop the process using it or choose another port",
+            ) from None
+
+
+def _preflight(settings: Settings) -> None:
+    """Check every configured service before starting anything, so errors come early."""
+    from cluster import db
+    from cluster.kv import open_kv
+    from cluster.storage import open_store
+
+    _check_port_free(settings)
+    engine = db.make_engine(settings.resolved_database_url)
+    with console.status("migrating the database"):
+        db.migrate(engine)
+    engine.dispose()
+    open_store(settings).check()
+    kv = open_kv(settings)
+    kv.ping()
+    kv.close()
+
+
+@app.command()
+def up(
+    cpus: Annotated[
+        int | None, typer.Option(help="CPUs for a local Ray cluster (default: all).")
+    ] = None,
+) -> None:
+    """Start vidray: Ray (unless RAY_ADDRESS is set), migrations, and the HTTP services."""
+    from ray import serve
+    from ray.serve.config import HTTPOptions
+
+    from cluster import runtime
+    from serve.app import APP_NAME, build_app
+
+    settings = _settings()
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    with _clear_errors():
+        _preflight(settings)
+        with console.status("starting Ray"):
+            info = runtime.start(settings, num_cpus=cpus)
+    try:
+        with console.status("deploying the Serve application"):
+            serve.start(http_options=HTTPOptions(host=settings.http_host, port=settings.http_port))
+            serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
+        base = f"http://{settings.http_host}:{settings.http_port}"
+        console.print(f"[bold green]vidray is up[/] ({settings.mode} mode)")
+        console.print(f"  web       {base}/")
+        console.print(f"  graphql   {base}/graphql")
+        console.print(f"  health    {base}/healthz")
+        if info.dashboard_url:
+            console.print(f"  dashboard {info.dashboard_url}")
+        console.print("Press Ctrl-C to stop.")
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        with console.status("stopping"):
+            if info.started_here:
+                serve.shutdown()
+            else:
+                serve.delete(APP_NAME)
+            runtime.stop()
+        console.print("vidray stopped")
+
+
+def main() -> None:
+    app()

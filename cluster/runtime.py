@@ -1,0 +1,66 @@
+"""Ray bootstrap: join `RAY_ADDRESS`, or start a local cluster that owns no fixed port.
+
+A local cluster from `ray.init()` picks free ports for its GCS, so it never collides
+with a Redis server on 6379 (where `ray start --head` would put it by default).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from cluster.config import Settings
+from cluster.errors import ServiceUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeInfo:
+    address: str
+    dashboard_url: str | None
+    started_here: bool
+
+
+def start(settings: Settings, *, num_cpus: int | None = None, quiet: bool = True) -> RuntimeInfo:
+    """Connect this process to Ray, in the vidray namespace (idempotent)."""
+    if ray.is_initialized():
+        context = ray.get_runtime_context()
+        return RuntimeInfo(context.gcs_address, None, started_here=False)
+    options: dict[str, Any] = {
+        "namespace": settings.ray_namespace,
+        "logging_level": logging.WARNING if quiet else logging.INFO,
+        "log_to_driver": not quiet,
+    }
+    try:
+        if settings.ray_address:
+            ctx = ray.init(address=settings.ray_address, **options)
+        else:
+            ctx = ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=True,
+                dashboard_host="127.0.0.1",
+                **options,
+            )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ServiceUnavailable("RAY_ADDRESS", f"cannot join the Ray cluster: {exc}") from None
+    dashboard = getattr(ctx, "dashboard_url", None)
+    return RuntimeInfo(
+        address=ray.get_runtime_context().gcs_address,
+        dashboard_url=f"http://{dashboard}" if dashboard else None,
+        started_here=not settings.ray_address,
+    )
+
+
+def stop() -> None:
+    """Disconnect; a local cluster started by `start` stops with its processes."""
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def alive_nodes() -> int:
+    """How many Ray nodes are alive (0 when this process is not connected)."""
+    if not ray.is_initialized():
+        return 0
+    return sum(1 for node in ray.nodes() if node.get("Alive"))

@@ -1,0 +1,61 @@
+"""The HTTP ingress: /healthz and /graphql on one FastAPI app.
+
+`Gateway` is a plain class; `serve/app.py` makes it the ingress deployment. Tests build
+it directly and talk to `create_app(gateway)` over ASGI.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from strawberry.fastapi import GraphQLRouter
+
+from cluster import db
+from cluster.config import Settings
+from cluster.health import ComponentHealth, check_all
+from cluster.kv import open_kv
+from cluster.storage import open_store
+from serve.gateway.context import GatewayContext
+from serve.gateway.schema import schema
+
+
+class Gateway:
+    """Holds the connections one ingress replica shares between requests."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = db.make_engine(settings.resolved_database_url)
+        self.store = open_store(settings)
+        self.kv = open_kv(settings)
+
+    async def health(self) -> list[ComponentHealth]:
+        # The probes block on sockets and files: keep them off the event loop.
+        return await run_in_threadpool(check_all, engine=self.engine, store=self.store, kv=self.kv)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_app(self)
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    dev = gateway.settings.mode == "dev"
+    app = FastAPI(title="vidray", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        components = await gateway.health()
+        ok = all(c.ok for c in components)
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "components": {c.name: {"ok": c.ok, "detail": c.detail} for c in components},
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def context_getter() -> GatewayContext:
+        return GatewayContext(health=gateway.health)
+
+    router: GraphQLRouter[GatewayContext, None] = GraphQLRouter(
+        schema, context_getter=context_getter, graphql_ide="graphiql" if dev else None
+    )
+    app.include_router(router, prefix="/graphql")
+    return app
