@@ -1,0 +1,413 @@
+"""Encode one chunk of a plan into MPEG-TS segments for every rung, and the audio once.
+
+One decode feeds all rungs: the chunk's frames are decoded once, put on the plan's
+constant-rate grid, rotated if the source says so, and scaled per rung. Every segment
+starts with an IDR frame (closed GOPs, keyframes forced on the plan's GOP grid), so chunks
+encoded independently, on any machine, concatenate into one seamless stream.
+
+Output timestamps are the plan's timeline plus `TS_OFFSET` (10 s), identical for audio and
+video. The offset keeps B-frame DTS and AAC priming positive, so no muxer shifts anything
+on its own (`mpegts_copyts=1` also stops the TS muxer adding its mux delay).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+
+from .errors import CorruptMedia, EncoderUnavailable
+from .plan import Chunk, Rung, TranscodePlan
+from .probe import open_untrusted
+
+Encoder = Literal["libx264", "h264_nvenc"]
+TS_CLOCK = 90_000
+TS_OFFSET = 10 * TS_CLOCK
+_TS_OPTIONS = {"mpegts_copyts": "1", "avoid_negative_ts": "disabled"}
+_ROTATE_FILTERS = {90: ["transpose=clock"], 180: ["hflip", "vflip"], 270: ["transpose=cclock"]}
+AAC_CODECS = "mp4a.40.2"
+
+
+@dataclass(frozen=True)
+class Segment:
+    index: int  # global segment number, shared by every rung and the audio
+    path: str  # relative to the output directory, posix
+    duration: float
+    size: int
+
+
+@dataclass(frozen=True)
+class RungOutput:
+    name: str
+    codecs: str  # RFC 6381, read from the SPS the encoder actually wrote
+    segments: tuple[Segment, ...]
+
+
+@dataclass(frozen=True)
+class ChunkOutput:
+    chunk: int
+    rungs: tuple[RungOutput, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChunkOutput:
+        return cls(
+            chunk=data["chunk"],
+            rungs=tuple(
+                RungOutput(
+                    name=r["name"],
+                    codecs=r["codecs"],
+                    segments=tuple(Segment(**s) for s in r["segments"]),
+                )
+                for r in data["rungs"]
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class AudioOutput:
+    codecs: str
+    channels: int
+    bitrate: int
+    segments: tuple[Segment, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AudioOutput:
+        return cls(**{**data, "segments": tuple(Segment(**s) for s in data["segments"])})
+
+
+@dataclass(frozen=True)
+class EncoderSupport:
+    name: str
+    available: bool
+    reason: str
+
+
+def available_encoders() -> dict[str, EncoderSupport]:
+    """Which H.264 encoders (and NVDEC) work here; GPU paths report why they do not."""
+    found = {}
+    for name in ("libx264", "h264_nvenc"):
+        try:
+            ctx = av.CodecContext.create(name, "w")
+            ctx.width, ctx.height, ctx.pix_fmt = 256, 256, "yuv420p"
+            ctx.time_base = Fraction(1, 25)
+            ctx.open()  # NVENC fails here without a GPU and driver
+            found[name] = EncoderSupport(name, True, "ok")
+        except Exception as exc:
+            found[name] = EncoderSupport(name, False, f"{type(exc).__name__}: {exc}")
+    devices = av.codec.hwaccel.hwdevices_available()
+    found["nvdec"] = EncoderSupport(
+        "nvdec", "cuda" in devices, "ok" if "cuda" in devices else "no CUDA device type"
+    )
+    return found
+
+
+def encode_chunk(
+    *,
+    source: str | Path,
+    plan: TranscodePlan,
+    chunk: Chunk,
+    out_dir: str | Path,
+    rungs: tuple[str, ...] | None = None,
+    encoder: Encoder = "libx264",
+    preset: str = "veryfast",
+    threads: int = 0,
+) -> ChunkOutput:
+    """Encode `chunk` of `source` into `{out_dir}/{rung}/seg_{n:05d}.ts` for each rung.
+
+    `rungs` picks a subset by name (e.g. only the lowest, to publish it first); `threads`
+    0 lets codecs choose, 1 suits running many chunk tasks side by side.
+    """
+    assert plan.fps is not None, "audio-only plans have no video chunks"
+    out = Path(out_dir)
+    chosen = [r for r in plan.rungs if rungs is None or r.name in rungs]
+    writers = [
+        _RungWriter(
+            plan=plan,
+            chunk=chunk,
+            rung=r,
+            out_dir=out,
+            encoder=encoder,
+            preset=preset,
+            threads=threads,
+        )
+        for r in chosen
+    ]
+    try:
+        with open_untrusted(source, container=plan.container) as container:
+            for n, frame in _chunk_frames(container, plan=plan, chunk=chunk, threads=threads):
+                for w in writers:
+                    w.encode(n, frame)
+        for w in writers:
+            w.finish()
+        return ChunkOutput(chunk=chunk.index, rungs=tuple(w.output() for w in writers))
+    finally:
+        for w in writers:
+            w.close()  # removes half-written segments if anything above failed
+
+
+def _chunk_frames(
+    container: Any, *, plan: TranscodePlan, chunk: Chunk, threads: int
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """Yield (output frame number, picture) for every slot of the chunk, exactly once.
+
+    Source frames are placed on the constant-rate grid the way FFmpeg's fps filter does:
+    a frame takes the nearest slot, late slots repeat the previous picture, and frames
+    that land on an already-filled slot are dropped. That is what turns VFR into CFR.
+    """
+    assert plan.fps is not None
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
+    fps = float(plan.fps)
+    rotate = _rotator(stream, plan.rotation)
+    start_t = plan.origin + chunk.start
+    if chunk.start_frame > 0 and stream.time_base is not None:
+        # Seek lands on the keyframe at or before the target; frames before the chunk's
+        # first slot are decoded (they are needed as references) and dropped below.
+        target = start_t - 0.5 / fps
+        container.seek(int(target / stream.time_base), stream=stream, backward=True)
+    next_slot, previous = chunk.start_frame, None
+    end = chunk.end_frame
+    for frame in container.decode(stream):
+        if frame.time is None:
+            continue
+        slot = round((frame.time - plan.origin) * fps)
+        if slot < next_slot:
+            previous = frame
+            continue
+        if not chunk.last and slot >= end:
+            break
+        picture = rotate(frame)
+        while next_slot < slot:
+            yield next_slot, (rotate(previous) if previous is not None else picture)
+            next_slot += 1
+        yield next_slot, picture
+        next_slot += 1
+        previous = frame
+    if previous is None:
+        raise CorruptMedia(
+            f"No picture could be decoded between {chunk.start:.1f}s and {chunk.end:.1f}s; "
+            "the file may be truncated. Export it again and re-upload.",
+            reason="undecodable",
+        )
+    # Hold the last picture to the planned end: the next chunk (or the audio) continues
+    # from there, so a short source tail must not leave a gap.
+    last = rotate(previous)
+    while next_slot < end:
+        yield next_slot, last
+        next_slot += 1
+
+
+def _rotator(stream: Any, rotation: int) -> Any:
+    filters = _ROTATE_FILTERS.get(rotation)
+    if not filters:
+        return lambda frame: frame
+    graph = av.filter.Graph()
+    nodes = [graph.add_buffer(template=stream)]
+    for spec in filters:
+        name, _, args = spec.partition("=")
+        nodes.append(graph.add(name, args or None))
+    nodes.append(graph.add("buffersink"))
+    graph.link_nodes(*nodes).configure()
+
+    def rotate(frame: av.VideoFrame) -> Any:
+        graph.push(frame)
+        return graph.pull()
+
+    return rotate
+
+
+class _RungWriter:
+    """One rung's encoder plus the segment file currently being written."""
+
+    def __init__(
+        self,
+        *,
+        plan: TranscodePlan,
+        chunk: Chunk,
+        rung: Rung,
+        out_dir: Path,
+        encoder: Encoder,
+        preset: str,
+        threads: int,
+    ) -> None:
+        assert plan.fps is not None and plan.gop_frames is not None
+        self.plan, self.chunk, self.rung = plan, chunk, rung
+        self.dir = out_dir / rung.name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ctx = _open_encoder(encoder, rung=rung, plan=plan, preset=preset, threads=threads)
+        self.segment: int | None = None
+        self.out: Any = None
+        self.stream: Any = None
+        self.tmp: Path | None = None
+        self.codecs = ""
+        self.frames: dict[int, int] = {}  # segment -> frames it holds
+        self.done: list[Segment] = []
+        self.last_seg = chunk.first_segment + chunk.segment_count - 1
+
+    def encode(self, n: int, frame: av.VideoFrame) -> None:
+        picture = frame.reformat(
+            width=self.rung.width,
+            height=self.rung.height,
+            format="yuv420p",
+            interpolation="BICUBIC",
+        )
+        picture.pts = n
+        picture.time_base = self.ctx.time_base
+        # Forced IDRs on the plan's GOP grid: segment starts line up across chunks/rungs.
+        picture.pict_type = (
+            av.video.frame.PictureType.I
+            if self.plan.keyframe(n)
+            else av.video.frame.PictureType.NONE
+        )
+        seg = self._segment_of(n)
+        self.frames[seg] = self.frames.get(seg, 0) + 1
+        for packet in self.ctx.encode(picture):
+            self._mux(packet)
+
+    def finish(self) -> None:
+        # Flush: the encoder holds look-ahead and B-frames; without an empty encode call
+        # the chunk's last frames would be lost and the next chunk would start late.
+        for packet in self.ctx.encode(None):
+            self._mux(packet)
+        self._close_segment()
+
+    def output(self) -> RungOutput:
+        return RungOutput(name=self.rung.name, codecs=self.codecs, segments=tuple(self.done))
+
+    def close(self) -> None:
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+            self.tmp = None
+
+    def _segment_of(self, n: int) -> int:
+        frames = self.plan.segment_frames
+        k = self.chunk.first_segment
+        while k < self.last_seg and frames[k + 1] <= n:
+            k += 1
+        return k
+
+    def _mux(self, packet: av.Packet) -> None:
+        assert self.plan.fps is not None
+        assert packet.pts is not None and packet.dts is not None  # encoders always set both
+        seg = self._segment_of(int(packet.pts))
+        if seg != self.segment:
+            self._close_segment()
+            self._open_segment(seg)
+        if not self.codecs and packet.is_keyframe:
+            self.codecs = avc1_codecs(bytes(packet))
+        scale = Fraction(TS_CLOCK) / self.plan.fps
+        packet.pts = TS_OFFSET + round(packet.pts * scale)
+        packet.dts = TS_OFFSET + round(packet.dts * scale)
+        packet.duration = round(scale)
+        packet.time_base = Fraction(1, TS_CLOCK)
+        packet.stream = self.stream
+        self.out.mux(packet)
+
+    def _open_segment(self, seg: int) -> None:
+        self.segment = seg
+        self.tmp = self.dir / f".seg_{seg:05d}.ts.part"
+        self.out = av.open(str(self.tmp), "w", format="mpegts", options=_TS_OPTIONS)
+        self.stream = self.out.add_mux_stream("h264", rate=self.plan.fps)
+        self.stream.time_base = Fraction(1, TS_CLOCK)
+
+    def _close_segment(self) -> None:
+        if self.out is None or self.tmp is None or self.segment is None:
+            return
+        assert self.plan.fps is not None
+        self.out.close()
+        self.out = None
+        final = self.dir / f"seg_{self.segment:05d}.ts"
+        self.tmp.replace(final)  # atomic: readers never see half a segment
+        self.tmp = None
+        self.done.append(
+            Segment(
+                index=self.segment,
+                path=f"{self.rung.name}/{final.name}",
+                duration=float(self.frames.get(self.segment, 0) / self.plan.fps),
+                size=final.stat().st_size,
+            )
+        )
+
+
+def _open_encoder(
+    encoder: Encoder, *, rung: Rung, plan: TranscodePlan, preset: str, threads: int
+) -> Any:
+    assert plan.fps is not None and plan.gop_frames is not None
+    keyint = math.ceil(plan.gop_frames) + 1  # forced IDRs come first; this is a backstop
+    options = _ENCODER_OPTIONS[encoder](rung, keyint, preset)
+    try:
+        ctx = av.CodecContext.create(encoder, "w")
+        ctx.width, ctx.height, ctx.pix_fmt = rung.width, rung.height, "yuv420p"
+        ctx.time_base = 1 / plan.fps
+        ctx.framerate = plan.fps
+        ctx.bit_rate = rung.bitrate
+        ctx.thread_count = threads
+        ctx.options = options
+        ctx.open()
+    except Exception as exc:
+        raise EncoderUnavailable(
+            f"The {encoder} encoder could not be opened ({exc}); use libx264 on this node.",
+        ) from None
+    return ctx
+
+
+def _x264_options(rung: Rung, keyint: int, preset: str) -> dict[str, str]:
+    params = [
+        f"keyint={keyint}",
+        f"min-keyint={keyint}",
+        "scenecut=0",  # no extra keyframes: segment sizes stay predictable
+        "open-gop=0",  # closed GOPs: each segment decodes on its own
+        f"vbv-maxrate={rung.maxrate // 1000}",
+        f"vbv-bufsize={rung.bufsize // 1000}",
+        f"level={rung.level}",
+        "aud=1",  # access unit delimiters, recommended for HLS in MPEG-TS
+    ]
+    return {
+        "preset": preset,
+        "profile": rung.profile,
+        "forced-idr": "1",
+        "x264-params": ":".join(params),
+    }
+
+
+def _nvenc_options(rung: Rung, keyint: int, preset: str) -> dict[str, str]:
+    return {
+        "preset": "p4",
+        "profile": rung.profile,
+        "rc": "vbr",
+        "maxrate": str(rung.maxrate),
+        "bufsize": str(rung.bufsize),
+        "g": str(keyint),
+        "forced-idr": "1",
+        "no-scenecut": "1",
+        "strict_gop": "1",
+        "aud": "1",
+    }
+
+
+_ENCODER_OPTIONS = {"libx264": _x264_options, "h264_nvenc": _nvenc_options}
+
+
+def avc1_codecs(annexb: bytes) -> str:
+    """RFC 6381 `avc1.PPCCLL` from the first SPS in an Annex-B access unit."""
+    i = annexb.find(b"\x00\x00\x01")
+    while i != -1 and i + 6 < len(annexb):
+        if annexb[i + 3] & 0x1F == 7:  # NAL type 7: sequence parameter set
+            return "avc1." + annexb[i + 4 : i + 7].hex()
+        i = annexb.find(b"\x00\x00\x01", i + 3)
+    return "avc1.640028"  # High@4.0: a safe claim if the SPS could not be found
