@@ -1,0 +1,87 @@
+"""Fixtures shared by every test layer: real services, or a skip that says why.
+
+With VIDRAY_REQUIRE_SERVICES=1 (CI), a missing service fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+
+import pytest
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "VIDRAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_TEST_URL = os.environ.get("VIDRAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def require(service: str, reason: str) -> None:
+    """Skip (or, in CI, fail) a test whose service is not reachable."""
+    message = f"{service} is not reachable: {reason}"
+    if os.environ.get("VIDRAY_REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " (VIDRAY_REQUIRE_SERVICES=1)", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test session, dropped afterwards."""
+    import psycopg
+
+    name = f"vidray_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        require("PostgreSQL", str(exc).strip().splitlines()[0])
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+        yield f"{base}/{name}"
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        require("Redis", str(exc))
+    finally:
+        client.close()
+    return REDIS_TEST_URL
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3-compatible HTTP server (moto in server mode) on a free port."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_credentials(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    # moto accepts any key pair; boto3 must not find the developer's real ones.
+    creds = {"access_key_id": "testing", "secret_access_key": "testing"}
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["secret_access_key"])
+    return creds

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import pytest
+
+from cluster.config import load_settings
+from cluster.errors import ConfigError
+
+STRONG = "x" * 40
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("VIDRAY_MODE", "VIDRAY_DATABASE_URL", "VIDRAY_REDIS_URL", "RAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_embedded_defaults_need_nothing_configured() -> None:
+    settings = load_settings()
+    assert settings.mode == "dev"
+    assert settings.http_port == 8000
+    assert settings.resolved_database_url.startswith("sqlite:///")
+    assert settings.resolved_database_url.endswith(".vidray/vidray.db")
+    assert settings.redis_url is None
+    assert settings.s3_bucket is None
+
+
+def test_settings_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDRAY_HTTP_PORT", "8123")
+    monkeypatch.setenv("VIDRAY_DATABASE_URL", "postgresql://u@db/vidray")
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    settings = load_settings()
+    assert settings.http_port == 8123
+    assert settings.resolved_database_url == "postgresql://u@db/vidray"
+    assert settings.ray_address == "ray://head:10001"
+
+
+@pytest.mark.parametrize("secret", ["changeme", "secret", "", "short-but-real"])
+def test_prod_refuses_placeholder_signing_secret(secret: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(mode="prod", signing_secret=secret, jwt_secret=STRONG)
+    assert caught.value.variable == "VIDRAY_SIGNING_SECRET"
+    assert "32 characters" in str(caught.value)
+
+
+def test_prod_refuses_missing_jwt_secret() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(mode="prod", signing_secret=STRONG)
+    assert caught.value.variable == "VIDRAY_JWT_SECRET"
+
+
+def test_prod_starts_with_real_secrets() -> None:
+    settings = load_settings(mode="prod", signing_secret=STRONG, jwt_secret="y" * 40)
+    assert settings.mode == "prod"
+
+
+def test_dev_accepts_the_placeholder() -> None:
+    assert load_settings(mode="dev").signing_secret.get_secret_value() == "changeme"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("VIDRAY_DATABASE_URL", "mysql://root@localhost/db"),
+        ("VIDRAY_DATABASE_URL", "not a url"),
+        ("VIDRAY_REDIS_URL", "http://localhost:6379"),
+        ("VIDRAY_S3_ENDPOINT_URL", "localhost:9000"),
+        ("VIDRAY_HTTP_PORT", "99999"),
+        ("VIDRAY_HTTP_PORT", "eighty"),
+        ("VIDRAY_MODE", "production"),
+    ],
+)
+def test_malformed_values_name_their_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}: ")
