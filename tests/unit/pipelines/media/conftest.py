@@ -6,27 +6,12 @@ measurable); sound is a sine tone. Everything is small and short so the suite st
 
 from __future__ import annotations
 
-import os
-import shutil
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
-
-
-def require_tool(name: str) -> str:
-    """Path of an FFmpeg CLI tool; skip (or fail under VIDRAY_REQUIRE_SERVICES=1) if absent."""
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("VIDRAY_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{name} is required (VIDRAY_REQUIRE_SERVICES=1) but not on PATH")
-        pytest.skip(f"{name} not on PATH: install ffmpeg to validate media output")
-    return found
+from mediafiles import Spec, make_media, require_tool
 
 
 @pytest.fixture(scope="session")
@@ -37,81 +22,6 @@ def ffprobe() -> str:
 @pytest.fixture(scope="session")
 def ffmpeg() -> str:
     return require_tool("ffmpeg")
-
-
-@dataclass(frozen=True)
-class Spec:
-    width: int = 640
-    height: int = 360
-    seconds: float = 3.0
-    fps: int = 30
-    audio: bool = True
-    video: bool = True
-    pix_fmt: str = "yuv420p"
-    codec: str = "libx264"
-    rotation: int = 0  # counter-clockwise, as FFmpeg's display matrix says
-    vfr: bool = False
-    black_first_s: float = 0.0
-    suffix: str = ".mp4"
-
-
-def _picture(spec: Spec, i: int, rng: np.random.Generator) -> np.ndarray:
-    h, w = spec.height, spec.width
-    t = i / spec.fps
-    if t < spec.black_first_s:
-        return np.zeros((h, w, 3), np.uint8)
-    x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
-    y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
-    img = np.empty((h, w, 3), np.float32)
-    img[..., 0] = (x + i * 4) % 256
-    img[..., 1] = y
-    img[..., 2] = 255 - (x + y) / 2
-    bw, bh = max(w // 6, 2), max(h // 6, 2)
-    bx = int((w - bw) * (0.5 + 0.5 * np.sin(t * 2)))
-    by = int((h - bh) * (0.5 + 0.5 * np.cos(t * 3)))
-    img[by : by + bh, bx : bx + bw] = (255, 255, 255)
-    img += rng.normal(0, 6, (h, w, 1))
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def make_media(path: Path, spec: Spec) -> Path:
-    rng = np.random.default_rng(7)
-    out = av.open(str(path), "w")
-    v = a = None
-    if spec.video:
-        v = out.add_stream(spec.codec, rate=spec.fps)
-        v.width, v.height, v.pix_fmt = spec.width, spec.height, spec.pix_fmt
-        v.codec_context.options = {"preset": "ultrafast"}
-        if spec.vfr:
-            v.codec_context.time_base = Fraction(1, 1000)
-        if spec.rotation:
-            v.set_display_rotation(spec.rotation)
-    if spec.audio:
-        a = out.add_stream("aac", rate=48000, layout="stereo")
-    frames = int(spec.seconds * spec.fps)
-    if v is not None:
-        t_ms = 0
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(_picture(spec, i, rng), format="rgb24")
-            if spec.vfr:
-                # Phone-style VFR: frame spacing wanders between 20 and 50 ms.
-                frame.pts, frame.time_base = t_ms, Fraction(1, 1000)
-                t_ms += int(rng.integers(20, 51))
-            out.mux(v.encode(frame))
-        out.mux(v.encode())
-    if a is not None:
-        rate, n, total = 48000, 1024, int(spec.seconds * 48000)
-        for start in range(0, total, n):
-            t = (np.arange(start, min(start + n, total)) / rate).astype(np.float32)
-            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            frame = av.AudioFrame.from_ndarray(
-                np.stack([tone, tone]), format="fltp", layout="stereo"
-            )
-            frame.sample_rate, frame.pts = rate, start
-            out.mux(a.encode(frame))
-        out.mux(a.encode())
-    out.close()
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -129,37 +39,40 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     return build
 
 
-# --- hostile inputs -------------------------------------------------------------------
+# --- running the library end to end and reading the result back with ffprobe ----------
 
 
-def patch_box(data: bytearray, box: bytes, offset: int, value: bytes) -> None:
-    """Overwrite bytes at `offset` inside the payload of every `box` atom (MP4 patching)."""
-    start = 0
-    while (i := data.find(box, start)) != -1:
-        payload = i + 4
-        data[payload + offset : payload + offset + len(value)] = value
-        start = i + 4
+@dataclass(frozen=True)
+class Ladder:
+    source: Path
+    out: Path
+    plan: object
+    chunks: list
+    audio: object
+    package: object
 
 
-def avi_with_embedded_playlist(playlist: bytes) -> bytes:
-    """A RIFF/AVI whose only stream is a GAB2 'subtitle' carrying an HLS playlist.
+@pytest.fixture(scope="session")
+def ladder(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Ladder]:
+    """`ladder(source, **plan_kwargs)`: probe -> plan -> every chunk -> audio -> package."""
+    from pipelines.media import encode_audio, encode_chunk, package, plan_transcode, probe
 
-    This is the shape of the 2017 FFmpeg local-file-read exploit: the AVI demuxer probes
-    the GAB2 payload and, unhardened, could hand it to the HLS demuxer.
-    """
+    def run(source: Path, **plan_kwargs: object) -> Ladder:
+        out = tmp_path_factory.mktemp(f"hls-{source.stem}")
+        info = probe(source)
+        kwargs = {"segment_seconds": 2.0, "gop_seconds": 1.0, "segments_per_chunk": 1}
+        kwargs.update(plan_kwargs)
+        plan = plan_transcode(info, **kwargs)  # type: ignore[arg-type]
+        chunks = (
+            [
+                encode_chunk(source=source, plan=plan, chunk=c, out_dir=out, threads=1)
+                for c in plan.chunks
+            ]
+            if plan.rungs
+            else []
+        )
+        audio = encode_audio(source=source, plan=plan, out_dir=out) if plan.audio else None
+        result = package(plan=plan, chunks=chunks, audio=audio, out_dir=out)
+        return Ladder(source=source, out=out, plan=plan, chunks=chunks, audio=audio, package=result)
 
-    def chunk(tag: bytes, body: bytes) -> bytes:
-        return tag + struct.pack("<I", len(body)) + body + (b"\0" if len(body) % 2 else b"")
-
-    def lst(kind: bytes, body: bytes) -> bytes:
-        return chunk(b"LIST", kind + body)
-
-    avih = struct.pack("<IIIIIIIIII", 40000, 0, 0, 0x10, 1, 0, 1, 0, 64, 64) + b"\0" * 16
-    strh = b"txts" + b"\0" * 4 + struct.pack("<IHHIIIIIIII", 0, 0, 0, 0, 1, 25, 0, 1, 0, 0, 0)
-    strh += b"\0" * 8
-    gab2 = b"GAB2\0\x02\0" + struct.pack("<I", 4) + b"x\0" + b"\x04\0"
-    gab2 += struct.pack("<I", len(playlist)) + playlist
-    hdrl = lst(b"hdrl", chunk(b"avih", avih) + lst(b"strl", chunk(b"strh", strh)))
-    movi = lst(b"movi", chunk(b"00st", gab2))
-    body = b"AVI " + hdrl + movi
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+    return run
