@@ -1,0 +1,104 @@
+"""`vidray up` as a user runs it: a subprocess, spoken to over HTTP, stopped with Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+VIDRAY = str(Path(sys.executable).with_name("vidray"))
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDRAY_", "RAY_"))}
+    env.update({"VIDRAY_DATA_DIR": str(tmp_path / "data"), **extra})
+    return env
+
+
+@pytest.fixture
+def platform(tmp_path: Path, free_tcp_port: int) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    port = free_tcp_port
+    proc = subprocess.Popen(
+        [VIDRAY, "up", "--cpus", "2"],
+        env=_env(tmp_path, VIDRAY_HTTP_PORT=str(port)),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+        else:
+            pytest.fail("vidray up did not become healthy in 180 s")
+        yield proc, base
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_up_serves_health_and_graphql_then_stops_cleanly(
+    platform: tuple[subprocess.Popen[str], str],
+) -> None:
+    proc, base = platform
+    health = httpx.get(f"{base}/healthz").json()
+    assert health["status"] == "ok"
+    assert set(health["components"]) == {"database", "storage", "kv", "ray"}
+
+    answer = httpx.post(f"{base}/graphql", json={"query": "{ health { ok version } }"}).json()
+    assert answer["data"]["health"]["ok"] is True
+
+    ray_processes = psutil.Process(proc.pid).children(recursive=True)
+    assert any("raylet" in " ".join(p.cmdline()) for p in ray_processes)
+
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, output
+    assert "vidray stopped" in output
+    _, alive = psutil.wait_procs(ray_processes, timeout=5)
+    assert alive == [], f"Ray processes left behind: {[p.pid for p in alive]}"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base}/healthz", timeout=2)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"VIDRAY_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}, "VIDRAY_DATABASE_URL"),
+        ({"VIDRAY_DATABASE_URL": "mongodb://localhost"}, "VIDRAY_DATABASE_URL"),
+        ({"VIDRAY_MODE": "prod"}, "VIDRAY_SIGNING_SECRET"),
+        ({"VIDRAY_REDIS_URL": "redis://127.0.0.1:9/0"}, "VIDRAY_REDIS_URL"),
+        (
+            {"VIDRAY_S3_BUCKET": "b", "VIDRAY_S3_ENDPOINT_URL": "http://127.0.0.1:9"},
+            "VIDRAY_S3_ENDPOINT_URL",
+        ),
+    ],
+)
+def test_bad_configuration_is_one_clear_line(
+    tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
+    result = subprocess.run(
+        [VIDRAY, "up"], env=_env(tmp_path, **env), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {variable}: ")
+    assert "Traceback" not in result.stderr + result.stdout
