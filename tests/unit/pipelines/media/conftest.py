@@ -65,7 +65,9 @@ def ladder(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Ladder]:
         plan = plan_transcode(info, **kwargs)  # type: ignore[arg-type]
         chunks = (
             [
-                encode_chunk(source=source, plan=plan, chunk=c, out_dir=out, threads=1)
+                encode_chunk(
+                    source=source, plan=plan, chunk=c, out_dir=out, threads=1, preset="ultrafast"
+                )
                 for c in plan.chunks
             ]
             if plan.rungs
