@@ -234,6 +234,14 @@ class LocalStore:
         for dirpath, _, _ in sorted(os.walk(base), key=lambda w: -len(w[0])):
             with contextlib.suppress(OSError):
                 Path(dirpath).rmdir()
+        # Then the parents the prefix created, up to (not including) the root.
+        for parent in base.parents:
+            if parent == self.root or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
     def move(self, src: str, dst: str) -> None:
         source, target = self._path(src), self._path(dst)

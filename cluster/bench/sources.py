@@ -1,0 +1,73 @@
+"""Synthetic sources for benchmarks and tests: real H.264/AAC files made with PyAV.
+
+The picture is hard enough to encode to be honest (a scrolling gradient, a moving box and
+per-frame noise), so encoder timings are not flattered by a static frame.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def make_source(
+    path: Path,
+    *,
+    width: int = 1920,
+    height: int = 1080,
+    seconds: float = 60.0,
+    fps: int = 30,
+    audio: bool = True,
+    seed: int = 7,
+) -> Path:
+    """Write an MP4 (H.264 yuv420p + AAC stereo) with keyframes every 2 s."""
+    rng = np.random.default_rng(seed)
+    frames = round(seconds * fps)
+    x = np.linspace(0, 255, width, dtype=np.float32)
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    base = np.stack(
+        [
+            np.broadcast_to(x, (height, width)),
+            np.broadcast_to(y, (height, width)),
+            np.full((height, width), 128, np.float32),
+        ],
+        axis=-1,
+    ).astype(np.uint8)
+    noise = rng.integers(0, 24, size=(8, height, width, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "ultrafast", "crf": "18", "g": str(2 * fps)}
+        sound = None
+        if audio:
+            sound = out.add_stream("aac", rate=48000)
+            sound.layout = "stereo"
+        samples_per_frame = 48000 // fps
+        for i in range(frames):
+            img = np.roll(base, i * 8, axis=1) + noise[i % len(noise)]
+            bw, bh = width // 6, height // 6
+            t = i / fps
+            bx = int((width - bw) * (0.5 + 0.5 * np.sin(t * 2)))
+            by = int((height - bh) * (0.5 + 0.5 * np.cos(t * 3)))
+            img[by : by + bh, bx : bx + bw] = 255
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            out.mux(video.encode(frame))
+            if sound is not None:
+                n = np.arange(i * samples_per_frame, (i + 1) * samples_per_frame)
+                tone = (0.2 * np.sin(2 * np.pi * 440 * n / 48000)).astype(np.float32)
+                chunk = av.AudioFrame.from_ndarray(
+                    np.stack([tone, tone]), format="fltp", layout="stereo"
+                )
+                chunk.sample_rate = 48000
+                chunk.pts = i * samples_per_frame
+                out.mux(sound.encode(chunk))
+        # Flush: encoders hold frames back (lookahead, B-frames, AAC priming).
+        out.mux(video.encode(None))
+        if sound is not None:
+            out.mux(sound.encode(None))
+    return path

@@ -1,0 +1,22 @@
+"""Errors of the transcode task graph (media errors live in `pipelines.media.errors`).
+
+TranscodeError
+├── TranscodeFailed     the job cannot finish; `reason` says why (never retried)
+└── TranscodeCancelled  the video was deleted or the job cancelled mid-way
+"""
+
+from __future__ import annotations
+
+
+class TranscodeError(Exception):
+    """Base of the task graph's errors."""
+
+
+class TranscodeFailed(TranscodeError):
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class TranscodeCancelled(TranscodeError):
+    """Raised by `transcode` once cancellation is seen; partial output is removed."""
