@@ -11,7 +11,14 @@ import pytest
 def ray_cluster() -> Iterator[None]:
     import ray
 
-    ray.init(num_cpus=2, namespace="vidray-test", include_dashboard=False, log_to_driver=False)
+    # A fake GPU lets tests prove the GPU path falls back to libx264 on a CPU-only machine.
+    ray.init(
+        num_cpus=2,
+        num_gpus=1,
+        namespace="vidray-test",
+        include_dashboard=False,
+        log_to_driver=False,
+    )
     try:
         yield
     finally:
