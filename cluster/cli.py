@@ -249,5 +249,59 @@ def transcode(
         console.print(f"  note: {note}")
 
 
+bench_app = typer.Typer(help="Benchmarks: vidray beside its anchor, on the same input.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("transcode")
+def bench_transcode(
+    input_path: Annotated[
+        Path | None, typer.Option("--input", exists=True, dir_okay=False, help="Source video.")
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="Length of the generated 1080p30 source.")] = 60,
+    ladder: Annotated[str | None, typer.Option(help="Rung heights (default: auto).")] = None,
+    preset: Annotated[str, typer.Option(help="x264 preset for both.")] = "veryfast",
+    cpus: Annotated[int | None, typer.Option(help="Cores for both (default: all).")] = None,
+    keep: Annotated[Path | None, typer.Option(help="Keep both outputs in this folder.")] = None,
+) -> None:
+    """The full ladder through vidray's Ray pipeline and through one ffmpeg process."""
+    import os
+
+    from rich.table import Table
+
+    from cluster.bench import transcode as bench
+
+    settings = _settings()
+    cores = cpus or len(os.sched_getaffinity(0))
+    ours, anchor, plan = bench.bench(
+        settings=settings,
+        input_path=input_path,
+        seconds=seconds,
+        ladder=_parse_ladder(ladder),
+        preset=preset,
+        cpus=cores,
+        keep=keep,
+        say=lambda msg: err_console.print(f"[dim]{msg}[/]"),
+    )
+    table = Table(title=f"transcode: {plan.duration:.1f} s source, {cores} cores, {preset}")
+    for column in ("metric", "vidray", "ffmpeg", "vidray / ffmpeg"):
+        table.add_column(column, justify="right" if column != "metric" else "left")
+
+    def row(metric: str, a: float, b: float, unit: str = "") -> None:
+        ratio = f"{a / b:.2f}x" if b else "-"
+        table.add_row(metric, f"{a:.2f}{unit}", f"{b:.2f}{unit}", ratio)
+
+    row("wall time", ours.wall_s, anchor.wall_s, " s")
+    row("CPU time", ours.cpu_s, anchor.cpu_s, " s")
+    row("first playable", ours.first_playable_s, anchor.first_playable_s, " s")
+    row("fully ready", ours.wall_s, anchor.wall_s, " s")
+    row("wall / duration", ours.wall_s / plan.duration, anchor.wall_s / plan.duration)
+    for rung in plan.rungs:
+        name = rung.name
+        row(f"{name} PSNR", ours.psnr_db[name], anchor.psnr_db[name], " dB")
+        row(f"{name} bitrate", ours.kbps[name], anchor.kbps[name], " kb/s")
+    console.print(table)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,338 @@
+"""Transcode jobs: durable state in the database, run on Ray, resumed after a restart.
+
+One detached actor (`JobManager`) is the only writer of job rows. It runs each job's
+task-graph driver in a thread of its own, picks the next job fairly (the owner with the
+fewest running jobs goes first, then the oldest job), publishes progress to watchers,
+and on start re-queues every job a previous incarnation left queued or running.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from cluster import db
+from cluster.config import Settings
+from cluster.db.models import Job, JobState, Rendition, Video, VideoStatus, utcnow
+from cluster.events import emit
+from cluster.storage import open_store
+from pipelines import transcode as graph
+from pipelines.errors import TranscodeCancelled, TranscodeFailed
+
+ACTOR_NAME = "jobs"
+UNFINISHED = (JobState.QUEUED, JobState.RUNNING)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What watchers (GraphQL subscriptions, the CLI) see of a job."""
+
+    id: str
+    video_id: str
+    state: str
+    stage: str
+    percent: float
+    playable: bool
+    error: str | None
+    notes: tuple[str, ...]
+    version: int
+
+
+@dataclass(frozen=True)
+class Queued:
+    id: str
+    owner_id: str
+    created_at: datetime
+
+
+def pick_next(queued: Sequence[Queued], running_owners: Sequence[str]) -> Queued | None:
+    """Fair share: the owner with fewest running jobs first, then the oldest job.
+
+    >>> from datetime import datetime as dt
+    >>> a1, a2 = Queued("a1", "ann", dt(2026, 1, 1)), Queued("a2", "ann", dt(2026, 1, 2))
+    >>> b1 = Queued("b1", "bob", dt(2026, 1, 3))
+    >>> pick_next([a1, a2, b1], running_owners=["ann"]).id
+    'b1'
+    """
+    if not queued:
+        return None
+    running = Counter(running_owners)
+    return min(queued, key=lambda q: (running[q.owner_id], q.created_at, q.id))
+
+
+class JobManager:
+    """The job actor's logic; `serve/app.py` / the CLI create it as a detached actor."""
+
+    def __init__(self, settings: Settings, *, max_running: int = 2) -> None:
+        self.settings = settings
+        self.engine = db.make_engine(settings.resolved_database_url)
+        self.sessions = db.session_factory(self.engine)
+        self.open_store = functools.partial(open_store, settings)
+        self.max_running = max_running
+        self._lock = threading.Condition()
+        self._running: dict[str, str] = {}  # job id -> owner id
+        self._cancel: set[str] = set()
+        self._views: dict[str, JobView] = {}
+        self.recover()
+
+    # -- public API (actor methods) ---------------------------------------------------
+
+    def submit(
+        self, *, video_id: str, owner_id: str, source_key: str, params: dict[str, Any]
+    ) -> str:
+        """Queue a transcode of `source_key` for `video_id`; returns the job id."""
+        with self.sessions.begin() as session:
+            job = Job(
+                video_id=video_id,
+                owner_id=owner_id,
+                params={"source_key": source_key, **params},
+            )
+            session.add(job)
+            video = session.get(Video, video_id)
+            if video is not None:
+                video.status = VideoStatus.PROCESSING
+                video.source_key = source_key
+            session.flush()
+        # Watchers hear of a change only once it is committed.
+        self._publish(job)
+        self._schedule()
+        return job.id
+
+    def status(self, job_id: str) -> JobView | None:
+        with self._lock:
+            view = self._views.get(job_id)
+        if view is not None:
+            return view
+        with self.sessions() as session:
+            job = session.get(Job, job_id)
+            return None if job is None else self._view(job, playable=False, version=0)
+
+    def watch(self, job_id: str, *, after_version: int, timeout: float = 25.0) -> JobView | None:
+        """Block until the job's view is newer than `after_version` (long poll)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                view = self._views.get(job_id)
+                if view is not None and view.version > after_version:
+                    return view
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return view
+                self._lock.wait(left)
+
+    def cancel_video(self, video_id: str) -> int:
+        """Cancel every unfinished job of a video (it is being deleted)."""
+        with self.sessions.begin() as session:
+            jobs = session.scalars(
+                select(Job).where(Job.video_id == video_id, Job.state.in_(UNFINISHED))
+            ).all()
+            idle = [job for job in jobs if job.id not in self._running]
+            self._cancel.update(job.id for job in jobs if job.id in self._running)
+            for job in idle:
+                job.state, job.finished_at = JobState.CANCELLED, utcnow()
+        for job in idle:
+            self._publish(job)
+        return len(jobs)
+
+    def recover(self) -> int:
+        """Re-queue what a previous incarnation left unfinished, then schedule it."""
+        with self.sessions.begin() as session:
+            jobs = session.scalars(select(Job).where(Job.state.in_(UNFINISHED))).all()
+            requeued = [job for job in jobs if job.id not in self._running]
+            for job in requeued:
+                job.state, job.stage, job.percent = JobState.QUEUED, "queued", 0.0
+        for job in requeued:
+            self._publish(job)
+        self._schedule()
+        return len(jobs)
+
+    def wait_idle(self, timeout: float = 300.0) -> bool:
+        """Wait until no job runs or waits (tests and `vidray` shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.sessions() as session:
+                pending = session.scalars(
+                    select(Job.id).where(Job.state.in_(UNFINISHED)).limit(1)
+                ).first()
+            if pending is None and not self._running:
+                return True
+            time.sleep(0.2)
+        return False
+
+    # -- scheduling -------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        with self._lock:
+            while len(self._running) < self.max_running:
+                with self.sessions() as session:
+                    rows = session.execute(
+                        select(Job.id, Job.owner_id, Job.created_at)
+                        .where(Job.state == JobState.QUEUED)
+                        .order_by(Job.created_at)
+                        .limit(200)
+                    ).all()
+                queued = [Queued(*row) for row in rows if row[0] not in self._running]
+                chosen = pick_next(queued, list(self._running.values()))
+                if chosen is None:
+                    return
+                self._running[chosen.id] = chosen.owner_id
+                threading.Thread(
+                    target=self._run, args=(chosen.id,), name=f"job-{chosen.id}", daemon=True
+                ).start()
+
+    def _run(self, job_id: str) -> None:
+        try:
+            self._execute(job_id)
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+                self._cancel.discard(job_id)
+            self._schedule()
+
+    def _execute(self, job_id: str) -> None:
+        with self.sessions.begin() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.state != JobState.QUEUED:
+                return
+            job.state, job.stage, job.started_at = JobState.RUNNING, "probing", utcnow()
+            job.attempts += 1
+            params = dict(job.params)
+            video_id = job.video_id
+        self._publish(job)
+        options = graph.Options(
+            ladder=tuple(params["ladder"]) if params.get("ladder") else None,
+            max_height=params.get("max_height"),
+            segment_seconds=float(params.get("segment_seconds", 6.0)),
+        )
+        last_write = [0.0]
+
+        def progress(p: graph.Progress) -> None:
+            # Watchers get every update; the database a few per second at most.
+            self._publish_progress(job_id, p)
+            now = time.monotonic()
+            if p.stage == "encoding" and now - last_write[0] < 0.5:
+                return
+            last_write[0] = now
+            with self.sessions.begin() as session:
+                job = session.get(Job, job_id)
+                if job is not None:
+                    job.stage, job.percent = p.stage, round(p.percent, 1)
+                    job.notes = list(p.notes)
+
+        try:
+            result = graph.transcode(
+                open_store=self.open_store,
+                source=graph.Source(key=params["source_key"]),
+                prefix=f"hls/{video_id}/",
+                image_prefix=f"img/{video_id}/",
+                options=options,
+                progress=progress,
+                cancelled=lambda: job_id in self._cancel,
+            )
+        except TranscodeCancelled:
+            self._finish(job_id, JobState.CANCELLED, error=None)
+        except TranscodeFailed as exc:
+            self._finish(job_id, JobState.FAILED, error=str(exc), reason=exc.reason)
+        except Exception as exc:  # a bug must fail the job, not leave it running forever
+            self._finish(job_id, JobState.FAILED, error=f"internal error: {exc!r}")
+        else:
+            self._complete(job_id, result)
+
+    def _finish(
+        self, job_id: str, state: JobState, *, error: str | None, reason: str | None = None
+    ) -> None:
+        with self.sessions.begin() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return
+            job.state, job.error, job.finished_at = state, error, utcnow()
+            job.stage = state.value
+            video = session.get(Video, job.video_id)
+            if state == JobState.FAILED and video is not None:
+                video.status, video.failure_reason = VideoStatus.FAILED, error
+                emit(session, "transcode.failed", video.id, reason=reason, error=error)
+        self._publish(job)
+
+    def _complete(self, job_id: str, result: graph.Result) -> None:
+        with self.sessions.begin() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return
+            job.state, job.stage, job.percent = JobState.DONE, "done", 100.0
+            job.finished_at, job.notes = utcnow(), list(result.notes)
+            video = session.get(Video, job.video_id)
+            if video is not None:
+                video.status, video.duration = VideoStatus.READY, result.plan.duration
+                video.width, video.height = result.width, result.height
+                video.poster_key, video.storyboard_key = result.poster_key, result.storyboard_key
+                rungs = {rung.name: rung for rung in result.plan.rungs}
+                video.renditions = [
+                    Rendition(
+                        name=r["name"],
+                        width=r["width"],
+                        height=r["height"],
+                        bandwidth=rungs[r["name"]].maxrate,
+                        average_bandwidth=rungs[r["name"]].bitrate,
+                        codecs=r["codecs"],
+                        playlist_key=r["playlist_key"],
+                    )
+                    for r in result.renditions
+                ]
+                emit(
+                    session,
+                    "transcode.done",
+                    video.id,
+                    master_key=result.master_key,
+                    seconds=round(result.total_s, 2),
+                )
+        self._publish(job, playable=True)
+
+    # -- views --------------------------------------------------------------------------
+
+    def _view(self, job: Job, *, playable: bool, version: int) -> JobView:
+        return JobView(
+            id=job.id,
+            video_id=job.video_id,
+            state=job.state.value,
+            stage=job.stage,
+            percent=float(job.percent or 0.0),
+            playable=playable,
+            error=job.error,
+            notes=tuple(job.notes or ()),
+            version=version,
+        )
+
+    def _publish_progress(self, job_id: str, p: graph.Progress) -> None:
+        with self._lock:
+            view = self._views.get(job_id)
+            if view is None:
+                return
+            self._views[job_id] = replace(
+                view,
+                stage=p.stage,
+                percent=round(p.percent, 1),
+                playable=view.playable or p.playable,
+                notes=tuple(p.notes),
+                version=view.version + 1,
+            )
+            self._lock.notify_all()
+
+    def _publish(self, job: Job, *, playable: bool = False) -> None:
+        with self._lock:
+            previous = self._views.get(job.id)
+            playable = playable or bool(previous and previous.playable)
+            version = (previous.version if previous else 0) + 1
+            self._views[job.id] = self._view(job, playable=playable, version=version)
+            self._lock.notify_all()
+
+
+def view_dict(view: JobView) -> dict[str, Any]:
+    return asdict(view)

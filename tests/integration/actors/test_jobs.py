@@ -1,0 +1,146 @@
+"""The job actor on a real Ray cluster: state in the database, progress, recovery."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+from sqlalchemy import select
+
+from actors.jobs import JobManager, JobView
+from cluster import db
+from cluster.bench.sources import make_source
+from cluster.config import Settings, load_settings
+from cluster.db.models import Job, JobState, OutboxEvent, User, Video, VideoStatus
+from cluster.storage import LocalStore
+
+pytestmark = pytest.mark.usefixtures("ray_cluster")
+FAST = {"segment_seconds": 2.0, "ladder": [360, 240]}
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_source(
+        tmp_path_factory.mktemp("media") / "clip.mp4", width=480, height=270, seconds=8
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    settings = load_settings(data_dir=tmp_path)
+    db.migrate(db.make_engine(settings.resolved_database_url))
+    return settings
+
+
+def _video(settings: Settings, source: Path | bytes) -> tuple[str, str, str]:
+    """A user, a video row and its raw upload in the store: (video id, owner id, key)."""
+    sessions = db.session_factory(db.make_engine(settings.resolved_database_url))
+    with sessions.begin() as session:
+        user = User(email=f"{time.monotonic_ns()}@example.com", handle=f"u{time.monotonic_ns()}")
+        session.add(user)
+        session.flush()
+        video = Video(owner_id=user.id, title="clip")
+        session.add(video)
+        session.flush()
+        ids = video.id, user.id, f"raw/{video.id}"
+    store = LocalStore(settings.objects_dir)
+    if isinstance(source, bytes):
+        store.put_bytes(ids[2], source)
+    else:
+        store.put_file(ids[2], source)
+    return ids
+
+
+def _actor(settings: Settings, **options: Any) -> Any:
+    return ray.remote(JobManager).options(max_concurrency=16, **options).remote(settings)
+
+
+def _until(predicate: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.2)
+
+
+def _row(settings: Settings, model: type[Any], key: str) -> Any:
+    with db.session_factory(db.make_engine(settings.resolved_database_url))() as session:
+        return session.get(model, key)
+
+
+def test_job_runs_to_ready_with_progress(settings: Settings, clip: Path) -> None:
+    video_id, owner_id, key = _video(settings, clip)
+    jobs = _actor(settings)
+    job_id = ray.get(
+        jobs.submit.remote(video_id=video_id, owner_id=owner_id, source_key=key, params=FAST)
+    )
+    seen: list[JobView] = []
+    version = 0
+    while not seen or seen[-1].state not in {"done", "failed"}:
+        view = ray.get(jobs.watch.remote(job_id, after_version=version, timeout=30))
+        assert view is not None
+        version = view.version
+        seen.append(view)
+    assert seen[-1].state == "done", seen[-1].error
+    assert any(v.playable and v.percent < 100 for v in seen), "playable before done"
+
+    video = _row(settings, Video, video_id)
+    assert video.status is VideoStatus.READY
+    assert round(video.duration) == 8
+    assert (video.width, video.height) == (480, 270)
+    store = LocalStore(settings.objects_dir)
+    assert store.exists(f"hls/{video_id}/master.m3u8")
+    sessions = db.session_factory(db.make_engine(settings.resolved_database_url))
+    with sessions() as session:
+        renditions = session.scalars(select(Video).where(Video.id == video_id)).one().renditions
+        assert [(r.name, r.width, r.height) for r in renditions] == [("240p", 426, 240)]
+        assert renditions[0].playlist_key == f"hls/{video_id}/240p/index.m3u8"
+        topics = session.scalars(
+            select(OutboxEvent.topic).where(OutboxEvent.aggregate_id == video_id)
+        ).all()
+    assert "transcode.done" in topics
+
+
+def test_a_file_that_cannot_be_decoded_fails_once(settings: Settings) -> None:
+    video_id, owner_id, key = _video(settings, b"\x00\x01garbage" * 1000)
+    jobs = _actor(settings)
+    job_id = ray.get(
+        jobs.submit.remote(video_id=video_id, owner_id=owner_id, source_key=key, params=FAST)
+    )
+    _until(lambda: _row(settings, Job, job_id).state is JobState.FAILED)
+    job = _row(settings, Job, job_id)
+    assert job.attempts == 1
+    video = _row(settings, Video, video_id)
+    assert video.status is VideoStatus.FAILED
+    assert video.failure_reason
+
+
+def test_unfinished_jobs_resume_after_the_actor_dies(settings: Settings, clip: Path) -> None:
+    video_id, owner_id, key = _video(settings, clip)
+    jobs = _actor(settings, max_restarts=1)
+    job_id = ray.get(
+        jobs.submit.remote(video_id=video_id, owner_id=owner_id, source_key=key, params=FAST)
+    )
+    _until(lambda: _row(settings, Job, job_id).state is JobState.RUNNING)
+    ray.kill(jobs, no_restart=False)  # the actor restarts and recovers from the database
+    _until(lambda: _row(settings, Job, job_id).state is JobState.DONE, timeout=180)
+    assert _row(settings, Job, job_id).attempts == 2
+    assert _row(settings, Video, video_id).status is VideoStatus.READY
+
+
+def test_cancelling_a_video_stops_its_job_and_removes_output(
+    settings: Settings, clip: Path
+) -> None:
+    video_id, owner_id, key = _video(settings, clip)
+    jobs = _actor(settings)
+    job_id = ray.get(
+        jobs.submit.remote(video_id=video_id, owner_id=owner_id, source_key=key, params=FAST)
+    )
+    _until(lambda: ray.get(jobs.status.remote(job_id)).state == "running", timeout=60)
+    assert ray.get(jobs.cancel_video.remote(video_id)) == 1
+    _until(lambda: _row(settings, Job, job_id).state is JobState.CANCELLED)
+    store = LocalStore(settings.objects_dir)
+    assert list(store.list(f"hls/{video_id}/")) == []
