@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cluster.errors import ConfigError
@@ -21,6 +21,46 @@ PLACEHOLDER_SECRETS = frozenset(
 DEV_SECRET = "changeme"  # noqa: S105 - only accepted in dev mode, refused in prod
 
 Mode = Literal["dev", "prod"]
+SmtpSecurity = Literal["starttls", "ssl", "none"]
+
+GIB = 1024**3
+
+
+class TierLimits(BaseModel):
+    """What one subscription tier allows; uploads and transcoding enforce these."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_upload_bytes: int = Field(gt=0)
+    max_output_height: int = Field(gt=0)
+    storage_quota_bytes: int = Field(gt=0)
+    upload_minutes_per_month: int = Field(ge=0)
+    private_videos: bool
+
+
+DEFAULT_TIERS: dict[str, TierLimits] = {
+    "free": TierLimits(
+        max_upload_bytes=2 * GIB,
+        max_output_height=720,
+        storage_quota_bytes=10 * GIB,
+        upload_minutes_per_month=120,
+        private_videos=False,
+    ),
+    "pro": TierLimits(
+        max_upload_bytes=20 * GIB,
+        max_output_height=1080,
+        storage_quota_bytes=500 * GIB,
+        upload_minutes_per_month=3000,
+        private_videos=True,
+    ),
+    "business": TierLimits(
+        max_upload_bytes=100 * GIB,
+        max_output_height=2160,
+        storage_quota_bytes=5000 * GIB,
+        upload_minutes_per_month=30000,
+        private_videos=True,
+    ),
+}
 
 
 class Settings(BaseSettings):
@@ -50,6 +90,34 @@ class Settings(BaseSettings):
 
     signing_secret: SecretStr = SecretStr(DEV_SECRET)
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    jwt_previous_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="Old JWT secrets still accepted while their tokens live out (rotation).",
+    )
+    jwt_issuer: str = "vidray"
+    jwt_audience: str = "vidray"
+    access_ttl_s: int = Field(default=15 * 60, ge=30)
+    refresh_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    # A client whose refresh response was lost may retry with the old token this long.
+    refresh_grace_s: int = Field(default=10, ge=0, le=120)
+    otp_ttl_s: int = Field(default=10 * 60, ge=30)
+
+    smtp_host: str | None = Field(
+        default=None, description="Send email through this SMTP server; the outbox when unset."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: SmtpSecurity = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "vidray <no-reply@localhost>"
+
+    sms_url: str | None = Field(
+        default=None, description="POST SMS to this provider URL; the outbox when unset."
+    )
+    sms_token: SecretStr | None = None
+    sms_from: str = "vidray"
+
+    tiers: dict[str, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
@@ -79,7 +147,15 @@ class Settings(BaseSettings):
             raise ValueError("expected redis://host:port/db or rediss://...")
         return value
 
-    @field_validator("s3_endpoint_url")
+    @field_validator("tiers")
+    @classmethod
+    def _every_tier(cls, value: dict[str, TierLimits]) -> dict[str, TierLimits]:
+        missing = set(DEFAULT_TIERS) - set(value)
+        if missing:
+            raise ValueError(f"define every tier (free, pro, business); missing {sorted(missing)}")
+        return value
+
+    @field_validator("s3_endpoint_url", "sms_url")
     @classmethod
     def _endpoint_url(cls, value: str | None) -> str | None:
         if value is not None:
@@ -97,6 +173,11 @@ class Settings(BaseSettings):
     @property
     def objects_dir(self) -> Path:
         return self.data_dir / "objects"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where email and SMS land when no SMTP server or SMS provider is configured."""
+        return self.data_dir / "outbox"
 
     def check_secrets(self) -> None:
         """Refuse placeholder secrets outside dev mode."""

@@ -8,7 +8,13 @@ Every message says what to do next; HTTP status codes are chosen at the edge (`s
     ├── StorageError         object storage failed
     │   ├── InvalidKey       a key that could escape its prefix or is malformed
     │   └── ObjectNotFound   no object under that key
-    └── KVError              the cache / KV store failed
+    ├── KVError              the cache / KV store failed
+    ├── DeliveryError        an email or SMS could not be handed over
+    └── AccountError         a sign-in, session or profile request was refused
+        ├── InvalidInput     a field is malformed (`field` names it)
+        ├── Unauthenticated  no valid credentials: wrong code, bad or revoked token
+        ├── Forbidden        valid credentials, but not allowed (suspended, not an admin)
+        └── RateLimited      too many attempts; `retry_after` says when to try again
 """
 
 from __future__ import annotations
@@ -52,3 +58,48 @@ class ObjectNotFound(StorageError):
 
 class KVError(VidrayError):
     """The KV store failed."""
+
+
+class DeliveryError(VidrayError):
+    """An email or SMS could not be handed to the SMTP server or SMS provider."""
+
+
+class AccountError(VidrayError):
+    """A sign-in, session or profile request was refused; the edge picks the status."""
+
+
+class InvalidInput(AccountError):
+    """A field is malformed; `field` names it so a form can point at it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.detail = message
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Errors cross Ray process boundaries by pickling: rebuild from the parts.
+        return (type(self), (self.field, self.detail))
+
+
+class Unauthenticated(AccountError):
+    """No valid credentials: a wrong or expired code, or a bad, expired or revoked token."""
+
+
+class Forbidden(AccountError):
+    """Valid credentials that do not allow this: a suspended account, a non-admin."""
+
+
+class RateLimited(AccountError):
+    """Too many requests or failed attempts; `retry_after` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, round(retry_after))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross Ray process boundaries by pickling: rebuild from the parts.
+        return (_rate_limited, (str(self), self.retry_after))
+
+
+def _rate_limited(message: str, retry_after: float) -> RateLimited:
+    return RateLimited(message, retry_after=retry_after)
