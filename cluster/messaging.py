@@ -43,14 +43,14 @@ class MessageSender(Protocol):
 
 
 class OutboxSender:
-    """Writes each message to `directory` as `{ms}-{channel}-{id}.json`."""
+    """Writes each message to `directory` as `{ns}-{channel}-{id}.json`: names sort by time."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
 
     def send(self, message: Message) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"{time.time_ns() // 1_000_000}-{message.channel}-{uuid.uuid4().hex[:8]}.json"
+        name = f"{time.time_ns()}-{message.channel}-{uuid.uuid4().hex[:8]}.json"
         tmp = self.directory / f".{name}.tmp"
         # Write then rename: a reader polling the folder never sees half a message.
         tmp.write_text(json.dumps(asdict(message), indent=2) + "\n")

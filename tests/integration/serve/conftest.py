@@ -1,0 +1,118 @@
+"""Accounts on real backends: SQLite + the embedded KV, and PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, delete
+
+from cluster import db
+from cluster.config import Settings, load_settings
+from cluster.db.models import Base, User
+from cluster.kv import KV, EmbeddedKV, RedisKV
+from cluster.messaging import OutboxSender
+from cluster.storage import LocalStore
+from serve.users import RateLimits, Users
+
+
+class FakeClock:
+    """Wall-clock time that a test moves by hand."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def latest_code(outbox: Path, to: str) -> str:
+    """The code in the newest message for `to` in the outbox folder."""
+    for path in sorted(outbox.glob("*.json"), reverse=True):
+        message = json.loads(path.read_text())
+        if message["to"] == to.lower():
+            found = re.search(r"\b(\d{6})\b", message["body"])
+            assert found, message
+            return found.group(1)
+    raise AssertionError(f"no message to {to} in {outbox}")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'vidray.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = db.make_engine(url)
+    db.migrate(engine)
+    yield engine
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def kv(
+    engine: Engine, request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> Iterator[KV]:
+    # Paired with the database: SQLite runs with the embedded store, PostgreSQL with Redis.
+    store: KV
+    if engine.dialect.name == "sqlite":
+        store = EmbeddedKV(tmp_path / "kv.sqlite3", clock=clock)
+    else:
+        store = RedisKV(request.getfixturevalue("redis_url"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    # Fresh secrets per test: every KV key is derived from them, so tests sharing one
+    # Redis never see each other's counters.
+    return load_settings(
+        data_dir=tmp_path,
+        signing_secret=secrets.token_urlsafe(32),
+        jwt_secret=secrets.token_urlsafe(32),
+    )
+
+
+MakeUsers = Callable[..., Users]
+
+
+@pytest.fixture
+def make_users(engine: Engine, kv: KV, settings: Settings, clock: FakeClock) -> Iterator[MakeUsers]:
+    def make(limits: RateLimits | None = None) -> Users:
+        return Users(
+            settings=settings,
+            sessions=db.session_factory(engine),
+            kv=kv,
+            store=LocalStore(settings.objects_dir),
+            sender=OutboxSender(settings.outbox_dir),
+            clock=clock,
+            limits=limits,
+        )
+
+    yield make
+    # The database lives for the module; each test starts with no accounts.
+    with engine.begin() as conn:
+        conn.execute(delete(User))
+
+
+@pytest.fixture
+def users(make_users: MakeUsers) -> Users:
+    return make_users()
