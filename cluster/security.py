@@ -99,6 +99,11 @@ DUMMY_PASSWORD_HASH = hash_password(secrets.token_urlsafe(16))
 # --- JWT ---------------------------------------------------------------------------
 
 
+def jwt_key(secret: str) -> bytes:
+    """The HMAC key that signs JWTs, derived from `VIDRAY_JWT_SECRET`."""
+    return derive_key(secret, "jwt")
+
+
 def key_id(secret: str) -> str:
     """A stable, non-reversible name for a secret: every replica derives the same one."""
     return hashlib.sha256(f"vidray-kid:{secret}".encode()).hexdigest()[:12]
@@ -120,7 +125,7 @@ class TokenSigner:
     def __init__(
         self,
         *,
-        keys: Mapping[str, str],
+        keys: Mapping[str, bytes],
         current_kid: str,
         issuer: str,
         audience: str,
@@ -137,11 +142,13 @@ class TokenSigner:
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = time.time) -> TokenSigner:
         current = settings.jwt_secret.get_secret_value()
+        # The HMAC key is derived from the secret: always 32 bytes, and never the same
+        # bytes as any other use of the secret.
         ring = {
-            key_id(s.get_secret_value()): s.get_secret_value()
-            for s in settings.jwt_previous_secrets
+            key_id(old.get_secret_value()): jwt_key(old.get_secret_value())
+            for old in settings.jwt_previous_secrets
         }
-        ring[key_id(current)] = current
+        ring[key_id(current)] = jwt_key(current)
         return cls(
             keys=ring,
             current_kid=key_id(current),

@@ -11,6 +11,7 @@ from ray.serve import Application
 
 from cluster.config import Settings
 from serve.gateway.app import Gateway
+from serve.users import Users
 
 APP_NAME = "vidray"
 
@@ -20,5 +21,23 @@ GatewayDeployment = serve.deployment(name="gateway", ray_actor_options={"num_cpu
 )
 
 
+class UsersReplica(Users):
+    """Accounts and sessions. Its methods are synchronous (database, bcrypt, SMTP);
+    Serve runs them in the replica's thread pool, so they do not block each other."""
+
+    def __init__(self, settings: Settings) -> None:
+        local = Users.from_settings(settings)
+        super().__init__(
+            settings=settings,
+            sessions=local.sessions,
+            kv=local.kv,
+            store=local.store,
+            sender=local.sender,
+        )
+
+
+UsersDeployment = serve.deployment(name="users", ray_actor_options={"num_cpus": 0})(UsersReplica)
+
+
 def build_app(settings: Settings) -> Application:
-    return GatewayDeployment.bind(settings)
+    return GatewayDeployment.bind(settings, UsersDeployment.bind(settings))

@@ -292,7 +292,6 @@ class Users:
         unless the second spend is a retry within the grace window (a lost response).
         """
         claims = self.signer.verify(refresh_token, type=TokenType.REFRESH)
-        self._require_live(claims)
         family = str(claims.extra["fam"])
         remaining = max(1.0, claims.expires_at - self.clock())
         spent = f"auth:used:{claims.token_id}"
@@ -302,6 +301,7 @@ class Users:
                 raise Unauthenticated(SESSION_ENDED)
             if user.suspended_at is not None:
                 raise Forbidden(SUSPENDED)
+            self._require_live(claims)
             if self.kv.set(spent, "1", ttl=remaining, only_new=True):
                 fresh = self._start_session(user, family=family)
                 grace = self.settings.refresh_grace_s

@@ -1,33 +1,42 @@
 """The HTTP ingress: /healthz and /graphql on one FastAPI app.
 
-`Gateway` is a plain class; `serve/app.py` makes it the ingress deployment. Tests build
-it directly and talk to `create_app(gateway)` over ASGI.
+`Gateway` is a plain class; `serve/app.py` makes it the ingress deployment and hands it
+the `users` deployment's handle. Tests build it directly, with a plain `Users`, and talk
+to `create_app(gateway)` over ASGI.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from strawberry.fastapi import GraphQLRouter
 
 from cluster import db
 from cluster.config import Settings
+from cluster.errors import AccountError, Unauthenticated
 from cluster.health import ComponentHealth, check_all
 from cluster.kv import open_kv
 from cluster.storage import open_store
+from serve.gateway.accounts import Accounts
 from serve.gateway.context import GatewayContext
 from serve.gateway.schema import schema
+from serve.users import Users
 
 
 class Gateway:
     """Holds the connections one ingress replica shares between requests."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, users: Any = None) -> None:
+        """`users`: the users deployment's handle, or a `Users`; without one (a single
+        process, as in tests) the gateway builds its own `Users` from the settings."""
         self.settings = settings
         self.engine = db.make_engine(settings.resolved_database_url)
         self.store = open_store(settings)
         self.kv = open_kv(settings)
+        self.accounts = Accounts(users if users is not None else Users.from_settings(settings))
 
     async def health(self) -> list[ComponentHealth]:
         # The probes block on sockets and files: keep them off the event loop.
@@ -51,8 +60,26 @@ def create_app(gateway: Gateway) -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    async def context_getter() -> GatewayContext:
-        return GatewayContext(health=gateway.health)
+    async def context_getter(request: Request) -> GatewayContext:
+        # Behind a proxy this is the proxy's address; see uvicorn's --forwarded-allow-ips.
+        ip = request.client.host if request.client else "unknown"
+        context = GatewayContext(health=gateway.health, accounts=gateway.accounts, ip=ip)
+        header = request.headers.get("authorization")
+        if header is None:
+            return context
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            context.auth_error = Unauthenticated(
+                "the Authorization header must read 'Bearer <access token>'"
+            )
+            return context
+        context.access_token = token.strip()
+        # Checked on every request, so a suspension or logout takes effect at once.
+        try:
+            context.viewer = await gateway.accounts.authenticate(context.access_token)
+        except AccountError as exc:
+            context.auth_error = exc
+        return context
 
     router: GraphQLRouter[GatewayContext, None] = GraphQLRouter(
         schema, context_getter=context_getter, graphql_ide="graphiql" if dev else None

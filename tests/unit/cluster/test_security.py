@@ -20,6 +20,7 @@ from cluster.security import (
     constant_time_equal,
     derive_key,
     hash_password,
+    jwt_key,
     key_id,
     keyed_hash,
     new_otp,
@@ -64,7 +65,7 @@ def _claims(clock: FakeClock, **changes: object) -> dict[str, object]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
-def _forge(claims: dict[str, object], key: str | bytes = SECRET, **headers: object) -> str:
+def _forge(claims: dict[str, object], key: str | bytes = jwt_key(SECRET), **headers: object) -> str:
     return jwt.encode(claims, key, algorithm="HS256", headers={"kid": key_id(SECRET), **headers})
 
 
