@@ -336,3 +336,22 @@ class JobManager:
 
 def view_dict(view: JobView) -> dict[str, Any]:
     return asdict(view)
+
+
+def start_actor(settings: Settings) -> Any:
+    """The cluster's one job actor: created if missing, restarted by Ray if it dies."""
+    import ray
+
+    return (
+        ray.remote(JobManager)
+        .options(
+            name=ACTOR_NAME,
+            namespace=settings.ray_namespace,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            max_concurrency=64,  # watchers long-poll; job drivers run in their own threads
+            num_cpus=0,
+        )
+        .remote(settings)
+    )

@@ -119,6 +119,7 @@ def up(
     from ray import serve
     from ray.serve.config import HTTPOptions
 
+    from actors.jobs import start_actor
     from cluster import runtime
     from serve.app import APP_NAME, build_app
 
@@ -134,6 +135,8 @@ def up(
         with console.status("starting Ray"):
             info = runtime.start(settings, num_cpus=cpus)
     try:
+        with console.status("starting the job actor"):
+            start_actor(settings)  # resumes jobs a previous run left unfinished
         with console.status("deploying the Serve application"):
             serve.start(http_options=HTTPOptions(host=settings.http_host, port=settings.http_port))
             serve.run(build_app(settings), name=APP_NAME, route_prefix="/")

@@ -151,6 +151,20 @@ def run_vidray(*, source: Path, plan: TranscodePlan, out: Path, options: graph.O
     return run
 
 
+def _warm_up(workers: int) -> None:
+    """Start one worker per core with the media stack imported, as a busy cluster has."""
+    import ray
+
+    @ray.remote(num_cpus=1)
+    def ready() -> int:
+        import pipelines.media  # noqa: F401 - importing PyAV and the codecs is the warm-up
+
+        time.sleep(0.5)  # hold the core so each task lands on its own worker
+        return os.getpid()
+
+    ray.get([ready.remote() for _ in range(workers)])
+
+
 def bench(
     *,
     settings: Settings,
@@ -190,8 +204,7 @@ def bench(
         runtime.start(settings, num_cpus=cpus)
         try:
             say("warming up Ray workers")
-            run_vidray(source=source, plan=plan, out=work / "warmup", options=options)
-            shutil.rmtree(work / "warmup", ignore_errors=True)
+            _warm_up(cpus)
             say("vidray: chunked pipeline on Ray")
             ours = run_vidray(source=source, plan=plan, out=work / "vidray", options=options)
         finally:
