@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import hashlib
 import hmac
 import secrets
@@ -91,9 +92,12 @@ def verify_password(password: str, password_hash: str) -> bool:
         return False
 
 
-# A real hash to check against when an account has none, so a login for an unknown
-# account costs the same time as one for a known account.
-DUMMY_PASSWORD_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def dummy_password_hash() -> str:
+    """A real hash to check against when an account has none, so a login for an unknown
+    account costs the same time as one for a known account. Made on first use: hashing
+    at import would slow every process that imports this module."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 # --- JWT ---------------------------------------------------------------------------

@@ -37,13 +37,13 @@ from cluster.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
 from cluster.kv import KV, open_kv
 from cluster.messaging import Message, MessageSender, open_sender
 from cluster.security import (
-    DUMMY_PASSWORD_HASH,
     Claims,
     Clock,
     TokenSigner,
     TokenType,
     constant_time_equal,
     derive_key,
+    dummy_password_hash,
     hash_password,
     keyed_hash,
     new_otp,
@@ -245,7 +245,7 @@ class Users:
             user = session.scalar(self._by_contact(contact))
         stored = user.password_hash if user is not None else None
         # Unknown accounts are checked against a dummy hash: same time, same answer.
-        ok = verify_password(password, stored or DUMMY_PASSWORD_HASH) and stored is not None
+        ok = verify_password(password, stored or dummy_password_hash()) and stored is not None
         if user is None or not ok:
             self._failed(cid, ipid)
             raise Unauthenticated(BAD_CREDENTIALS)
