@@ -6,15 +6,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 VIDRAY = str(Path(sys.executable).with_name("vidray"))
-
-Launch = Callable[..., str]
 
 
 def platform_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -23,22 +21,29 @@ def platform_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def launch_platform(tmp_path: Path, free_tcp_port: int) -> Iterator[Launch]:
-    """Start `vidray up` with extra environment; returns its base URL once healthy."""
-    procs: list[subprocess.Popen[str]] = []
+class Launch:
+    """Starts `vidray up` with extra environment; calling it returns the base URL."""
 
-    def launch(**env: str) -> str:
+    def __init__(self, tmp_path: Path, port: int) -> None:
+        self.tmp_path, self.port = tmp_path, port
+        self.procs: list[subprocess.Popen[str]] = []
+
+    @property
+    def proc(self) -> subprocess.Popen[str]:
+        """The most recently started platform process."""
+        return self.procs[-1]
+
+    def __call__(self, **env: str) -> str:
         proc = subprocess.Popen(
             [VIDRAY, "up", "--cpus", "2"],
-            env=platform_env(tmp_path, VIDRAY_HTTP_PORT=str(free_tcp_port), **env),
-            cwd=tmp_path,
+            env=platform_env(self.tmp_path, VIDRAY_HTTP_PORT=str(self.port), **env),
+            cwd=self.tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        procs.append(proc)
-        base = f"http://127.0.0.1:{free_tcp_port}"
+        self.procs.append(proc)
+        base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
@@ -50,8 +55,15 @@ def launch_platform(tmp_path: Path, free_tcp_port: int) -> Iterator[Launch]:
             time.sleep(1)
         pytest.fail("vidray up did not become healthy in 180 s")
 
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def launch_platform(tmp_path: Path, free_tcp_port: int) -> Iterator[Launch]:
+    launch = Launch(tmp_path, free_tcp_port)
     yield launch
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    launch.stop_all()

@@ -2,62 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-VIDRAY = str(Path(sys.executable).with_name("vidray"))
+from tests.e2e.conftest import VIDRAY, Launch, platform_env
 
 
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDRAY_", "RAY_"))}
-    env.update({"VIDRAY_DATA_DIR": str(tmp_path / "data"), **extra})
-    return env
-
-
-@pytest.fixture
-def platform(tmp_path: Path, free_tcp_port: int) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = free_tcp_port
-    proc = subprocess.Popen(
-        [VIDRAY, "up", "--cpus", "2"],
-        env=_env(tmp_path, VIDRAY_HTTP_PORT=str(port)),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("vidray up did not become healthy in 180 s")
-        yield proc, base
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def test_up_serves_health_and_graphql_then_stops_cleanly(
-    platform: tuple[subprocess.Popen[str], str],
-) -> None:
-    proc, base = platform
+def test_up_serves_health_and_graphql_then_stops_cleanly(launch_platform: Launch) -> None:
+    base = launch_platform()
+    proc = launch_platform.proc
     health = httpx.get(f"{base}/healthz").json()
     assert health["status"] == "ok"
     assert set(health["components"]) == {"database", "storage", "kv", "ray"}
@@ -95,7 +53,11 @@ def test_bad_configuration_is_one_clear_line(
     tmp_path: Path, env: dict[str, str], variable: str
 ) -> None:
     result = subprocess.run(
-        [VIDRAY, "up"], env=_env(tmp_path, **env), capture_output=True, text=True, timeout=60
+        [VIDRAY, "up"],
+        env=platform_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
