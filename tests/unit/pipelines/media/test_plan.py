@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import pytest
+
+from pipelines.media import AudioInfo, MediaInfo, TranscodePlan, VideoInfo, plan_transcode
+
+
+def _info(
+    width: int = 1920,
+    height: int = 1080,
+    *,
+    duration: float = 95.0,
+    fps: Fraction = Fraction(30),
+    rotation: int = 0,
+    vfr: bool = False,
+    audio: bool = True,
+) -> MediaInfo:
+    swap = rotation in (90, 270)
+    video = VideoInfo(
+        codec="h264",
+        width=width,
+        height=height,
+        display_width=height if swap else width,
+        display_height=width if swap else height,
+        rotation=rotation,
+        fps=fps,
+        variable_frame_rate=vfr,
+        pix_fmt="yuv420p",
+        bit_depth=8,
+        bitrate=None,
+        start_time=0.0,
+    )
+    sound = AudioInfo(
+        codec="aac", sample_rate=44100, channels=6, layout="5.1", bitrate=None, start_time=0.0
+    )
+    return MediaInfo(
+        container="mov",
+        duration=duration,
+        size_bytes=1,
+        video=video,
+        audio=sound if audio else None,
+    )
+
+
+def test_ladder_stops_at_the_source_and_the_tier_cap() -> None:
+    assert [r.name for r in plan_transcode(_info()).rungs] == ["360p", "480p", "720p", "1080p"]
+    capped = plan_transcode(_info(), max_height=720)
+    assert [(r.width, r.height) for r in capped.rungs] == [(640, 360), (854, 480), (1280, 720)]
+
+
+@pytest.mark.parametrize(("width", "height"), [(641, 361), (1440, 1080), (1080, 1920), (250, 141)])
+def test_rungs_are_even_and_never_upscaled(width: int, height: int) -> None:
+    for rung in plan_transcode(_info(width, height)).rungs:
+        assert rung.width % 2 == 0 and rung.height % 2 == 0
+        assert rung.width <= width and rung.height <= height
+        assert abs(rung.width / rung.height - width / height) < 0.02
+
+
+def test_rotation_makes_portrait_rungs() -> None:
+    plan = plan_transcode(_info(1920, 1080, rotation=90))
+    assert plan.rotation == 90
+    assert all(r.height > r.width for r in plan.rungs)
+    assert plan.rungs[-1].name == "1080p" and (plan.rungs[-1].width, plan.rungs[-1].height) == (
+        1080,
+        1920,
+    )
+
+
+def test_bitrates_follow_the_apple_table_and_cap_the_peak() -> None:
+    rungs = {r.name: r for r in plan_transcode(_info()).rungs}
+    assert rungs["720p"].bitrate == 3_000_000 and rungs["1080p"].bitrate == 6_000_000
+    assert all(r.maxrate <= 2 * r.bitrate and r.bufsize > 0 for r in rungs.values())
+    assert (rungs["360p"].level, rungs["720p"].level, rungs["1080p"].level) == ("3.0", "3.1", "4.0")
+    fast = {r.name: r for r in plan_transcode(_info(fps=Fraction(60))).rungs}
+    assert fast["1080p"].bitrate > rungs["1080p"].bitrate and fast["1080p"].level == "4.2"
+
+
+def test_chunks_are_whole_segments_covering_the_duration() -> None:
+    plan = plan_transcode(_info(duration=95.0), segments_per_chunk=4)
+    assert plan.chunks[0].segment_count == 1  # the quick first chunk
+    assert all(c.segment_count == 4 for c in plan.chunks[1:-1])
+    for a, b in zip(plan.chunks, plan.chunks[1:], strict=False):
+        assert a.end == b.start and a.end_frame == b.start_frame
+        assert b.first_segment == a.first_segment + a.segment_count
+    assert plan.chunks[0].start == 0 and plan.chunks[-1].end == pytest.approx(95.0)
+    assert plan.chunks[-1].last and not any(c.last for c in plan.chunks[:-1])
+    assert sum(c.segment_count for c in plan.chunks) == plan.segment_count == 16
+
+
+def test_keyframes_fall_on_every_segment_start_even_at_ntsc_rates() -> None:
+    plan = plan_transcode(_info(fps=Fraction(30000, 1001)), segment_seconds=6, gop_seconds=2)
+    assert all(plan.keyframe(f) for f in plan.segment_frames[:-1])
+    gaps = [b - a for a, b in zip(plan.segment_frames, plan.segment_frames[1:-1], strict=False)]
+    assert set(gaps) <= {179, 180}  # 6 s at 29.97 fps, never drifting
+
+
+def test_vfr_and_high_rates_become_a_constant_rate_of_at_most_60() -> None:
+    assert plan_transcode(_info(fps=Fraction(120))).fps == 60
+    assert plan_transcode(_info(fps=Fraction(2897, 100), vfr=True)).fps == Fraction(30000, 1001)
+
+
+def test_audio_is_downmixed_to_stereo_aac() -> None:
+    plan = plan_transcode(_info())
+    assert plan.audio is not None
+    assert (plan.audio.channels, plan.audio.sample_rate, plan.audio.bitrate) == (2, 44100, 128000)
+    assert plan_transcode(_info(audio=False)).audio is None
+
+
+def test_plan_survives_json() -> None:
+    plan = plan_transcode(_info(fps=Fraction(24000, 1001), rotation=270))
+    assert TranscodePlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
