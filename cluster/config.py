@@ -21,6 +21,9 @@ PLACEHOLDER_SECRETS = frozenset(
 DEV_SECRET = "changeme"  # noqa: S105 - only accepted in dev mode, refused in prod
 
 Mode = Literal["dev", "prod"]
+# Who sends segment bytes: the stream deployment, nginx `secure_link` in front of the
+# store folder, or S3 through presigned redirects.
+StreamPath = Literal["embedded", "nginx", "s3"]
 SmtpSecurity = Literal["starttls", "ssl", "none"]
 
 GIB = 1024**3
@@ -89,6 +92,10 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
 
     signing_secret: SecretStr = SecretStr(DEV_SECRET)
+    signing_previous_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="Old URL-signing secrets still accepted until their URLs expire (rotation).",
+    )
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)
     jwt_previous_secrets: list[SecretStr] = Field(
         default_factory=list,
@@ -118,6 +125,41 @@ class Settings(BaseSettings):
     sms_from: str = "vidray"
 
     tiers: dict[str, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
+
+    upload_max_bytes: int = Field(
+        default=200 * GIB, gt=0, description="Tus-Max-Size: no upload is longer, whatever the tier."
+    )
+    # S3 refuses multipart parts under 5 MiB (but the last); bigger parts mean fewer calls.
+    upload_part_bytes: int = Field(default=16 * 1024**2, ge=5 * 1024**2, le=5 * GIB)
+    upload_expiry_s: int = Field(
+        default=24 * 3600, ge=60, description="An upload untouched this long is reclaimed."
+    )
+    upload_sweep_interval_s: float = Field(default=300.0, gt=0)
+    # A PATCH holds its upload's lock this long between refreshes; a dead writer's lock
+    # lapses after it, so the client can resume on another replica.
+    upload_lock_ttl_s: float = Field(default=30.0, ge=1)
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Origins allowed to call /files/ and /graphql from a browser.",
+    )
+
+    stream_path: StreamPath = "embedded"
+    stream_url_ttl_s: int = Field(
+        default=4 * 3600, ge=60, description="Signed HLS URLs live this long after signing."
+    )
+    # Replicas and nginx hosts disagree about the time by a little: a URL signed on a
+    # fast clock is accepted this much early, and one just expired this much late.
+    stream_skew_s: int = Field(default=30, ge=0, le=300)
+    stream_bind_ip: bool = Field(
+        default=False, description="Bind signed URLs to the viewer's IP address."
+    )
+    stream_trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Peers whose X-Real-IP names the viewer (nginx in front).",
+    )
+    web_assets_dir: Path | None = Field(
+        default=None, description="hls.js and other npm assets; <data dir>/web when unset."
+    )
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
@@ -175,6 +217,16 @@ class Settings(BaseSettings):
         return self.data_dir / "objects"
 
     @property
+    def upload_buffer_dir(self) -> Path:
+        """Local disk where S3 multipart parts are assembled before they are sent."""
+        return self.data_dir / "upload-buffers"
+
+    @property
+    def resolved_web_assets_dir(self) -> Path:
+        """Where `vidray assets` installs hls.js from npm (never committed to the repo)."""
+        return self.web_assets_dir or self.data_dir / "web"
+
+    @property
     def outbox_dir(self) -> Path:
         """Where email and SMS land when no SMTP server or SMS provider is configured."""
         return self.data_dir / "outbox"
@@ -191,6 +243,17 @@ class Settings(BaseSettings):
                     "set it to a random value of at least 32 characters in prod mode "
                     "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')",
                 )
+        for index, old in enumerate(self.signing_previous_secrets):
+            if len(old.get_secret_value()) < 32:
+                raise ConfigError(
+                    "VIDRAY_SIGNING_PREVIOUS_SECRETS",
+                    f"entry {index} is shorter than 32 characters: remove it or use the old "
+                    "VIDRAY_SIGNING_SECRET exactly as it was",
+                )
+        if self.stream_path == "s3" and not self.s3_bucket:
+            raise ConfigError(
+                "VIDRAY_STREAM_PATH", "s3 needs VIDRAY_S3_BUCKET: set it, or use embedded or nginx"
+            )
         if self.s3_bucket and self.s3_secret_access_key is None and self.s3_access_key_id:
             raise ConfigError("VIDRAY_S3_SECRET_ACCESS_KEY", "set it with VIDRAY_S3_ACCESS_KEY_ID")
 

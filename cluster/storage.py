@@ -9,13 +9,14 @@ memory unless asked for bytes.
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,15 @@ class ObjectInfo:
     size: int
     etag: str
     modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of an S3 multipart upload."""
+
+    number: int
+    etag: str
+    size: int
 
 
 def validate_key(key: str) -> str:
@@ -253,6 +263,31 @@ class LocalStore:
     def publish_prefix(self, staging: str, final: str) -> int:
         return _publish_prefix(self, staging, final)
 
+    def open_append(self, key: str, *, offset: int) -> IO[bytes]:
+        """Open `key` for writing at `offset`, dropping any bytes past it.
+
+        Resumable uploads append in place, unlike every other write here: the bytes up
+        to `offset` are the ones already acknowledged, anything after them was written
+        by a request that never finished and is discarded. The caller fsyncs
+        (`sync_file`) before it acknowledges the new length.
+        """
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size < offset:
+                raise StorageError(
+                    f"{key!r} holds {size} bytes but {offset} were acknowledged: "
+                    "the disk lost data; terminate the upload and start it again"
+                )
+            os.ftruncate(fd, offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+            return os.fdopen(fd, "wb", buffering=CHUNK_SIZE)
+        except BaseException:
+            os.close(fd)
+            raise
+
     def presigned_url(self, key: str, *, expires: int = 3600) -> str | None:
         return None
 
@@ -453,6 +488,65 @@ class S3Store:
 
     def publish_prefix(self, staging: str, final: str) -> int:
         return _publish_prefix(self, staging, final)
+
+    # -- multipart, for uploads that arrive in pieces over many requests ------------
+
+    def create_multipart(self, key: str) -> str:
+        """Start a multipart upload of `key`; returns its upload id."""
+        response = self.client.create_multipart_upload(Bucket=self.bucket, Key=validate_key(key))
+        return response["UploadId"]
+
+    def upload_part(self, key: str, *, upload_id: str, number: int, path: Path) -> Part:
+        """Send the file at `path` as part `number` (1-based); re-sending a number replaces it."""
+        size = Path(path).stat().st_size
+        with Path(path).open("rb") as body:
+            response = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=validate_key(key),
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+                ContentLength=size,
+            )
+        return Part(number=number, etag=response["ETag"], size=size)
+
+    def list_parts(self, key: str, *, upload_id: str) -> tuple[Part, ...]:
+        """The parts S3 holds for a multipart upload, by number."""
+        parts: builtins.list[Part] = []
+        paginator = self.client.get_paginator("list_parts")
+        try:
+            for page in paginator.paginate(
+                Bucket=self.bucket, Key=validate_key(key), UploadId=upload_id
+            ):
+                parts.extend(
+                    Part(number=p["PartNumber"], etag=p["ETag"], size=p["Size"])
+                    for p in page.get("Parts", [])
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                raise ObjectNotFound(f"{key} (multipart {upload_id})") from None
+            raise
+        return tuple(sorted(parts, key=lambda p: p.number))
+
+    def complete_multipart(self, key: str, *, upload_id: str, parts: Sequence[Part]) -> ObjectInfo:
+        """Join `parts` (in order) into the object `key`; it appears whole or not at all."""
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=validate_key(key),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]},
+        )
+        return self.stat(key)
+
+    def abort_multipart(self, key: str, *, upload_id: str) -> None:
+        """Drop a multipart upload and every part it holds (idempotent)."""
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=validate_key(key), UploadId=upload_id
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {"NoSuchUpload", "404"}:
+                raise
 
     def presigned_url(self, key: str, *, expires: int = 3600) -> str | None:
         return self.client.generate_presigned_url(
