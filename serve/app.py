@@ -6,12 +6,19 @@ handles it needs through its constructor.
 
 from __future__ import annotations
 
+import logging
+import threading
+from typing import Any
+
 from ray import serve
 from ray.serve import Application
 
 from cluster.config import Settings
 from serve.gateway.app import Gateway
+from serve.uploads import Uploads
 from serve.users import Users
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "vidray"
 
@@ -39,5 +46,65 @@ class UsersReplica(Users):
 UsersDeployment = serve.deployment(name="users", ray_actor_options={"num_cpus": 0})(UsersReplica)
 
 
+class JobActor:
+    """Submits transcodes to the detached job actor, found by name when first needed
+    (`vidray up` starts it before deploying)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def submit(
+        self, *, video_id: str, owner_id: str, source_key: str, params: dict[str, Any]
+    ) -> Any:
+        import ray
+
+        from actors.jobs import ACTOR_NAME
+
+        actor = ray.get_actor(ACTOR_NAME, namespace=self.settings.ray_namespace)
+        return ray.get(
+            actor.submit.remote(
+                video_id=video_id, owner_id=owner_id, source_key=source_key, params=params
+            )
+        )
+
+
+class UploadsReplica(Uploads):
+    """Finishes completed uploads (probe, video row, transcode job) and sweeps expired
+    ones every `upload_sweep_interval_s`. Its methods block on the database, the store
+    and PyAV; Serve runs them in the replica's thread pool. Several replicas may sweep
+    at once: every step takes the upload's lock or is idempotent."""
+
+    def __init__(self, settings: Settings) -> None:
+        local = Uploads.from_settings(settings, jobs=JobActor(settings))
+        super().__init__(
+            settings=settings,
+            sessions=local.sessions,
+            store=local.store,
+            kv=local.kv,
+            jobs=local.jobs,
+        )
+        self._stop = threading.Event()
+        threading.Thread(target=self._sweep_forever, name="upload-sweep", daemon=True).start()
+
+    def _sweep_forever(self) -> None:
+        while not self._stop.wait(self.settings.upload_sweep_interval_s):
+            try:
+                reclaimed = self.sweep()
+                if reclaimed:
+                    log.info("upload sweep reclaimed %d expired uploads", reclaimed)
+            except Exception:  # the next round retries; a sweep must never kill the replica
+                log.exception("upload sweep failed")
+
+    def __del__(self) -> None:
+        self._stop.set()
+
+
+UploadsDeployment = serve.deployment(name="uploads", ray_actor_options={"num_cpus": 0})(
+    UploadsReplica
+)
+
+
 def build_app(settings: Settings) -> Application:
-    return GatewayDeployment.bind(settings, UsersDeployment.bind(settings))
+    return GatewayDeployment.bind(
+        settings, UsersDeployment.bind(settings), UploadsDeployment.bind(settings)
+    )

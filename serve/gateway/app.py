@@ -1,8 +1,8 @@
-"""The HTTP ingress: /healthz and /graphql on one FastAPI app.
+"""The HTTP ingress: /healthz, /graphql and the tus uploads at /files/ on one FastAPI app.
 
 `Gateway` is a plain class; `serve/app.py` makes it the ingress deployment and hands it
-the `users` deployment's handle. Tests build it directly, with a plain `Users`, and talk
-to `create_app(gateway)` over ASGI.
+the `users` and `uploads` deployments' handles. Tests build it directly, with a plain
+`Users`, and talk to `create_app(gateway)` over ASGI.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from strawberry.fastapi import GraphQLRouter
@@ -22,21 +23,30 @@ from cluster.kv import open_kv
 from cluster.storage import open_store
 from serve.gateway.accounts import Accounts
 from serve.gateway.context import GatewayContext
+from serve.gateway.files import Files, create_router
 from serve.gateway.schema import schema
+from serve.tus import EXPOSED_HEADERS
+from serve.uploads import Uploads
 from serve.users import Users
 
 
 class Gateway:
     """Holds the connections one ingress replica shares between requests."""
 
-    def __init__(self, settings: Settings, users: Any = None) -> None:
+    def __init__(self, settings: Settings, users: Any = None, uploads: Any = None) -> None:
         """`users`: the users deployment's handle, or a `Users`; without one (a single
-        process, as in tests) the gateway builds its own `Users` from the settings."""
+        process, as in tests) the gateway builds its own `Users` from the settings.
+        `uploads`: the uploads deployment's handle (it finishes completed uploads), or
+        an `Uploads` to do everything in this process."""
         self.settings = settings
         self.engine = db.make_engine(settings.resolved_database_url)
         self.store = open_store(settings)
         self.kv = open_kv(settings)
         self.accounts = Accounts(users if users is not None else Users.from_settings(settings))
+        # The byte path always runs here, in the ingress: see serve/uploads.py.
+        local = uploads if isinstance(uploads, Uploads) else Uploads.from_settings(settings)
+        finisher = None if isinstance(uploads, Uploads) else uploads
+        self.files = Files(uploads=local, accounts=self.accounts, finisher=finisher)
 
     async def health(self) -> list[ComponentHealth]:
         # The probes block on sockets and files: keep them off the event loop.
@@ -49,6 +59,16 @@ class Gateway:
 def create_app(gateway: Gateway) -> FastAPI:
     dev = gateway.settings.mode == "dev"
     app = FastAPI(title="vidray", docs_url=None, redoc_url=None, openapi_url=None)
+    # Browsers upload with tus-js-client from other origins: let them read tus headers.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(gateway.settings.cors_origins),
+        allow_methods=["GET", "POST", "PATCH", "HEAD", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=list(EXPOSED_HEADERS),
+        max_age=600,
+    )
+    app.include_router(create_router(gateway.files, max_size=gateway.settings.upload_max_bytes))
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -63,7 +83,9 @@ def create_app(gateway: Gateway) -> FastAPI:
     async def context_getter(request: Request) -> GatewayContext:
         # Behind a proxy this is the proxy's address; see uvicorn's --forwarded-allow-ips.
         ip = request.client.host if request.client else "unknown"
-        context = GatewayContext(health=gateway.health, accounts=gateway.accounts, ip=ip)
+        context = GatewayContext(
+            health=gateway.health, accounts=gateway.accounts, ip=ip, files=gateway.files
+        )
         header = request.headers.get("authorization")
         if header is None:
             return context

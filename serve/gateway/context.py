@@ -10,6 +10,7 @@ from strawberry.fastapi import BaseContext
 from cluster.errors import AccountError, Unauthenticated
 from cluster.health import ComponentHealth
 from serve.gateway.accounts import Accounts
+from serve.gateway.files import Files
 from serve.users import UserView
 
 
@@ -18,6 +19,8 @@ class GatewayContext(BaseContext):
     health: Callable[[], Awaitable[list[ComponentHealth]]]
     accounts: Accounts
     ip: str
+    # The /files/ service, for createUpload; None where a test builds a bare context.
+    files: Files | None = None
     access_token: str | None = None
     # Who sent the request, checked once per request; or why the token was refused.
     viewer: UserView | None = None

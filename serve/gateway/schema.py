@@ -18,9 +18,11 @@ from strawberry.types import Info
 
 from cluster.db.models import Tier as TierEnum
 from cluster.errors import InvalidInput
+from serve.gateway import upload_types as uploads
 from serve.gateway.context import GatewayContext
 from serve.gateway.errors import ErrorCodes
 from serve.gateway.types import AuthPayload, ProfileInput, Tier, TierInfo, TierLimits, User
+from serve.gateway.upload_types import CreateUploadInput, CreateUploadPayload, Upload
 
 MAX_ALIASES = 15
 MAX_TOKENS = 5000
@@ -59,6 +61,10 @@ class Query:
         if context.access_token is None:
             return None
         return User.of(context.require_viewer())
+
+    @strawberry.field(description="One of your uploads: progress, status, its video.")
+    async def upload(self, info: Ctx, id: strawberry.ID) -> Upload | None:
+        return await uploads.upload(info.context, str(id))
 
     @strawberry.field(description="What each subscription tier allows.")
     async def tiers(self, info: Ctx) -> list[TierInfo]:
@@ -140,6 +146,10 @@ class Mutation:
             avatar=_avatar(input.avatar_base64),
         )
         return User.of(view)
+
+    @strawberry.mutation(description="Start an upload: a one-time tus URL and the new video.")
+    async def create_upload(self, info: Ctx, input: CreateUploadInput) -> CreateUploadPayload:
+        return await uploads.create_upload(info.context, input)
 
     @strawberry.mutation(description="Admin: move a user to another subscription tier.")
     async def set_user_tier(self, info: Ctx, user_id: strawberry.ID, tier: Tier) -> User:  # type: ignore[valid-type]

@@ -1,0 +1,116 @@
+"""GraphQL side of uploads: `createUpload` and `upload(id)`.
+
+`createUpload` gives a browser a one-time upload URL (tus: HEAD, then PATCH) and the
+new video's id, so it never needs to hold a long-lived token.
+"""
+
+from __future__ import annotations
+
+import strawberry
+from starlette.concurrency import run_in_threadpool
+
+from cluster.db.models import Visibility as VisibilityEnum
+from cluster.errors import InvalidInput
+from serve.errors import UploadError
+from serve.gateway.context import GatewayContext
+from serve.tus import sanitise_metadata
+from serve.uploads import Owner, UploadView
+
+Visibility = strawberry.enum(VisibilityEnum, name="Visibility")
+
+
+@strawberry.type(description="The part of a video an uploader sees while it uploads.")
+class UploadedVideo:
+    id: strawberry.ID
+
+
+@strawberry.type
+class Upload:
+    id: strawberry.ID
+    # Byte counts are Floats: GraphQL's Int stops at 2^31.
+    offset: float
+    length: float | None
+    status: str = strawberry.field(description="active, complete, failed or expired.")
+    failure_reason: str | None
+    video: UploadedVideo | None
+
+    @classmethod
+    def of(cls, view: UploadView) -> Upload:
+        return cls(
+            id=strawberry.ID(view.id),
+            offset=float(view.offset),
+            length=None if view.length is None else float(view.length),
+            status=view.status,
+            failure_reason=view.failure_reason,
+            video=UploadedVideo(id=strawberry.ID(view.video_id)) if view.video_id else None,
+        )
+
+
+@strawberry.input
+class CreateUploadInput:
+    size: float | None = strawberry.field(
+        default=None, description="File size in bytes; leave out to declare it while uploading."
+    )
+    filename: str | None = None
+    title: str | None = None
+    description: str | None = None
+    visibility: Visibility = VisibilityEnum.PUBLIC  # type: ignore[valid-type]
+
+
+@strawberry.type
+class CreateUploadPayload:
+    upload_url: str = strawberry.field(
+        description="tus upload URL with its own one-time token: HEAD it, then PATCH bytes."
+    )
+    upload: Upload
+    video: UploadedVideo
+
+
+async def create_upload(context: GatewayContext, data: CreateUploadInput) -> CreateUploadPayload:
+    viewer = context.require_viewer()
+    files = context.files
+    if files is None:
+        raise InvalidInput("upload", "uploads are not served by this gateway")
+    size: int | None = None
+    if data.size is not None:
+        if data.size < 0 or data.size != int(data.size) or data.size >= 2**63:
+            raise InvalidInput("size", "must be a whole number of bytes")
+        size = int(data.size)
+    raw = {
+        "filename": data.filename,
+        "title": data.title,
+        "description": data.description,
+        "visibility": VisibilityEnum(data.visibility).value,
+    }
+    try:
+        metadata = sanitise_metadata({k: v for k, v in raw.items() if v is not None})
+        view = await run_in_threadpool(
+            files.uploads.create,
+            owner=Owner(id=viewer.id, limits=viewer.limits),
+            length=size,
+            metadata=metadata,
+            with_video=True,
+        )
+    except UploadError as exc:
+        limit = getattr(exc, "limit", "upload")
+        raise InvalidInput(limit, str(exc)) from None
+    token = files.uploads.url_token(view.id)
+    request = context.request
+    base = str(request.base_url).rstrip("/") if request is not None else ""
+    assert view.video_id is not None
+    return CreateUploadPayload(
+        upload_url=f"{base}/files/{view.id}?token={token}",
+        upload=Upload.of(view),
+        video=UploadedVideo(id=strawberry.ID(view.video_id)),
+    )
+
+
+async def upload(context: GatewayContext, upload_id: str) -> Upload | None:
+    viewer = context.require_viewer()
+    if context.files is None:
+        return None
+    view = await run_in_threadpool(context.files.uploads.view, upload_id)
+    # Another user's upload reads as absent.
+    if view is None or view.owner_id != viewer.id:
+        return None
+    return Upload.of(view)

@@ -1,0 +1,756 @@
+"""Resumable uploads (tus 1.0): state in the database, bytes in the object store.
+
+`Uploads` is a plain class; `serve/app.py` makes it the `uploads` deployment (which
+finishes completed uploads and sweeps expired ones) and the ingress builds one too.
+
+How bytes travel, and why memory stays flat: the tus routes run in the ingress replica
+(`serve/gateway/files.py`) and call `Uploads.write` there, which pulls the request body
+chunk by chunk as Serve's proxy forwards it and hands each few MiB to a writer thread
+that appends to the local file or to an on-disk S3 part spool. Nothing buffers more
+than one flush (`FLUSH_BYTES`) plus, on S3, the part being sent. Passing the body to the
+`uploads` deployment through a handle would copy every chunk through Ray's object store
+and a second process for no gain: any replica can serve any request, because an
+upload's whole state is its database row and its stored bytes. The deployment gets the
+work that is not on the byte path: probing, creating the video, submitting the job,
+and the expiry sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+
+from cluster import db
+from cluster.config import Settings, TierLimits
+from cluster.db.models import (
+    Upload,
+    UploadStatus,
+    User,
+    Video,
+    VideoStatus,
+    Visibility,
+    new_id,
+)
+from cluster.errors import Forbidden, StorageError
+from cluster.kv import KV, open_kv
+from cluster.security import constant_time_equal, derive_key, keyed_hash
+from cluster.storage import ObjectStore, open_store
+from serve.errors import (
+    LimitExceeded,
+    MalformedRequest,
+    OffsetConflict,
+    UploadGone,
+    UploadLocked,
+    UploadNotFound,
+    UploadRefused,
+)
+from serve.tus import Checksum, Concat
+from serve.upload_writers import Backend, Target, Writer, open_backend
+
+log = logging.getLogger(__name__)
+
+FLUSH_BYTES = 4 * 1024 * 1024
+URL_TOKEN_TTL_S = 7 * 24 * 3600
+GIB = 1024**3
+
+
+class JobSubmitter(Protocol):
+    def submit(
+        self, *, video_id: str, owner_id: str, source_key: str, params: dict[str, Any]
+    ) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who is uploading, with the limits of their tier."""
+
+    id: str
+    limits: TierLimits
+
+
+@dataclass(frozen=True, slots=True)
+class UploadView:
+    """What a client may learn of an upload (plain data: it crosses Ray)."""
+
+    id: str
+    owner_id: str
+    length: int | None
+    offset: int
+    status: str
+    is_partial: bool
+    is_final: bool
+    meta: dict[str, str] = field(default_factory=dict)
+    expires_at: datetime | None = None
+    video_id: str | None = None
+    failure_reason: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.length is not None and self.offset == self.length
+
+
+def _view(row: Upload) -> UploadView:
+    return UploadView(
+        id=row.id,
+        owner_id=row.owner_id,
+        length=row.length,
+        offset=row.offset,
+        status=UploadStatus(row.status).value,
+        is_partial=row.is_partial,
+        is_final=bool(row.parts),
+        meta=dict(row.meta or {}),
+        expires_at=_aware(row.expires_at),
+        video_id=row.video_id,
+        failure_reason=row.failure_reason,
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _target(row: Upload) -> Target:
+    return Target(
+        upload_id=row.id,
+        key=row.storage_key,
+        offset=row.offset,
+        length=row.length,
+        multipart=row.multipart_id,
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / 1024**2:.0f} MiB"
+
+
+class Uploads:
+    """tus upload logic over a database, an object store and a KV store (locks)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessions: Any,
+        store: ObjectStore,
+        kv: KV,
+        jobs: JobSubmitter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.store = store
+        self.kv = kv
+        self.jobs = jobs
+        self.clock = clock
+        self.backend: Backend = open_backend(
+            store, part_bytes=settings.upload_part_bytes, spool_dir=settings.upload_buffer_dir
+        )
+        self._token_key = derive_key(settings.signing_secret.get_secret_value(), "upload-url")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, jobs: JobSubmitter | None = None) -> Uploads:
+        return cls(
+            settings=settings,
+            sessions=db.session_factory(db.make_engine(settings.resolved_database_url)),
+            store=open_store(settings),
+            kv=open_kv(settings),
+            jobs=jobs,
+        )
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _expiry(self) -> datetime:
+        return self._now() + timedelta(seconds=self.settings.upload_expiry_s)
+
+    # --- creation ------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        owner: Owner,
+        length: int | None,
+        metadata: dict[str, str],
+        concat: Concat | None = None,
+        with_video: bool = False,
+    ) -> UploadView:
+        """Create an upload (POST /files/, or createUpload with `with_video`).
+
+        `length` None means deferred. A final concatenation is joined here and comes
+        back complete.
+        """
+        limits = owner.limits
+        if metadata.get("visibility") == "private" and not limits.private_videos:
+            raise UploadRefused(
+                "private videos are not part of your tier: choose public or unlisted, "
+                "or upgrade your plan"
+            )
+        if concat is not None and concat.kind == "final":
+            return self._concatenate(owner=owner, parts=concat.parts, metadata=metadata)
+        if length is not None:
+            self._check_limits(owner=owner, length=length)
+        else:
+            self._check_minutes(owner)
+        upload_id = new_id()
+        key = f"raw/{upload_id}"
+        multipart = self.backend.begin(upload_id, key)
+        with self.sessions.begin() as session:
+            video_id = None
+            if with_video:
+                video = Video(
+                    owner_id=owner.id,
+                    title=metadata.get("title") or metadata.get("filename", ""),
+                    description=metadata.get("description", ""),
+                    visibility=Visibility(metadata.get("visibility", "public")),
+                    status=VideoStatus.UPLOADING,
+                )
+                session.add(video)
+                session.flush()
+                video_id = video.id
+            row = Upload(
+                id=upload_id,
+                owner_id=owner.id,
+                video_id=video_id,
+                length=length,
+                offset=0,
+                meta=metadata,
+                status=UploadStatus.ACTIVE,
+                is_partial=concat is not None and concat.kind == "partial",
+                storage_key=key,
+                multipart_id=multipart,
+                expires_at=self._expiry(),
+            )
+            session.add(row)
+            session.flush()
+            return _view(row)
+
+    def _check_limits(self, *, owner: Owner, length: int, exclude: tuple[str, ...] = ()) -> None:
+        limits = owner.limits
+        server_max = self.settings.upload_max_bytes
+        if length > server_max:
+            raise LimitExceeded(
+                f"the file is larger than this server accepts ({_size(server_max)}, "
+                "Tus-Max-Size): split or compress it",
+                limit="max_size",
+            )
+        if length > limits.max_upload_bytes:
+            raise LimitExceeded(
+                f"the file is larger than your tier's maximum upload size "
+                f"({_size(limits.max_upload_bytes)}): compress it or upgrade your plan",
+                limit="max_upload_bytes",
+            )
+        query = select(func.coalesce(func.sum(Upload.length), 0)).where(
+            Upload.owner_id == owner.id,
+            Upload.status.in_([UploadStatus.ACTIVE, UploadStatus.COMPLETE]),
+        )
+        if exclude:
+            query = query.where(Upload.id.not_in(exclude))
+        with self.sessions() as session:
+            used = session.scalar(query)
+        if int(used or 0) + length > limits.storage_quota_bytes:
+            raise LimitExceeded(
+                f"this upload would pass your storage quota ({_size(limits.storage_quota_bytes)}"
+                f", {_size(int(used or 0))} used): delete videos or upgrade your plan",
+                limit="storage_quota_bytes",
+            )
+        self._check_minutes(owner)
+
+    def _minutes_used(self, owner_id: str) -> float:
+        now = self._now()
+        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        with self.sessions() as session:
+            seconds = session.scalar(
+                select(func.coalesce(func.sum(Video.duration), 0.0)).where(
+                    Video.owner_id == owner_id, Video.created_at >= month
+                )
+            )
+        return float(seconds or 0.0) / 60
+
+    def _check_minutes(self, owner: Owner, *, adding_s: float = 0.0) -> None:
+        allowed = owner.limits.upload_minutes_per_month
+        if self._minutes_used(owner.id) + adding_s / 60 > allowed or allowed == 0:
+            raise LimitExceeded(
+                f"you have used your tier's {allowed} upload minutes this month: "
+                "wait for next month or upgrade your plan",
+                limit="upload_minutes_per_month",
+            )
+
+    def owner(self, owner_id: str) -> Owner:
+        """The owner behind an upload URL, with their tier's limits as of now."""
+        with self.sessions() as session:
+            user = session.get(User, owner_id)
+            if user is None:
+                raise UploadNotFound()
+            if user.suspended_at is not None:
+                raise Forbidden("this account is suspended: contact an administrator")
+            return Owner(id=user.id, limits=self.settings.tiers[user.tier.value])
+
+    # --- reading and ending --------------------------------------------------------
+
+    def _owned(self, session: Any, upload_id: str, owner_id: str) -> Upload:
+        row = session.get(Upload, upload_id)
+        # Another user's upload is reported exactly like a missing one.
+        if row is None or row.owner_id != owner_id:
+            raise UploadNotFound()
+        return row
+
+    def _refuse_dead(self, session: Any, row: Upload) -> None:
+        if row.status == UploadStatus.ACTIVE and _aware(row.expires_at) is not None:
+            expires = _aware(row.expires_at)
+            assert expires is not None
+            if expires <= self._now():
+                self._discard(row)
+                row.status = UploadStatus.EXPIRED
+                session.commit()
+        if row.status == UploadStatus.EXPIRED:
+            raise UploadGone("this upload expired and its bytes were deleted: upload again")
+        if row.status == UploadStatus.FAILED:
+            raise UploadGone(f"this upload failed ({row.failure_reason}): upload again")
+
+    def head(self, *, upload_id: str, owner_id: str) -> UploadView:
+        with self.sessions() as session:
+            row = self._owned(session, upload_id, owner_id)
+            self._refuse_dead(session, row)
+            return _view(row)
+
+    def view(self, upload_id: str) -> UploadView | None:
+        with self.sessions() as session:
+            row = session.get(Upload, upload_id)
+            return None if row is None else _view(row)
+
+    def terminate(self, *, upload_id: str, owner_id: str) -> None:
+        """Delete an upload and its bytes (tus termination)."""
+        token = self._lock(upload_id)
+        try:
+            with self.sessions.begin() as session:
+                row = self._owned(session, upload_id, owner_id)
+                self._discard(row)
+                if row.video_id is not None:
+                    video = session.get(Video, row.video_id)
+                    if video is not None and video.status == VideoStatus.UPLOADING:
+                        session.delete(video)
+                session.delete(row)
+        finally:
+            self._unlock(upload_id, token)
+
+    def _discard(self, row: Upload) -> None:
+        try:
+            self.backend.discard(_target(row))
+        except StorageError as exc:  # the sweep retries what is left
+            log.warning("could not delete the bytes of upload %s: %s", row.id, exc)
+
+    # --- one-time upload URLs ------------------------------------------------------
+
+    def url_token(self, upload_id: str) -> str:
+        """A token that lets whoever holds the upload's URL write to it, and nothing else."""
+        expires = int(self.clock()) + URL_TOKEN_TTL_S
+        return f"{expires}.{keyed_hash(self._token_key, upload_id, str(expires))}"
+
+    def owner_for_token(self, upload_id: str, token: str) -> str:
+        refused = UploadNotFound("this upload URL is not valid: ask for a new one")
+        expires, _, mac = token.partition(".")
+        if not expires.isdigit() or len(expires) > 12:
+            raise refused
+        if not constant_time_equal(mac, keyed_hash(self._token_key, upload_id, expires)):
+            raise refused
+        if int(expires) <= self.clock():
+            raise UploadGone("this upload URL has expired: ask for a new one")
+        view = self.view(upload_id)
+        if view is None:
+            raise refused
+        return view.owner_id
+
+    # --- locking ---------------------------------------------------------------------
+
+    def _lock(self, upload_id: str) -> str:
+        token = secrets.token_hex(8)
+        ttl = self.settings.upload_lock_ttl_s
+        if not self.kv.set(f"upload:lock:{upload_id}", token, ttl=ttl, only_new=True):
+            raise UploadLocked(
+                "another request is writing this upload: wait for it to finish "
+                "(or a few seconds for a dropped one to lapse), then HEAD and resume"
+            )
+        return token
+
+    def _refresh(self, upload_id: str, token: str) -> None:
+        key = f"upload:lock:{upload_id}"
+        if self.kv.get(key) == token.encode():
+            self.kv.set(key, token, ttl=self.settings.upload_lock_ttl_s)
+
+    def _unlock(self, upload_id: str, token: str) -> None:
+        key = f"upload:lock:{upload_id}"
+        if self.kv.get(key) == token.encode():
+            self.kv.delete(key)
+
+    # --- writing ---------------------------------------------------------------------
+
+    def _prepare(
+        self,
+        *,
+        upload_id: str,
+        owner: Owner,
+        offset: int,
+        content_length: int | None,
+        length: int | None,
+    ) -> Upload:
+        with self.sessions.begin() as session:
+            row = self._owned(session, upload_id, owner.id)
+            self._refuse_dead(session, row)
+            if row.parts:
+                raise UploadRefused("a final concatenated upload cannot be written to")
+            if length is not None and row.length is None:
+                if length < row.offset:
+                    raise MalformedRequest(
+                        f"Upload-Length {length} is below the {row.offset} bytes already stored"
+                    )
+                self._check_limits(owner=owner, length=length, exclude=(row.id,))
+                row.length = length
+            elif length is not None and length != row.length:
+                raise MalformedRequest("Upload-Length is fixed once set: send the same value")
+            if offset != row.offset:
+                raise OffsetConflict(
+                    f"Upload-Offset {offset} is not where the upload stands ({row.offset}): "
+                    "send HEAD and resume from its Upload-Offset"
+                )
+            if content_length is not None:
+                self._refuse_excess(row, owner, offset + content_length)
+            session.expunge(row)
+            return row
+
+    def _refuse_excess(self, row: Upload, owner: Owner, end: int) -> None:
+        if row.length is not None and end > row.length:
+            raise LimitExceeded(
+                f"the body runs past Upload-Length ({row.length} bytes): nothing was stored; "
+                "send only the remaining bytes",
+                limit="upload_length",
+            )
+        cap = min(self.settings.upload_max_bytes, owner.limits.max_upload_bytes)
+        if end > cap:
+            raise LimitExceeded(
+                f"the upload passes the maximum size ({_size(cap)}): nothing more was stored",
+                limit="max_upload_bytes",
+            )
+
+    async def write(
+        self,
+        *,
+        upload_id: str,
+        owner: Owner,
+        offset: int,
+        body: AsyncIterator[bytes],
+        content_length: int | None = None,
+        checksum: Checksum | None = None,
+        length: int | None = None,
+    ) -> UploadView:
+        """Append one PATCH body at `offset`; returns the upload after the commit.
+
+        A connection cut mid-body keeps (durably) what arrived, unless a checksum was
+        promised, which only the whole body can satisfy; then the error is re-raised.
+        """
+        token = await asyncio.to_thread(self._lock, upload_id)
+        try:
+            row = await asyncio.to_thread(
+                self._prepare,
+                upload_id=upload_id,
+                owner=owner,
+                offset=offset,
+                content_length=content_length,
+                length=length,
+            )
+            writer: Writer = await asyncio.to_thread(self.backend.open, _target(row))
+            return await self._pump(
+                row=row, owner=owner, token=token, writer=writer, body=body, checksum=checksum
+            )
+        finally:
+            await asyncio.to_thread(self._unlock, upload_id, token)
+
+    async def _pump(
+        self,
+        *,
+        row: Upload,
+        owner: Owner,
+        token: str,
+        writer: Writer,
+        body: AsyncIterator[bytes],
+        checksum: Checksum | None,
+    ) -> UploadView:
+        hasher = checksum.hasher() if checksum else None
+        received = 0
+        buffer = bytearray()
+        refresh_at = time.monotonic() + self.settings.upload_lock_ttl_s / 3
+        cut: BaseException | None = None
+
+        def absorb(data: bytearray) -> None:
+            # Hashing and disk writes run in a worker thread, a few MiB at a time.
+            if hasher is not None:
+                hasher.update(data)
+            writer.write(data)
+
+        try:
+            iterator = body.__aiter__()
+            while True:
+                try:
+                    chunk = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # the client went away mid-body
+                    cut = exc
+                    break
+                if not chunk:
+                    continue
+                # Checked before a byte of this chunk is kept: the excess is never stored.
+                self._refuse_excess(row, owner, row.offset + received + len(chunk))
+                received += len(chunk)
+                buffer += chunk
+                if len(buffer) >= FLUSH_BYTES:
+                    await asyncio.to_thread(absorb, buffer)
+                    buffer = bytearray()
+                if time.monotonic() > refresh_at:
+                    await asyncio.to_thread(self._refresh, row.id, token)
+                    refresh_at = time.monotonic() + self.settings.upload_lock_ttl_s / 3
+            if buffer:
+                await asyncio.to_thread(absorb, buffer)
+            if checksum is not None and hasher is not None:
+                if cut is not None:
+                    raise cut
+                checksum.verify(hasher.digest())
+        except BaseException:
+            await asyncio.to_thread(writer.abort)
+            raise
+        end = row.offset + received
+        final = row.length is not None and end == row.length
+        try:
+            await asyncio.to_thread(writer.commit, final=final)
+        except BaseException:
+            await asyncio.to_thread(writer.abort)
+            raise
+        view = await asyncio.to_thread(
+            self._advance, row=row, end=end, final=final, length=row.length
+        )
+        try:
+            await asyncio.to_thread(writer.recorded)
+        except StorageError as exc:  # a stale tail is only garbage; expiry removes it
+            log.warning("upload %s: could not drop a stale tail: %s", row.id, exc)
+        if cut is not None:
+            raise cut
+        return view
+
+    def _advance(self, *, row: Upload, end: int, final: bool, length: int | None) -> UploadView:
+        values: dict[str, Any] = {"offset": end, "expires_at": self._expiry(), "length": length}
+        if final:
+            values["status"] = UploadStatus.COMPLETE
+        with self.sessions.begin() as session:
+            # Compare-and-set: a writer whose lock lapsed cannot move the offset.
+            moved = session.execute(
+                update(Upload)
+                .where(
+                    Upload.id == row.id,
+                    Upload.offset == row.offset,
+                    Upload.status == UploadStatus.ACTIVE,
+                )
+                .values(**values)
+            ).rowcount
+            if moved != 1:
+                raise OffsetConflict("the upload moved while this request ran: HEAD and resume")
+            fresh = session.get(Upload, row.id)
+            session.refresh(fresh)
+            return _view(fresh)
+
+    # --- concatenation ---------------------------------------------------------------
+
+    def _concatenate(
+        self, *, owner: Owner, parts: tuple[str, ...], metadata: dict[str, str]
+    ) -> UploadView:
+        with self.sessions() as session:
+            rows = []
+            for part_id in parts:
+                part = self._owned(session, part_id, owner.id)
+                self._refuse_dead(session, part)
+                if not part.is_partial:
+                    raise MalformedRequest(f"upload {part_id} was not created as a partial upload")
+                if part.length is None or part.offset != part.length:
+                    raise MalformedRequest(
+                        f"partial upload {part_id} is not complete: finish it first"
+                    )
+                rows.append(part)
+        length = sum(int(p.length or 0) for p in rows)
+        self._check_limits(owner=owner, length=length, exclude=parts)
+        upload_id = new_id()
+        key = f"raw/{upload_id}"
+        multipart = self.backend.begin(upload_id, key)
+        with self.sessions.begin() as session:
+            row = Upload(
+                id=upload_id,
+                owner_id=owner.id,
+                length=length,
+                offset=0,
+                meta=metadata,
+                status=UploadStatus.ACTIVE,
+                parts=list(parts),
+                storage_key=key,
+                multipart_id=multipart,
+                expires_at=self._expiry(),
+            )
+            session.add(row)
+        writer = self.backend.open(_target(row))
+        try:
+            for part in rows:
+                for block in self.store.iter_bytes(part.storage_key, chunk_size=FLUSH_BYTES):
+                    writer.write(block)
+            writer.commit(final=True)
+        except BaseException:
+            writer.abort()
+            raise
+        with self.sessions.begin() as session:
+            final = session.get(Upload, upload_id)
+            final.offset, final.status = length, UploadStatus.COMPLETE
+            # The partials' bytes now live in the final object.
+            for part in rows:
+                self._discard(part)
+                stale = session.get(Upload, part.id)
+                if stale is not None:
+                    session.delete(stale)
+            session.flush()
+            return _view(final)
+
+    # --- completion --------------------------------------------------------------------
+
+    def finish(self, upload_id: str) -> UploadView | None:
+        """Probe a complete upload; create its video and submit the transcode, or fail it."""
+        from pipelines.media import probe
+        from pipelines.media.errors import MediaError
+
+        with self.sessions() as session:
+            row = session.get(Upload, upload_id)
+            if row is None or row.status != UploadStatus.COMPLETE or row.is_partial:
+                return None if row is None else _view(row)
+            if row.video_id is not None:
+                video = session.get(Video, row.video_id)
+                if video is not None and video.status != VideoStatus.UPLOADING:
+                    return _view(row)  # finished already
+            user = session.get(User, row.owner_id)
+            tier = user.tier.value if user is not None else "free"
+            key, owner_id, meta = row.storage_key, row.owner_id, dict(row.meta or {})
+        limits = self.settings.tiers[tier]
+        try:
+            with self._local_copy(key) as path:
+                info = probe(path)
+            self._check_minutes(Owner(owner_id, limits), adding_s=info.duration)
+        except (MediaError, LimitExceeded) as exc:
+            reason = getattr(exc, "reason", None) or getattr(exc, "limit", "refused")
+            return self._fail(upload_id, f"{reason}: {exc}")
+        video_id = self._publish(upload_id, meta=meta, info=info)
+        if self.jobs is not None:
+            params = {"max_height": limits.max_output_height}
+            self.jobs.submit(video_id=video_id, owner_id=owner_id, source_key=key, params=params)
+        else:
+            log.warning("no job actor: video %s waits in 'processing'", video_id)
+        return self.view(upload_id)
+
+    @contextlib.contextmanager
+    def _local_copy(self, key: str) -> Iterator[Path]:
+        """A path to probe: the file itself on local storage, a temporary copy from S3."""
+        local = self.store.local_path(key)
+        if local is not None:
+            yield local
+            return
+        spool = self.settings.upload_buffer_dir
+        spool.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=spool) as tmp:
+            yield self.store.download(key, Path(tmp) / "source")
+
+    def _fail(self, upload_id: str, reason: str) -> UploadView | None:
+        with self.sessions.begin() as session:
+            row = session.get(Upload, upload_id)
+            if row is None:
+                return None
+            self._discard(row)
+            row.status, row.failure_reason = UploadStatus.FAILED, reason
+            if row.video_id is not None:
+                video = session.get(Video, row.video_id)
+                if video is not None:
+                    video.status, video.failure_reason = VideoStatus.FAILED, reason
+            session.flush()
+            return _view(row)
+
+    def _publish(self, upload_id: str, *, meta: dict[str, str], info: Any) -> str:
+        video_info = info.video
+        with self.sessions.begin() as session:
+            row = session.get(Upload, upload_id)
+            video = session.get(Video, row.video_id) if row.video_id else None
+            if video is None:
+                video = Video(
+                    owner_id=row.owner_id,
+                    title=meta.get("title") or meta.get("filename", ""),
+                    description=meta.get("description", ""),
+                    visibility=Visibility(meta.get("visibility", "public")),
+                )
+                session.add(video)
+            video.status = VideoStatus.PROCESSING
+            video.source_key = row.storage_key
+            video.duration = info.duration
+            if video_info is not None:
+                video.width, video.height = video_info.width, video_info.height
+            session.flush()
+            row.video_id = video.id
+            return video.id
+
+    # --- the sweep ---------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        """Reclaim expired uploads (and partials never joined); finish stranded ones."""
+        now = self._now()
+        reclaimed = 0
+        with self.sessions() as session:
+            expired = session.scalars(
+                select(Upload).where(
+                    Upload.expires_at <= now,
+                    (Upload.status == UploadStatus.ACTIVE)
+                    | ((Upload.status == UploadStatus.COMPLETE) & Upload.is_partial),
+                )
+            ).all()
+            stranded = session.scalars(
+                select(Upload.id)
+                .outerjoin(Video, Video.id == Upload.video_id)
+                .where(
+                    Upload.status == UploadStatus.COMPLETE,
+                    Upload.is_partial.is_(False),
+                    Upload.updated_at <= now - timedelta(minutes=5),
+                    (Upload.video_id.is_(None)) | (Video.status == VideoStatus.UPLOADING),
+                )
+            ).all()
+        for row in expired:
+            try:
+                token = self._lock(row.id)
+            except UploadLocked:
+                continue  # being written right now: not expired after all
+            try:
+                self.backend.discard(_target(row))
+                with self.sessions.begin() as session:
+                    session.execute(
+                        update(Upload)
+                        .where(Upload.id == row.id)
+                        .values(status=UploadStatus.EXPIRED)
+                    )
+                reclaimed += 1
+            except StorageError as exc:
+                log.warning("sweep: upload %s not reclaimed yet: %s", row.id, exc)
+            finally:
+                self._unlock(row.id, token)
+        for upload_id in stranded:
+            self.finish(upload_id)
+        return reclaimed

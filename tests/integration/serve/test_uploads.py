@@ -1,0 +1,543 @@
+"""tus uploads over the gateway's ASGI app, on local storage and on a real S3 server.
+
+Each test talks HTTP to `create_app(Gateway(...))` with a real SQLite database, the
+embedded KV store and a real object store; only the job actor is replaced by a recorder
+(the e2e test runs the real transcode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.requests import ClientDisconnect
+
+from cluster import db
+from cluster.bench.sources import make_source
+from cluster.config import Settings, load_settings
+from cluster.db.models import Upload, Video, VideoStatus
+from cluster.storage import S3Store
+from serve.gateway.app import Gateway, create_app
+from serve.uploads import Uploads
+from serve.users import Users
+from tests.integration.serve.conftest import FakeClock, latest_code
+
+MIB = 1024 * 1024
+TUS = {"Tus-Resumable": "1.0.0"}
+OCTETS = {**TUS, "Content-Type": "application/offset+octet-stream"}
+
+
+@dataclass
+class Recorder:
+    """Stands in for the job actor: remembers what would have been transcoded."""
+
+    submitted: list[dict[str, Any]] = field(default_factory=list)
+
+    def submit(self, **job: Any) -> str:
+        self.submitted.append(job)
+        return f"job-{len(self.submitted)}"
+
+
+@dataclass
+class Env:
+    settings: Settings
+    uploads: Uploads
+    jobs: Recorder
+    clock: FakeClock
+    client: httpx.AsyncClient
+    gateway: Gateway
+    token: str
+    other_token: str
+
+    def auth(self, token: str | None = None, **extra: str) -> dict[str, str]:
+        return {**TUS, "Authorization": f"Bearer {token or self.token}", **extra}
+
+    def row(self, upload_id: str) -> Upload:
+        with self.uploads.sessions() as session:
+            row = session.get(Upload, upload_id)
+            assert row is not None
+            return row
+
+    def stored(self, upload_id: str) -> bytes:
+        return self.uploads.store.get_bytes(f"raw/{upload_id}")
+
+
+@pytest.fixture(scope="module")
+def s3_bucket(s3_server: str) -> str:
+    bucket = f"uploads-{secrets.token_hex(4)}"
+    S3Store(
+        bucket=bucket,
+        endpoint_url=s3_server,
+        access_key_id="testing",
+        secret_access_key="testing",
+        create_bucket=True,
+    )
+    return bucket
+
+
+def _sign_in(users: Users, settings: Settings, email: str) -> str:
+    users.request_otp(email=email)
+    return users.verify_otp(email=email, code=latest_code(settings.outbox_dir, email)).access_token
+
+
+@pytest.fixture(params=["local", "s3"])
+async def env(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Env]:
+    overrides: dict[str, Any] = {}
+    if request.param == "s3":
+        overrides = {
+            "s3_bucket": request.getfixturevalue("s3_bucket"),
+            "s3_endpoint_url": request.getfixturevalue("s3_server"),
+            "s3_access_key_id": "testing",
+            "s3_secret_access_key": "testing",
+        }
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    settings = load_settings(
+        data_dir=tmp_path,
+        signing_secret=secrets.token_urlsafe(32),
+        jwt_secret=secrets.token_urlsafe(32),
+        upload_part_bytes=5 * MIB,
+        upload_lock_ttl_s=5,
+        **overrides,
+    )
+    engine = db.make_engine(settings.resolved_database_url)
+    db.migrate(engine)
+    users = Users.from_settings(settings)
+    token = _sign_in(users, settings, "ana@example.com")
+    other = _sign_in(users, settings, "bob@example.com")
+    clock, jobs = FakeClock(), Recorder()
+    base = Uploads.from_settings(settings, jobs=jobs)
+    uploads = Uploads(
+        settings=settings,
+        sessions=base.sessions,
+        store=base.store,
+        kv=base.kv,
+        jobs=jobs,
+        clock=clock,
+    )
+    # Tokens are signed on real time: the uploads' clock starts there and moves by hand.
+    clock.now = time.time()
+    gateway = Gateway(settings, users, uploads)
+    transport = httpx.ASGITransport(app=create_app(gateway))
+    async with httpx.AsyncClient(transport=transport, base_url="http://vidray") as client:
+        yield Env(settings, uploads, jobs, clock, client, gateway, token, other)
+    await gateway.files.settle()
+    engine.dispose()
+
+
+async def _create(env: Env, length: int | None, **headers: str) -> str:
+    extra = {"Upload-Length": str(length)} if length is not None else {}
+    response = await env.client.post("/files/", headers=env.auth(**extra, **headers))
+    assert response.status_code == 201, response.text
+    location = response.headers["location"]
+    assert location.startswith("http://vidray/files/")
+    return location.rsplit("/", 1)[-1]
+
+
+async def _patch(
+    env: Env, upload_id: str, offset: int, body: Any, **headers: str
+) -> httpx.Response:
+    return await env.client.patch(
+        f"/files/{upload_id}",
+        headers={**env.auth(), **OCTETS, "Upload-Offset": str(offset), **headers},
+        content=body,
+    )
+
+
+async def _offset(env: Env, upload_id: str) -> int:
+    response = await env.client.head(f"/files/{upload_id}", headers=env.auth())
+    assert response.status_code == 200
+    return int(response.headers["upload-offset"])
+
+
+def _digest(algorithm: str, data: bytes) -> str:
+    return f"{algorithm} {base64.b64encode(hashlib.new(algorithm, data).digest()).decode()}"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    path = make_source(
+        tmp_path_factory.mktemp("clip") / "clip.mp4", width=320, height=180, seconds=2
+    )
+    return path.read_bytes()
+
+
+# --- the happy path ---------------------------------------------------------------------
+
+
+async def test_options_advertises_the_protocol(env: Env) -> None:
+    response = await env.client.options("/files/")
+    assert response.status_code == 204
+    assert response.headers["tus-version"] == "1.0.0"
+    extensions = set(response.headers["tus-extension"].split(","))
+    assert {"creation", "creation-with-upload", "creation-defer-length", "expiration"} <= extensions
+    assert {"checksum", "termination", "concatenation"} <= extensions
+    assert response.headers["tus-checksum-algorithm"] == "sha1,md5,sha256"
+    assert int(response.headers["tus-max-size"]) == env.settings.upload_max_bytes
+
+
+async def test_upload_in_chunks_with_checksums_becomes_a_video(env: Env, clip: bytes) -> None:
+    metadata = ",".join(
+        f"{k} {base64.b64encode(v.encode()).decode()}"
+        for k, v in {"filename": "../../etc/clip\x00.mp4", "title": "My\x07 clip"}.items()
+    )
+    upload_id = await _create(env, len(clip), **{"Upload-Metadata": metadata})
+    half = len(clip) // 2
+    for offset, chunk, algorithm in ((0, clip[:half], "sha1"), (half, clip[half:], "md5")):
+        response = await _patch(
+            env, upload_id, offset, chunk, **{"Upload-Checksum": _digest(algorithm, chunk)}
+        )
+        assert response.status_code == 204, response.text
+        assert int(response.headers["upload-offset"]) == offset + len(chunk)
+        # An unfinished upload says when it expires; a finished one no longer does.
+        assert ("upload-expires" in response.headers) == (offset == 0)
+    await env.gateway.files.settle()
+    assert env.stored(upload_id) == clip
+    row = env.row(upload_id)
+    assert row.meta == {"filename": "clip.mp4", "title": "My clip"}
+    assert row.storage_key == f"raw/{upload_id}"
+    with env.uploads.sessions() as session:
+        video = session.get(Video, row.video_id)
+        assert video is not None and video.status == VideoStatus.PROCESSING
+        assert video.title == "My clip" and video.width == 320
+    assert env.jobs.submitted == [
+        {
+            "video_id": row.video_id,
+            "owner_id": row.owner_id,
+            "source_key": f"raw/{upload_id}",
+            "params": {"max_height": 720},
+        }
+    ]
+
+
+async def test_a_file_that_is_not_a_video_is_failed_and_deleted(env: Env) -> None:
+    junk = b"not a video at all" * 100
+    upload_id = await _create(env, len(junk))
+    assert (await _patch(env, upload_id, 0, junk)).status_code == 204
+    await env.gateway.files.settle()
+    row = env.row(upload_id)
+    assert row.status == "failed"
+    assert row.failure_reason and row.failure_reason.startswith("unsupported_format")
+    assert not env.uploads.store.exists(f"raw/{upload_id}")
+    assert env.jobs.submitted == []
+    assert (await env.client.head(f"/files/{upload_id}", headers=env.auth())).status_code == 410
+
+
+async def test_creation_with_upload_and_a_multi_part_body(env: Env) -> None:
+    # 12 MiB crosses two 5 MiB part boundaries on S3.
+    data = secrets.token_bytes(12 * MIB)
+    response = await env.client.post(
+        "/files/",
+        headers={
+            **env.auth(),
+            **OCTETS,
+            "Upload-Length": str(len(data) + 1),
+            "Upload-Concat": "partial",
+        },
+        content=data[: 7 * MIB],
+    )
+    assert response.status_code == 201
+    assert response.headers["upload-offset"] == str(7 * MIB)
+    upload_id = response.headers["location"].rsplit("/", 1)[-1]
+    assert (await _patch(env, upload_id, 7 * MIB, data[7 * MIB :])).status_code == 204
+    assert (await _patch(env, upload_id, len(data), b"!")).status_code == 204
+    assert env.stored(upload_id) == data + b"!"
+
+
+async def test_deferred_length_is_declared_by_a_later_patch(env: Env) -> None:
+    upload_id = await _create(env, None, **{"Upload-Defer-Length": "1", "Upload-Concat": "partial"})
+    head = await env.client.head(f"/files/{upload_id}", headers=env.auth())
+    assert head.headers["upload-defer-length"] == "1"
+    assert (await _patch(env, upload_id, 0, b"a" * 10)).status_code == 204
+    response = await _patch(env, upload_id, 10, b"b" * 5, **{"Upload-Length": "15"})
+    assert response.status_code == 204
+    assert env.row(upload_id).status == "complete"
+    assert env.stored(upload_id) == b"a" * 10 + b"b" * 5
+
+
+async def test_concatenation_joins_partial_uploads(env: Env) -> None:
+    parts = [secrets.token_bytes(6 * MIB), secrets.token_bytes(1000)]
+    ids = []
+    for data in parts:
+        upload_id = await _create(env, len(data), **{"Upload-Concat": "partial"})
+        assert (await _patch(env, upload_id, 0, data)).status_code == 204
+        ids.append(upload_id)
+    final = await env.client.post(
+        "/files/",
+        headers=env.auth(
+            **{"Upload-Concat": f"final;/files/{ids[0]} http://vidray/files/{ids[1]}"}
+        ),
+    )
+    assert final.status_code == 201, final.text
+    final_id = final.headers["location"].rsplit("/", 1)[-1]
+    assert env.stored(final_id) == b"".join(parts)
+    head = await env.client.head(f"/files/{final_id}", headers=env.auth())
+    assert head.headers["upload-offset"] == head.headers["upload-length"] == str(6 * MIB + 1000)
+    refused = await _patch(env, final_id, 0, b"x")
+    assert refused.status_code in {403, 409}
+
+
+async def test_termination_deletes_the_bytes(env: Env) -> None:
+    upload_id = await _create(env, 100)
+    await _patch(env, upload_id, 0, b"x" * 40)
+    response = await env.client.delete(f"/files/{upload_id}", headers=env.auth())
+    assert response.status_code == 204
+    assert (await env.client.head(f"/files/{upload_id}", headers=env.auth())).status_code == 404
+    assert not env.uploads.store.exists(f"raw/{upload_id}")
+
+
+# --- faults ---------------------------------------------------------------------------------
+
+
+async def test_wrong_offset_is_409_and_writes_nothing(env: Env) -> None:
+    upload_id = await _create(env, 100, **{"Upload-Concat": "partial"})
+    await _patch(env, upload_id, 0, b"a" * 10)
+    for wrong in (0, 5, 11):
+        assert (await _patch(env, upload_id, wrong, b"z" * 10)).status_code == 409
+    assert await _offset(env, upload_id) == 10
+    await _patch(env, upload_id, 10, b"b" * 90)
+    assert env.stored(upload_id) == b"a" * 10 + b"b" * 90
+
+
+async def test_checksum_mismatch_is_460_with_the_offset_unchanged(env: Env) -> None:
+    data = secrets.token_bytes(6 * MIB)
+    upload_id = await _create(env, len(data), **{"Upload-Concat": "partial"})
+    bad = _digest("sha256", b"something else")
+    response = await _patch(env, upload_id, 0, data, **{"Upload-Checksum": bad})
+    assert response.status_code == 460
+    assert await _offset(env, upload_id) == 0
+    unknown = await _patch(env, upload_id, 0, data, **{"Upload-Checksum": "crc32 AAAA"})
+    assert unknown.status_code == 400
+    good = await _patch(env, upload_id, 0, data, **{"Upload-Checksum": _digest("sha256", data)})
+    assert good.status_code == 204
+    assert env.stored(upload_id) == data
+
+
+async def test_concurrent_patches_never_interleave(env: Env) -> None:
+    upload_id = await _create(env, 200, **{"Upload-Concat": "partial"})
+    gate = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield b"a" * 50
+        await gate.wait()
+        yield b"a" * 50
+
+    first = asyncio.create_task(_patch(env, upload_id, 0, slow()))
+    await asyncio.sleep(0.3)
+    second = await _patch(env, upload_id, 0, b"b" * 100)
+    assert second.status_code == 423
+    gate.set()
+    assert (await first).status_code == 204
+    assert (await _patch(env, upload_id, 100, b"c" * 100)).status_code == 204
+    assert env.stored(upload_id) == b"a" * 100 + b"c" * 100
+
+
+async def test_a_cut_connection_keeps_only_durable_bytes_and_resumes(env: Env) -> None:
+    data = secrets.token_bytes(8 * MIB)
+    upload_id = await _create(env, len(data), **{"Upload-Concat": "partial"})
+
+    async def cut(after: int) -> AsyncIterator[bytes]:
+        yield data[:after]
+        raise ClientDisconnect()
+
+    # With a checksum promised, a cut body keeps nothing.
+    await _patch(env, upload_id, 0, cut(MIB), **{"Upload-Checksum": _digest("md5", data)})
+    assert await _offset(env, upload_id) == 0
+    # Without one, what arrived is kept and reported.
+    await _patch(env, upload_id, 0, cut(6 * MIB + 123))
+    offset = await _offset(env, upload_id)
+    assert offset == 6 * MIB + 123
+    assert (await _patch(env, upload_id, offset, data[offset:])).status_code == 204
+    assert env.stored(upload_id) == data
+
+
+async def test_a_crash_before_the_offset_is_recorded_leaves_head_truthful(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = secrets.token_bytes(11 * MIB)
+    upload_id = await _create(env, len(data), **{"Upload-Concat": "partial"})
+    assert (await _patch(env, upload_id, 0, data[: 3 * MIB])).status_code == 204
+
+    def crash(**kwargs: Any) -> None:
+        raise RuntimeError("replica killed between the part upload and the metadata write")
+
+    # Parts 1 and 2 reach the store, the database never hears of them.
+    monkeypatch.setattr(env.uploads, "_advance", crash)
+    with pytest.raises(RuntimeError):
+        await _patch(env, upload_id, 3 * MIB, data[3 * MIB : 10 * MIB])
+    monkeypatch.undo()
+    # A fresh service (a restarted replica) reports only what was recorded, and resumes.
+    restarted = Uploads.from_settings(env.settings, jobs=env.jobs)
+    assert restarted.head(upload_id=upload_id, owner_id=env.row(upload_id).owner_id).offset == (
+        3 * MIB
+    )
+    assert await _offset(env, upload_id) == 3 * MIB
+    assert (await _patch(env, upload_id, 3 * MIB, data[3 * MIB :])).status_code == 204
+    assert env.stored(upload_id) == data
+
+
+async def test_a_body_past_upload_length_is_refused_without_storing_it(env: Env) -> None:
+    upload_id = await _create(env, 100, **{"Upload-Concat": "partial"})
+    await _patch(env, upload_id, 0, b"a" * 60)
+    # With Content-Length: refused before reading.
+    assert (await _patch(env, upload_id, 60, b"b" * 41)).status_code == 413
+
+    async def chunked() -> AsyncIterator[bytes]:
+        yield b"b" * 30
+        yield b"b" * 30
+
+    # Without one (chunked): refused when the excess arrives.
+    assert (await _patch(env, upload_id, 60, chunked())).status_code == 413
+    assert await _offset(env, upload_id) == 60
+    local = env.uploads.store.local_path(f"raw/{upload_id}")
+    if local is not None:  # nothing past the acknowledged bytes was left on disk... yet
+        assert local.stat().st_size <= 60 + 30
+    assert (await _patch(env, upload_id, 60, b"c" * 40)).status_code == 204
+    assert env.stored(upload_id) == b"a" * 60 + b"c" * 40
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Upload-Offset": "abc"},
+        {"Upload-Offset": "-1"},
+        {"Upload-Offset": "99999999999999999999"},
+        {"Upload-Offset": "1e3"},
+        {"Upload-Offset": "0", "Upload-Checksum": "sha1 !!!"},
+        {"Upload-Offset": "0", "Upload-Length": "-5"},
+    ],
+)
+async def test_garbage_headers_are_400(env: Env, headers: dict[str, str]) -> None:
+    upload_id = await _create(env, 10)
+    response = await env.client.patch(
+        f"/files/{upload_id}", headers={**env.auth(), **OCTETS, **headers}, content=b"x"
+    )
+    assert response.status_code == 400
+    assert await _offset(env, upload_id) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Upload-Length": "ten"},
+        {"Upload-Length": "18446744073709551616"},
+        {"Upload-Length": "-1"},
+        {},
+        {"Upload-Length": "10", "Upload-Defer-Length": "1"},
+        {"Upload-Defer-Length": "yes"},
+        {"Upload-Length": "10", "Upload-Metadata": "filename not-base64!"},
+        {"Upload-Length": "10", "Upload-Metadata": "bad key dGl0bGU="},
+        {"Upload-Length": "10", "Upload-Concat": "final;/elsewhere/x"},
+    ],
+)
+async def test_garbage_creation_headers_are_400(env: Env, headers: dict[str, str]) -> None:
+    response = await env.client.post("/files/", headers=env.auth(**headers))
+    assert response.status_code == 400, response.text
+
+
+async def test_protocol_version_and_content_type_are_enforced(env: Env) -> None:
+    upload_id = await _create(env, 10)
+    no_version = {"Authorization": f"Bearer {env.token}", "Upload-Offset": "0"}
+    response = await env.client.patch(f"/files/{upload_id}", headers=no_version, content=b"x")
+    assert response.status_code == 412
+    assert response.headers["tus-version"] == "1.0.0"
+    wrong_type = {**env.auth(), "Upload-Offset": "0", "Content-Type": "text/plain"}
+    response = await env.client.patch(f"/files/{upload_id}", headers=wrong_type, content=b"x")
+    assert response.status_code == 415
+
+
+# --- ownership, limits, expiry, browsers ------------------------------------------------
+
+
+async def test_one_user_cannot_touch_anothers_upload(env: Env) -> None:
+    upload_id = await _create(env, 10)
+    theirs = env.auth(env.other_token)
+    assert (await env.client.head(f"/files/{upload_id}", headers=theirs)).status_code == 404
+    patch = {**theirs, **OCTETS, "Upload-Offset": "0"}
+    assert (
+        await env.client.patch(f"/files/{upload_id}", headers=patch, content=b"x")
+    ).status_code == 404
+    assert (await env.client.delete(f"/files/{upload_id}", headers=theirs)).status_code == 404
+    assert (await env.client.head(f"/files/{upload_id}", headers=TUS)).status_code == 401
+    assert await _offset(env, upload_id) == 0
+
+
+async def test_tier_limits_are_checked_at_creation(env: Env) -> None:
+    too_big = str(3 * 1024**3)  # the free tier stops at 2 GiB
+    response = await env.client.post("/files/", headers=env.auth(**{"Upload-Length": too_big}))
+    assert response.status_code == 413
+    assert "maximum upload size" in response.text
+    private = base64.b64encode(b"private").decode()
+    response = await env.client.post(
+        "/files/",
+        headers=env.auth(**{"Upload-Length": "10", "Upload-Metadata": f"visibility {private}"}),
+    )
+    assert response.status_code == 403
+    assert "private videos" in response.text
+
+
+async def test_expired_uploads_are_swept(env: Env) -> None:
+    data = secrets.token_bytes(6 * MIB)
+    upload_id = await _create(env, len(data) * 2)
+    assert (await _patch(env, upload_id, 0, data)).status_code == 204
+    env.clock.advance(env.settings.upload_expiry_s + 1)
+    assert env.uploads.sweep() == 1
+    assert env.row(upload_id).status == "expired"
+    assert not env.uploads.store.exists(f"raw/{upload_id}")
+    assert list(env.uploads.store.list(f"uploads/{upload_id}/")) == []
+    assert (await env.client.head(f"/files/{upload_id}", headers=env.auth())).status_code == 410
+
+
+async def test_create_upload_gives_a_one_time_url(env: Env) -> None:
+    mutation = """mutation($input: CreateUploadInput!) {
+      createUpload(input: $input) { uploadUrl video { id } upload { id status } }
+    }"""
+    response = await env.client.post(
+        "/graphql",
+        json={"query": mutation, "variables": {"input": {"size": 5, "title": "Hello"}}},
+        headers={"Authorization": f"Bearer {env.token}"},
+    )
+    payload = response.json()["data"]["createUpload"]
+    url = payload["uploadUrl"]
+    assert url.startswith("http://vidray/files/") and "?token=" in url
+    path = url.removeprefix("http://vidray")
+    response = await env.client.patch(
+        path, headers={**OCTETS, "Upload-Offset": "0"}, content=b"12345"
+    )
+    assert response.status_code == 204
+    assert env.row(payload["upload"]["id"]).video_id == payload["video"]["id"]
+    # The token opens that upload only.
+    other = await _create(env, 5)
+    token = url.split("token=", 1)[1]
+    response = await env.client.head(f"/files/{other}?token={token}", headers=TUS)
+    assert response.status_code == 404
+
+
+async def test_cors_exposes_the_tus_headers(env: Env) -> None:
+    upload_id = await _create(env, 10)
+    response = await env.client.head(
+        f"/files/{upload_id}", headers=env.auth(Origin="https://app.example")
+    )
+    exposed = response.headers["access-control-expose-headers"].lower()
+    assert "upload-offset" in exposed and "location" in exposed and "tus-version" in exposed
+    preflight = await env.client.options(
+        "/files/",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "upload-offset,tus-resumable,content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert "PATCH" in preflight.headers["access-control-allow-methods"]
