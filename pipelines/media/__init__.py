@@ -20,6 +20,7 @@ from .errors import (
 from .package import Package, master_playlist, media_playlist, package
 from .plan import AudioPlan, Chunk, Rung, TranscodePlan, plan_transcode
 from .probe import AudioInfo, MediaInfo, ProbeLimits, VideoInfo, open_untrusted, probe
+from .thumbnails import Poster, Storyboard, frame_score, poster, storyboard
 
 __all__ = [
     "AudioInfo",
@@ -34,20 +35,25 @@ __all__ = [
     "MediaInfo",
     "MediaLimitExceeded",
     "Package",
+    "Poster",
     "ProbeLimits",
     "Rung",
     "RungOutput",
     "Segment",
+    "Storyboard",
     "TranscodePlan",
     "UnsupportedMedia",
     "VideoInfo",
     "available_encoders",
     "encode_audio",
     "encode_chunk",
+    "frame_score",
     "master_playlist",
     "media_playlist",
     "open_untrusted",
     "package",
     "plan_transcode",
+    "poster",
     "probe",
+    "storyboard",
 ]
