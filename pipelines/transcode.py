@@ -40,7 +40,9 @@ from pipelines.media import (
     encode_chunk,
     package,
     plan_transcode,
+    poster,
     probe,
+    storyboard,
 )
 
 StoreFactory = Callable[[], ObjectStore]
@@ -212,17 +214,13 @@ def _encode_audio(
 def _thumbnails(
     open_store: StoreFactory, source: Source, *, image_prefix: str
 ) -> tuple[str | None, str | None]:
-    try:
-        from pipelines.media import thumbnails  # type: ignore[attr-defined]
-    except ImportError:
-        return None, None
     store = open_store()
     work = Path(tempfile.mkdtemp(prefix="vidray-thumbs-"))
     try:
         with _local_source(store, source) as path:
             info = probe(path)
-            thumbnails.poster(path, info, work / "poster.jpg")
-            thumbnails.storyboard(path, info, work)
+            poster(path, info, work / "poster.jpg")
+            storyboard(path, info, work)
         _upload_dir(store, work, image_prefix)
         return f"{image_prefix}poster.jpg", f"{image_prefix}storyboard.vtt"
     finally:

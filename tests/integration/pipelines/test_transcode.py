@@ -71,6 +71,11 @@ def test_full_ladder_plays_and_grows_from_the_lowest_rung(tmp_path: Path, source
     store = LocalStore(tmp_path / "objects")
     seen: list[graph.Progress] = []
     result = _run(store, source, progress=seen.append)
+    assert result.poster_key == "img/v1/poster.jpg"
+    assert store.exists("img/v1/poster.jpg")
+    vtt = store.get_bytes("img/v1/storyboard.vtt").decode()
+    assert vtt.startswith("WEBVTT")
+    assert "storyboard.jpg#xywh=" in vtt
 
     master = tmp_path / "objects/hls/v1/master.m3u8"
     _decodes_cleanly(master)
