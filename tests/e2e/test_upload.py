@@ -1,0 +1,124 @@
+"""Upload with tuspy to a running `vidray up`: cut the connection, resume with
+checksums, and watch the video get transcoded."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import sqlite3
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+from tusclient import client as tus
+
+from cluster.bench.sources import make_source
+from tests.e2e.conftest import Launch
+
+SIGN_IN = """mutation($email: String!, $code: String!) {
+  verifyOtp(email: $email, code: $code) { accessToken }
+}"""
+
+
+def _sign_in(base: str, outbox: Path) -> str:
+    email = "uploader@example.com"
+    httpx.post(
+        f"{base}/graphql",
+        json={
+            "query": "mutation($e: String!) { requestOtp(email: $e) }",
+            "variables": {"e": email},
+        },
+        timeout=30,
+    ).raise_for_status()
+    deadline = time.monotonic() + 20
+    code = None
+    while code is None and time.monotonic() < deadline:
+        for path in sorted(outbox.glob("*.json")):
+            message = json.loads(path.read_text())
+            if message["to"] == email and (found := re.search(r"\b(\d{6})\b", message["body"])):
+                code = found.group(1)
+        time.sleep(0.2)
+    assert code, "no sign-in code in the outbox"
+    answer = httpx.post(
+        f"{base}/graphql",
+        json={"query": SIGN_IN, "variables": {"email": email, "code": code}},
+        timeout=30,
+    ).json()
+    token: str = answer["data"]["verifyOtp"]["accessToken"]
+    return token
+
+
+def _cut_patch(url: str, token: str, body: bytes, *, declared: int) -> None:
+    """Send a PATCH that promises `declared` bytes, send fewer, and hang up."""
+    parts = urlsplit(url)
+    head = (
+        f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n"
+        "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+        f"Content-Length: {declared}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=10) as sock:
+        sock.sendall(head + body)
+        time.sleep(1.0)  # let the bytes reach the replica before the connection drops
+
+
+def test_tuspy_uploads_resumes_and_the_video_is_transcoded(
+    launch_platform: Launch, tmp_path: Path
+) -> None:
+    base = launch_platform()
+    data_dir = tmp_path / "data"
+    token = _sign_in(base, data_dir / "outbox")
+    source = make_source(tmp_path / "clip.mp4", width=320, height=180, seconds=3)
+    payload = source.read_bytes()
+
+    client = tus.TusClient(f"{base}/files/", headers={"Authorization": f"Bearer {token}"})
+    uploader = client.uploader(
+        str(source),
+        chunk_size=128 * 1024,
+        metadata={"filename": "clip.mp4", "title": "e2e clip"},
+        upload_checksum=True,
+    )
+    url = uploader.create_url()
+    uploader.set_url(url)
+    assert url.startswith(f"{base}/files/")
+
+    # The connection is cut mid-body: HEAD reports only what was stored.
+    _cut_patch(url, token, payload[: 100 * 1024], declared=len(payload))
+    head = httpx.head(url, headers={"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"})
+    stored = int(head.headers["upload-offset"])
+    assert 0 <= stored <= 100 * 1024
+
+    # tuspy resumes from that offset, a few chunks now and the rest after a "restart".
+    uploader.offset = uploader.get_offset()
+    assert uploader.offset == stored
+    uploader.upload(stop_at=stored + 256 * 1024)
+    resumed = client.uploader(str(source), url=url, chunk_size=256 * 1024, upload_checksum=True)
+    assert resumed.offset == stored + 256 * 1024
+    resumed.upload()
+    assert resumed.offset == len(payload)
+
+    upload_id = url.rsplit("/", 1)[-1]
+    stored_bytes = (data_dir / "objects" / "raw" / upload_id).read_bytes()
+    assert hashlib.sha256(stored_bytes).hexdigest() == hashlib.sha256(payload).hexdigest()
+
+    # The upload becomes a video and the job actor transcodes it.
+    database = data_dir / "vidray.db"
+    deadline = time.monotonic() + 120
+    status = None
+    while time.monotonic() < deadline:
+        with sqlite3.connect(database) as conn:
+            row = conn.execute(
+                "SELECT v.status, v.failure_reason FROM uploads u JOIN videos v "
+                "ON v.id = u.video_id WHERE u.id = ?",
+                (upload_id,),
+            ).fetchone()
+        if row is not None and row[0] in {"ready", "failed"}:
+            status = row
+            break
+        time.sleep(1)
+    assert status == ("ready", None), status
+    video_dirs = list((data_dir / "objects" / "hls").iterdir())
+    assert any((d / "master.m3u8").is_file() for d in video_dirs)
