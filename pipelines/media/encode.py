@@ -173,9 +173,11 @@ def _chunk_frames(
     rotate = _rotator(stream, plan.rotation)
     start_t = plan.origin + chunk.start
     if chunk.start_frame > 0 and stream.time_base is not None:
-        # Seek lands on the keyframe at or before the target; frames before the chunk's
-        # first slot are decoded (they are needed as references) and dropped below.
-        target = start_t - 0.5 / fps
+        # Seek lands on the keyframe at or before the target. Aiming half a frame past the
+        # chunk start lets a source keyframe sitting right on the boundary (the usual case:
+        # cameras and encoders put them on whole seconds) be used, instead of decoding the
+        # whole previous GOP; frames before the first slot are decoded and dropped below.
+        target = start_t + 0.5 / fps
         container.seek(int(target / stream.time_base), stream=stream, backward=True)
     next_slot, previous = chunk.start_frame, None
     end = chunk.end_frame

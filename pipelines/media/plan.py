@@ -35,7 +35,7 @@ BITRATE_KBPS: dict[int, int] = {
     1440: 10000,
     2160: 16800,
 }
-DEFAULT_LADDER: tuple[int, ...] = (360, 480, 720, 1080, 1440, 2160)
+DEFAULT_LADDER: tuple[int, ...] = (240, 360, 480, 720, 1080, 1440, 2160)
 HIGH_FPS_FACTOR = 1.4  # Apple: 720p60 4500 vs 720p30 3000; 1080p60 7800 vs 6000
 PEAK_FACTOR = 1.5  # Apple: VOD peak should stay under 200 % of the average
 MAX_FPS = Fraction(60)

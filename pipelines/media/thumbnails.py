@@ -138,10 +138,24 @@ def _video(info: MediaInfo) -> Any:
     return info.video
 
 
-def _frame_at(container: Any, stream: Any, t: float) -> Any:
-    """First frame at or after source time `t` (seek to the keyframe before, decode on)."""
-    container.seek(max(0, int(t / stream.time_base)), stream=stream, backward=True)
-    fallback = None
+def _frame_at(container: Any, stream: Any, t: float, *, tolerance: float = 1.0) -> Any:
+    """A frame close to source time `t`: the keyframe before it, if within `tolerance`.
+
+    A poster or a scrubbing tile needs a good picture near `t`, not the exact frame, and
+    decoding a whole GOP per tile made the storyboard of a long 1080p video cost more CPU
+    than encoding one of its rungs; so only keyframes are decoded (`skip_frame=NONKEY`)
+    unless the source's keyframes are too sparse, when we decode on to `t`.
+    """
+    ctx = stream.codec_context
+    position = max(0, int(t / stream.time_base))
+    ctx.skip_frame = "NONKEY"
+    container.seek(position, stream=stream, backward=True)
+    keyframe = next(iter(container.decode(stream)), None)
+    if keyframe is not None and keyframe.time is not None and t - keyframe.time <= tolerance:
+        return keyframe
+    ctx.skip_frame = "DEFAULT"
+    container.seek(position, stream=stream, backward=True)
+    fallback = keyframe
     for frame in container.decode(stream):
         if frame.time is not None and frame.time + 1e-3 >= t:
             return frame

@@ -79,7 +79,7 @@ def test_full_ladder_plays_and_grows_from_the_lowest_rung(tmp_path: Path, source
 
     master = tmp_path / "objects/hls/v1/master.m3u8"
     _decodes_cleanly(master)
-    assert [r["name"] for r in result.renditions] == ["360p"]
+    assert [r["name"] for r in result.renditions] == ["240p", "360p"]
     text = master.read_text()
     assert "#EXT-X-INDEPENDENT-SEGMENTS" in text
     assert "TYPE=AUDIO" in text

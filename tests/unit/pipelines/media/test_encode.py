@@ -65,7 +65,12 @@ def test_rungs_have_ladder_sizes_never_upscaled_and_even(main: object, ffprobe: 
         # (ultrafast, used here for speed, gives Constrained Baseline rather than High).
         profile = {"High": "64", "Main": "4d", "Constrained Baseline": "42"}[stream["profile"]]
         assert f"avc1.{profile}" in master and f"{stream['level']:02x}" in master
-    assert sizes == {"360p": (640, 360), "480p": (854, 480), "720p": (1280, 720)}
+    assert sizes == {
+        "240p": (426, 240),
+        "360p": (640, 360),
+        "480p": (854, 480),
+        "720p": (1280, 720),
+    }
 
 
 def test_every_segment_starts_with_a_keyframe_and_respects_the_target(

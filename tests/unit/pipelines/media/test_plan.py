@@ -46,9 +46,15 @@ def _info(
 
 
 def test_ladder_stops_at_the_source_and_the_tier_cap() -> None:
-    assert [r.name for r in plan_transcode(_info()).rungs] == ["360p", "480p", "720p", "1080p"]
+    names = [r.name for r in plan_transcode(_info()).rungs]
+    assert names == ["240p", "360p", "480p", "720p", "1080p"]
     capped = plan_transcode(_info(), max_height=720)
-    assert [(r.width, r.height) for r in capped.rungs] == [(640, 360), (854, 480), (1280, 720)]
+    assert [(r.width, r.height) for r in capped.rungs] == [
+        (426, 240),
+        (640, 360),
+        (854, 480),
+        (1280, 720),
+    ]
 
 
 @pytest.mark.parametrize(("width", "height"), [(641, 361), (1440, 1080), (1080, 1920), (250, 141)])
