@@ -15,6 +15,10 @@ Every message says what to do next; HTTP status codes are chosen at the edge (`s
         ├── Unauthenticated  no valid credentials: wrong code, bad or revoked token
         ├── Forbidden        valid credentials, but not allowed (suspended, not an admin)
         └── RateLimited      too many attempts; `retry_after` says when to try again
+    └── StreamError          playback was refused
+        ├── UrlRefused       a signed HLS URL is malformed, tampered, expired or not yet
+        │                    valid (`reason` is machine-readable)
+        └── VideoUnavailable no such video, not playable yet, or private to someone else
 """
 
 from __future__ import annotations
@@ -103,3 +107,37 @@ class RateLimited(AccountError):
 
 def _rate_limited(message: str, retry_after: float) -> RateLimited:
     return RateLimited(message, retry_after=retry_after)
+
+
+class StreamError(VidrayError):
+    """Playback was refused; the edge picks the status."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross Ray process boundaries by pickling: rebuild from the message.
+        return (type(self), (str(self),))
+
+
+class UrlRefused(StreamError):
+    """A signed HLS URL failed its check; `reason` is one of `URL_REFUSALS`."""
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message or URL_REFUSALS.get(reason, reason))
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.reason, str(self)))
+
+
+# What each refusal tells the person holding the URL.
+URL_REFUSALS = {
+    "malformed": "the URL is not a signed HLS URL: ask for a new playback URL",
+    "unknown-key": "the URL was signed with a key that was retired: ask for a new playback URL",
+    "tampered": "the URL's signature does not match this path (or this network address): "
+    "use the URL exactly as it was given",
+    "expired": "the URL has expired: ask for a new playback URL",
+    "not-yet-valid": "the URL is not valid yet: check this machine's clock",
+}
+
+
+class VideoUnavailable(StreamError):
+    """No such video, not playable yet, or private and the viewer is not its owner."""

@@ -108,7 +108,9 @@ class ObjectStore(Protocol):
     def delete_prefix(self, prefix: str) -> int: ...
     def move(self, src: str, dst: str) -> None: ...
     def publish_prefix(self, staging: str, final: str) -> int: ...
-    def presigned_url(self, key: str, *, expires: int = 3600) -> str | None: ...
+    def presigned_url(
+        self, key: str, *, expires: int = 3600, content_type: str | None = None
+    ) -> str | None: ...
     def local_path(self, key: str) -> Path | None: ...
     def check(self) -> None: ...
 
@@ -288,7 +290,9 @@ class LocalStore:
             os.close(fd)
             raise
 
-    def presigned_url(self, key: str, *, expires: int = 3600) -> str | None:
+    def presigned_url(
+        self, key: str, *, expires: int = 3600, content_type: str | None = None
+    ) -> str | None:
         return None
 
     def local_path(self, key: str) -> Path | None:
@@ -548,12 +552,15 @@ class S3Store:
             if exc.response.get("Error", {}).get("Code") not in {"NoSuchUpload", "404"}:
                 raise
 
-    def presigned_url(self, key: str, *, expires: int = 3600) -> str | None:
-        return self.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": validate_key(key)},
-            ExpiresIn=expires,
-        )
+    def presigned_url(
+        self, key: str, *, expires: int = 3600, content_type: str | None = None
+    ) -> str | None:
+        """A GET URL valid for `expires` seconds; `content_type` overrides the stored one
+        in the answer (objects are stored without one)."""
+        params = {"Bucket": self.bucket, "Key": validate_key(key)}
+        if content_type:
+            params["ResponseContentType"] = content_type
+        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
 
     def local_path(self, key: str) -> Path | None:
         return None

@@ -1,7 +1,8 @@
 """Wiring of the whole application: the one place that binds deployments.
 
-`vidray up` runs `build_app(settings)`; each deployment gets its settings and the
-handles it needs through its constructor.
+`vidray up` runs `build_app(settings)` at `/` and `build_stream_app(settings)` at
+`/hls`; each deployment gets its settings and the handles it needs through its
+constructor.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ from ray.serve import Application
 
 from cluster.config import Settings
 from serve.gateway.app import Gateway
+from serve.stream import Stream
 from serve.uploads import Uploads
 from serve.users import Users
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "vidray"
+# HLS is its own Serve application: Serve's proxy matches the longest route prefix, so
+# `/hls/...` goes straight to a stream replica instead of through the gateway.
+STREAM_APP_NAME = "stream"
+STREAM_ROUTE_PREFIX = "/hls"
 
 # The ingress does little CPU work per request; leave the cores to transcoding.
 GatewayDeployment = serve.deployment(name="gateway", ray_actor_options={"num_cpus": 0})(
@@ -108,3 +114,28 @@ def build_app(settings: Settings) -> Application:
     return GatewayDeployment.bind(
         settings, UsersDeployment.bind(settings), UploadsDeployment.bind(settings)
     )
+
+
+class StreamReplica(Stream):
+    """Playlists and segment bytes under /hls/. Its ASGI app is `Stream.asgi`, with no
+    web framework: a segment request costs a path parse, an MD5 and a file read."""
+
+    def __init__(self, settings: Settings) -> None:
+        local = Stream.from_settings(settings)
+        super().__init__(
+            settings=settings, store=local.store, sessions=local.sessions, signer=local.signer
+        )
+
+    def __serve_build_asgi_app__(self) -> Any:
+        return self.asgi
+
+
+# Many players fetch at once and each request is short: let one replica interleave them
+# (Serve's default of 5 in flight would queue segment fetches behind each other).
+StreamDeployment = serve.deployment(
+    name="stream", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256
+)(serve.ingress()(StreamReplica))
+
+
+def build_stream_app(settings: Settings) -> Application:
+    return StreamDeployment.bind(settings)

@@ -20,11 +20,14 @@ from cluster.config import Settings
 from cluster.errors import AccountError, Unauthenticated
 from cluster.health import ComponentHealth, check_all
 from cluster.kv import open_kv
+from cluster.security import UrlSigner
 from cluster.storage import open_store
 from serve.gateway.accounts import Accounts
 from serve.gateway.context import GatewayContext
 from serve.gateway.files import Files, create_router
 from serve.gateway.schema import schema
+from serve.gateway.watch import create_router as create_watch_router
+from serve.stream import Stream
 from serve.tus import EXPOSED_HEADERS
 from serve.uploads import Uploads
 from serve.users import Users
@@ -47,6 +50,14 @@ class Gateway:
         local = uploads if isinstance(uploads, Uploads) else Uploads.from_settings(settings)
         finisher = None if isinstance(uploads, Uploads) else uploads
         self.files = Files(uploads=local, accounts=self.accounts, finisher=finisher)
+        # Signing a playback URL is a database read and one hash: done here, for the
+        # watch page; the bytes under /hls/ are the stream application's (serve/app.py).
+        self.stream = Stream(
+            settings=settings,
+            store=self.store,
+            sessions=db.session_factory(self.engine),
+            signer=UrlSigner.from_settings(settings),
+        )
 
     async def health(self) -> list[ComponentHealth]:
         # The probes block on sockets and files: keep them off the event loop.
@@ -69,6 +80,9 @@ def create_app(gateway: Gateway) -> FastAPI:
         max_age=600,
     )
     app.include_router(create_router(gateway.files, max_size=gateway.settings.upload_max_bytes))
+    app.include_router(
+        create_watch_router(gateway.stream, assets_dir=gateway.settings.resolved_web_assets_dir)
+    )
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -1,0 +1,500 @@
+"""HLS delivery over real HTTP on every byte path: the stream app (embedded), nginx with
+secure_link in front of it, and S3 (moto) through presigned redirects.
+
+One small ladder is transcoded once per module with the pure media library; the stream
+app runs under uvicorn in this process, nginx once per module on a free port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from PIL import Image
+
+from cluster import db
+from cluster.config import Settings, load_settings
+from cluster.db.models import User, Video, VideoStatus, Visibility
+from cluster.errors import VideoUnavailable
+from cluster.nginx import NginxOptions, render
+from cluster.security import UrlSigner
+from cluster.storage import LocalStore, ObjectStore, S3Store
+from serve.stream import Stream
+from tests.conftest import free_port, require
+
+SECRET = "stream-test-secret-0123456789abcdefghijkl"
+OWNER, OTHER = "owner0000000001", "other0000000002"
+PUBLIC, NEIGHBOUR, PRIVATE, DOOMED = "12", "123", "p1", "d1"
+BYTE_PATHS = ["embedded", "nginx", "s3"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@dataclass
+class Site:
+    """One byte path: where players connect, and the stream that signs for it."""
+
+    name: str
+    base: str
+    stream: Stream
+    clock: Clock
+    store: ObjectStore
+
+    def url(self, video_id: str = PUBLIC, *, viewer: str | None = None, **kw: object) -> str:
+        return (
+            self.base + self.stream.playback(video_id=video_id, viewer_id=viewer, **kw).master_url
+        )  # type: ignore[arg-type]
+
+    def signed(self, video_id: str, *, ttl: float = 600, ip: str | None = None) -> str:
+        token = self.stream.signer.token(video_id=video_id, ttl=ttl, ip=ip)
+        return f"{self.base}/hls/{video_id}/{token}/"
+
+
+@pytest.fixture(scope="module")
+def ladder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-rung HLS ladder with audio, a poster and a storyboard, as transcoding leaves it."""
+    from cluster.bench.sources import make_source
+    from pipelines.media import encode_audio, encode_chunk, package, plan_transcode, probe
+
+    work = tmp_path_factory.mktemp("ladder")
+    source = make_source(work / "src.mp4", width=640, height=360, seconds=4)
+    out = work / "hls"
+    plan = plan_transcode(
+        probe(source), segment_seconds=2.0, gop_seconds=1.0, segments_per_chunk=1, ladder=(360, 240)
+    )
+    chunks = [
+        encode_chunk(source=source, plan=plan, chunk=c, out_dir=out, threads=1, preset="ultrafast")
+        for c in plan.chunks
+    ]
+    audio = encode_audio(source=source, plan=plan, out_dir=out)
+    package(plan=plan, chunks=chunks, audio=audio, out_dir=out)
+    img = work / "img"
+    img.mkdir()
+    Image.new("RGB", (640, 360), (200, 30, 30)).save(img / "poster.jpg")
+    Image.new("RGB", (320, 90), (30, 200, 30)).save(img / "storyboard.jpg")
+    (img / "storyboard.vtt").write_text(
+        "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nstoryboard.jpg#xywh=0,0,160,90\n\n"
+        "00:00:02.000 --> 00:00:04.000\nstoryboard.jpg#xywh=160,0,160,90\n"
+    )
+    return work
+
+
+def _publish(store: ObjectStore, ladder: Path, video_id: str) -> None:
+    for path in sorted((ladder / "hls").rglob("*")):
+        if path.is_file():
+            store.put_file(f"hls/{video_id}/{path.relative_to(ladder / 'hls')}", path)
+    for path in sorted((ladder / "img").iterdir()):
+        store.put_file(f"img/{video_id}/{path.name}", path)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, ladder_dir: Path) -> Path:
+    """Videos in the database and their files in a local store."""
+    root = tmp_path_factory.mktemp("stream-data")
+    settings = load_settings(data_dir=root, signing_secret=SECRET)
+    engine = db.make_engine(settings.resolved_database_url)
+    db.migrate(engine)
+    with db.session_factory(engine)() as session:
+        session.add_all(
+            [
+                User(id=OWNER, email="owner@example.com", handle="owner"),
+                User(id=OTHER, email="other@example.com", handle="other"),
+            ]
+        )
+        session.flush()
+        for video_id, visibility in [
+            (PUBLIC, Visibility.PUBLIC),
+            (NEIGHBOUR, Visibility.UNLISTED),
+            (PRIVATE, Visibility.PRIVATE),
+            (DOOMED, Visibility.PUBLIC),
+        ]:
+            session.add(
+                Video(
+                    id=video_id,
+                    owner_id=OWNER,
+                    title=f"video {video_id}",
+                    visibility=visibility,
+                    status=VideoStatus.READY,
+                )
+            )
+        session.commit()
+    engine.dispose()
+    store = LocalStore(settings.objects_dir)
+    for video_id in (PUBLIC, NEIGHBOUR, PRIVATE, DOOMED):
+        _publish(store, ladder_dir, video_id)
+    return root
+
+
+def _settings(data_dir: Path, **overrides: object) -> Settings:
+    return load_settings(data_dir=data_dir, signing_secret=SECRET, **overrides)
+
+
+@contextlib.contextmanager
+def _serve(app: object, port: int) -> Iterator[None]:
+    """Run an ASGI app under uvicorn in a thread of this process."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", interface="asgi3"
+    )  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
+def _stream(settings: Settings, store: ObjectStore, clock: Clock) -> Stream:
+    local = Stream.from_settings(settings)
+    return Stream(
+        settings=settings,
+        store=store,
+        sessions=local.sessions,
+        signer=UrlSigner.from_settings(settings, clock=clock),
+        clock=clock,
+    )
+
+
+@pytest.fixture(scope="module")
+def sites(data_dir: Path, s3_server: str) -> Iterator[dict[str, Site]]:
+    """The three byte paths, each with its own stream app (and clock) on a free port."""
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        require("nginx", "install nginx (with the secure_link module)")
+    local = LocalStore(_settings(data_dir).objects_dir)
+    s3 = S3Store(
+        bucket="vidray-stream-test",
+        endpoint_url=s3_server,
+        access_key_id="testing",
+        secret_access_key="testing",
+        create_bucket=True,
+    )
+    for info in local.list(""):
+        if not info.key.endswith(".db"):
+            s3.put_file(info.key, local.root / info.key)
+    found: dict[str, Site] = {}
+    with contextlib.ExitStack() as stack:
+        for name, store, path in [
+            ("embedded", local, "embedded"),
+            ("nginx", local, "nginx"),
+            ("s3", s3, "s3"),
+        ]:
+            clock = Clock()
+            stream = _stream(_settings(data_dir, stream_path=path), store, clock)
+            port = free_port()
+            stack.enter_context(_serve(stream.asgi, port))
+            found[name] = Site(name, f"http://127.0.0.1:{port}", stream, clock, store)
+        # nginx in front of the "nginx" site's stream app, serving segments itself.
+        upstream = found["nginx"].base.removeprefix("http://")
+        port = free_port()
+        prefix = data_dir / "nginx"
+        prefix.mkdir(exist_ok=True)
+        conf = prefix / "nginx.conf"
+        options = NginxOptions(
+            listen=f"127.0.0.1:{port}", upstream=upstream, standalone=True, prefix=prefix, workers=1
+        )
+        conf.write_text(render(_settings(data_dir), options))
+        process = subprocess.Popen(
+            [nginx, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
+            stderr=subprocess.PIPE,
+        )
+        stack.callback(process.wait, 5)
+        stack.callback(process.terminate)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                httpx.get(base + "/hls/", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.05)
+        found["nginx"].base = base
+        yield found
+
+
+@pytest.fixture(params=BYTE_PATHS)
+def site(request: pytest.FixtureRequest, sites: dict[str, Site]) -> Iterator[Site]:
+    chosen = sites[request.param]
+    chosen.clock.offset = 0.0
+    yield chosen
+    chosen.clock.offset = 0.0
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10, follow_redirects=True) as c:
+        yield c
+
+
+def _refused(response: httpx.Response, reason: str | None = None) -> None:
+    assert response.status_code == 403, (response.status_code, response.headers)
+    if reason is not None:
+        assert response.headers.get("x-vidray-refused") == reason
+    assert "signature" not in response.text and "expired" not in response.text
+
+
+def _segments(client: httpx.Client, master: str) -> list[str]:
+    """Every segment URL a player would fetch from this master, resolved as a player does."""
+    urls = []
+    text = client.get(master).raise_for_status().text
+    playlists = [line for line in text.splitlines() if line and not line.startswith("#")]
+    playlists += [p.split('URI="')[1].split('"')[0] for p in text.splitlines() if 'URI="' in p]
+    for playlist in playlists:
+        media_url = httpx.URL(master).join(playlist)
+        media = client.get(media_url).raise_for_status().text
+        urls += [
+            str(media_url.join(line))
+            for line in media.splitlines()
+            if line and not line.startswith("#")
+        ]
+    return urls
+
+
+# --- what a player sees -------------------------------------------------------------
+
+
+def test_ffprobe_and_ffmpeg_read_every_rung_from_the_master_url_alone(site: Site) -> None:
+    master = site.url()
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", master],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    streams = json.loads(probe.stdout)["streams"]
+    heights = sorted({s["height"] for s in streams if s["codec_type"] == "video"})
+    assert heights == [240, 360]
+    assert any(s["codec_type"] == "audio" for s in streams)
+    # Decode every stream of every variant to the end: one refused or missing file fails
+    # this. (Not -xerror: the packager's audio TS draws a "corrupt packet" warning from
+    # disk too, which is no concern of delivery.)
+    decode = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", master, "-map", "0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert decode.returncode == 0, decode.stderr
+    assert "HTTP error" not in decode.stderr and "Server returned" not in decode.stderr
+
+
+def test_playlists_and_segments_carry_caching_cors_and_types(
+    site: Site, client: httpx.Client
+) -> None:
+    master = site.url()
+    response = client.get(master)
+    assert response.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert response.headers["cache-control"] == "public, max-age=2"
+    assert response.headers["access-control-allow-origin"] == "*"
+    segment = _segments(client, master)[0]
+    response = client.get(segment)
+    assert response.status_code == 200
+    assert response.content[0] == 0x47  # an MPEG-TS sync byte
+    assert response.headers["content-type"] == "video/mp2t"
+    if site.name != "s3":  # S3 answers the redirected request with its own headers
+        assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_range_and_etag_on_segments(site: Site, client: httpx.Client) -> None:
+    segment = _segments(client, site.url())[0]
+    whole = client.get(segment)
+    part = client.get(segment, headers={"range": "bytes=188-375"})
+    assert part.status_code == 206
+    assert part.content == whole.content[188:376]
+    assert part.headers["content-range"] == f"bytes 188-375/{len(whole.content)}"
+    tail = client.get(segment, headers={"range": "bytes=-188"})
+    assert tail.content == whole.content[-188:]
+    beyond = client.get(segment, headers={"range": f"bytes={len(whole.content)}-"})
+    assert beyond.status_code == 416
+    etag = whole.headers["etag"]
+    assert client.get(segment, headers={"if-none-match": etag}).status_code == 304
+
+
+def test_poster_and_storyboard_under_the_same_token(site: Site, client: httpx.Client) -> None:
+    playback = site.stream.playback(video_id=PUBLIC, viewer_id=None)
+    assert playback.poster_url and playback.storyboard_url
+    poster = client.get(site.base + playback.poster_url)
+    assert poster.status_code == 200
+    assert Image.open(io.BytesIO(poster.content)).size == (640, 360)
+    vtt = client.get(site.base + playback.storyboard_url)
+    assert vtt.text.startswith("WEBVTT")
+    tile = httpx.URL(site.base + playback.storyboard_url).join("storyboard.jpg")
+    assert client.get(tile).status_code == 200
+
+
+# --- what an attacker sees ----------------------------------------------------------
+
+
+def _mutate(url: str, index: int) -> str:
+    """`url` with the character at `index` replaced by another valid one."""
+    char = url[index]
+    other = "0" if char != "0" else "1"
+    if char.isalpha():
+        other = "b" if char != "b" else "c"
+    return url[:index] + other + url[index + 1 :]
+
+
+def test_every_one_character_change_to_the_token_is_refused(
+    site: Site, client: httpx.Client
+) -> None:
+    master = site.url()
+    segment = _segments(client, master)[0]
+    token = master.split("/")[5]
+    start = segment.index(token)
+    for offset in range(len(token)):
+        if token[offset] == ".":
+            continue
+        response = client.get(_mutate(segment, start + offset), follow_redirects=False)
+        assert response.status_code == 403, (offset, token)
+        assert response.headers["x-vidray-refused"] in {"tampered", "malformed", "unknown-key"}
+    # The last character carries padding bits: nginx would decode "B" like "A".
+    last = start + len(token) - 1
+    response = client.get(segment[:last] + chr(ord(segment[last]) + 1) + segment[last + 1 :])
+    _refused(response)
+
+
+def test_expired_urls_are_refused_everywhere(site: Site, client: httpx.Client) -> None:
+    site.clock.offset = -3600  # signed an hour ago, for 10 minutes
+    master = site.signed(PUBLIC, ttl=600) + "master.m3u8"
+    segment = master.replace("master.m3u8", "240p/seg_00000.ts")
+    site.clock.offset = 0
+    _refused(client.get(master), "expired")
+    _refused(client.get(segment), "expired")
+
+
+def test_expiry_allows_the_skew_window_and_not_more(site: Site, client: httpx.Client) -> None:
+    master = site.signed(PUBLIC, ttl=60) + "master.m3u8"
+    site.clock.offset = 60 + site.stream.settings.stream_skew_s - 1
+    assert client.get(master).status_code == 200
+    site.clock.offset = 60 + site.stream.settings.stream_skew_s
+    _refused(client.get(master), "expired")
+
+
+def test_not_yet_valid_urls_are_refused(site: Site, client: httpx.Client) -> None:
+    site.clock.offset = 3600  # a replica whose clock runs an hour fast
+    master = site.signed(PUBLIC) + "master.m3u8"
+    site.clock.offset = 0
+    # Playlists come from Serve on every path, so a player cannot start.
+    _refused(client.get(master), "not-yet-valid")
+
+
+def test_a_token_never_opens_another_videos_path(site: Site, client: httpx.Client) -> None:
+    prefix = site.signed(PUBLIC)  # .../hls/12/{token}/
+    token = prefix.rstrip("/").rsplit("/", 1)[1]
+    base = site.base
+    for path in [
+        f"/hls/{NEIGHBOUR}/{token}/master.m3u8",
+        f"/hls/{NEIGHBOUR}/{token}/240p/seg_00000.ts",
+        f"/hls/{PUBLIC}/{token}/../../{NEIGHBOUR}/{token}/240p/seg_00000.ts",
+        f"/hls/{PUBLIC}/{token}/%2e%2e/%2E%2E/{NEIGHBOUR}/{token}/240p/seg_00000.ts",
+        f"/hls/{PUBLIC}/{token}/..%2f..%2f{NEIGHBOUR}/{token}/240p/seg_00000.ts",
+        f"/hls//{NEIGHBOUR}/{token}/240p/seg_00000.ts",
+    ]:
+        response = client.get(base + path, follow_redirects=False)
+        assert response.status_code in {403, 404}, (path, response.status_code)
+        assert response.status_code == 403 or "ts" not in response.headers.get("content-type", "")
+    # The neighbour's files exist: its own token opens them.
+    assert client.get(site.signed(NEIGHBOUR) + "240p/seg_00000.ts").status_code == 200
+    # Encoded but canonical paths are the same file.
+    assert client.get(prefix + "240p/%73eg_00000.ts").status_code == 200
+
+
+def test_ip_bound_urls_open_only_from_that_address(site: Site, client: httpx.Client) -> None:
+    assert client.get(site.signed(PUBLIC, ip="127.0.0.1") + "240p/seg_00000.ts").status_code == 200
+    _refused(client.get(site.signed(PUBLIC, ip="10.9.8.7") + "240p/seg_00000.ts"), "tampered")
+
+
+def test_rotated_keys_keep_old_urls_until_they_expire(
+    site: Site, client: httpx.Client, data_dir: Path
+) -> None:
+    new = load_settings(
+        data_dir=data_dir, signing_secret="rotated-" + SECRET, signing_previous_secrets=[SECRET]
+    )
+    rotated = UrlSigner.from_settings(new, clock=site.clock)
+    old_url = site.signed(PUBLIC) + "master.m3u8"
+    verifier = site.stream.signer
+    try:
+        site.stream.signer = rotated
+        assert client.get(old_url).status_code == 200
+        fresh = rotated.sign(video_id=PUBLIC, ttl=60)
+        if site.name != "nginx":  # nginx's config names the keys it was written with
+            assert client.get(site.base + fresh).status_code == 200
+        site.stream.signer = UrlSigner.from_settings(
+            new.model_copy(update={"signing_previous_secrets": []}), clock=site.clock
+        )
+        _refused(client.get(old_url), "unknown-key")
+    finally:
+        site.stream.signer = verifier
+
+
+# --- access rules -------------------------------------------------------------------
+
+
+def test_private_videos_play_for_their_owner_only(site: Site, client: httpx.Client) -> None:
+    with pytest.raises(VideoUnavailable):
+        site.stream.playback(video_id=PRIVATE, viewer_id=None)
+    with pytest.raises(VideoUnavailable):
+        site.stream.playback(video_id=PRIVATE, viewer_id=OTHER)
+    master = site.url(PRIVATE, viewer=OWNER)
+    assert f".a{OWNER}." in master  # the URL names its viewer
+    assert len(_segments(client, master)) >= 4
+
+
+def test_unlisted_videos_play_with_a_url(site: Site, client: httpx.Client) -> None:
+    assert client.get(site.url(NEIGHBOUR)).status_code == 200
+
+
+def test_made_private_plays_until_its_urls_expire(site: Site, client: httpx.Client) -> None:
+    master = site.url(PUBLIC)
+    with site.stream.sessions.begin() as session:
+        session.get(Video, PUBLIC).visibility = Visibility.PRIVATE  # type: ignore[union-attr]
+    try:
+        with pytest.raises(VideoUnavailable):
+            site.stream.playback(video_id=PUBLIC, viewer_id=None)
+        assert client.get(master).status_code == 200  # the URL already handed out
+        site.clock.offset = site.stream.settings.stream_url_ttl_s + 3600
+        _refused(client.get(master), "expired")
+    finally:
+        with site.stream.sessions.begin() as session:
+            session.get(Video, PUBLIC).visibility = Visibility.PUBLIC  # type: ignore[union-attr]
+
+
+def test_deleted_videos_stop_at_once(sites: dict[str, Site], client: httpx.Client) -> None:
+    masters = {name: site.url(DOOMED) for name, site in sites.items()}
+    segments = {name: _segments(client, url)[0] for name, url in masters.items()}
+    for store in {id(s.store): s.store for s in sites.values()}.values():
+        store.delete_prefix(f"hls/{DOOMED}/")
+    for name in sites:
+        assert client.get(masters[name]).status_code == 404
+        assert client.get(segments[name]).status_code in {403, 404}
+    with sites["embedded"].stream.sessions.begin() as session:
+        session.delete(session.get(Video, DOOMED))
+    with pytest.raises(VideoUnavailable):
+        sites["embedded"].stream.playback(video_id=DOOMED, viewer_id=None)
