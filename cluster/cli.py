@@ -77,6 +77,81 @@ def migrate(
         console.print(f"database {label} migrated from {before or 'empty'} to {after}")
 
 
+def _install_assets(settings: Settings) -> bool:
+    """Fetch hls.js from npm into the data dir (git-ignored); a warning if it cannot."""
+    import subprocess
+
+    from serve.gateway.watch import HLS_JS_PACKAGE, install_hls_js
+
+    try:
+        with console.status(f"installing {HLS_JS_PACKAGE} from npm"):
+            path = install_hls_js(settings.resolved_web_assets_dir)
+    except (FileNotFoundError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        err_console.print(
+            f"[yellow]warning:[/] the web player has no hls.js ({exc} {detail.decode()[-300:]}); "
+            "only browsers with native HLS can play: fix npm, then run `vidray assets`",
+            highlight=False,
+        )
+        return False
+    console.print(f"hls.js ready: {path}")
+    return True
+
+
+@app.command()
+def assets() -> None:
+    """Install the web player's JavaScript (hls.js) from npm into the data dir."""
+    if not _install_assets(_settings()):
+        raise typer.Exit(1)
+
+
+@app.command("nginx-config")
+def nginx_config(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write here (default: print to stdout).")
+    ] = None,
+    listen: Annotated[
+        str, typer.Option(help="nginx's listen address, e.g. 80 or 0.0.0.0:8080.")
+    ] = "8080",
+    upstream: Annotated[
+        str | None, typer.Option(help="Ray Serve's address (default: VIDRAY_HTTP_HOST:PORT).")
+    ] = None,
+    standalone: Annotated[
+        bool, typer.Option(help="A whole nginx.conf (pid, logs, temp files in --prefix).")
+    ] = False,
+    prefix: Annotated[
+        Path | None, typer.Option(help="Standalone only: folder for pid, logs and temp files.")
+    ] = None,
+) -> None:
+    """nginx in front of vidray: segments from the store folder checked with secure_link,
+    everything else proxied to Ray Serve. Set VIDRAY_STREAM_PATH=nginx with it."""
+    from cluster.errors import ConfigError
+    from cluster.nginx import NginxOptions, render
+
+    settings = _settings()
+    if settings.s3_bucket:
+        _fail(
+            ConfigError(
+                "VIDRAY_S3_BUCKET",
+                "nginx serves segments from a local store folder: unset it, or use "
+                "VIDRAY_STREAM_PATH=s3 without nginx",
+            )
+        )
+    options = NginxOptions(
+        listen=listen,
+        upstream=upstream or f"{settings.http_host}:{settings.http_port}",
+        standalone=standalone,
+        prefix=prefix,
+    )
+    text = render(settings, options)
+    if out is None:
+        print(text, end="")  # plain: rich would wrap and colour the config
+        return
+    out.write_text(text)
+    out.chmod(0o600)  # it holds the URL-signing keys
+    err_console.print(f"wrote {out}; check it with: nginx -t -c {out.resolve()}")
+
+
 def _check_port_free(settings: Settings) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -121,7 +196,14 @@ def up(
 
     from actors.jobs import start_actor
     from cluster import runtime
-    from serve.app import APP_NAME, build_app
+    from serve.app import (
+        APP_NAME,
+        STREAM_APP_NAME,
+        STREAM_ROUTE_PREFIX,
+        build_app,
+        build_stream_app,
+    )
+    from serve.gateway.watch import hls_js_path
 
     settings = _settings()
     stop = threading.Event()
@@ -140,6 +222,11 @@ def up(
         with console.status("deploying the Serve application"):
             serve.start(http_options=HTTPOptions(host=settings.http_host, port=settings.http_port))
             serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
+            serve.run(
+                build_stream_app(settings), name=STREAM_APP_NAME, route_prefix=STREAM_ROUTE_PREFIX
+            )
+        if not hls_js_path(settings.resolved_web_assets_dir).is_file():
+            _install_assets(settings)
         base = f"http://{settings.http_host}:{settings.http_port}"
         console.print(f"[bold green]vidray is up[/] ({settings.mode} mode)")
         console.print(f"  web       {base}/")
@@ -158,6 +245,7 @@ def up(
                 serve.shutdown()
             else:
                 serve.delete(APP_NAME)
+                serve.delete(STREAM_APP_NAME)
             runtime.stop()
         console.print("vidray stopped")
 
@@ -252,6 +340,75 @@ def transcode(
         console.print(f"  note: {note}")
 
 
+@app.command()
+def upload(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Video file.")
+    ],
+    title: Annotated[str | None, typer.Option(help="Title (default: the file name).")] = None,
+    private: Annotated[bool, typer.Option("--private", help="Only you can watch it.")] = False,
+    server: Annotated[
+        str | None, typer.Option(help="vidray's URL (default: this machine's VIDRAY_HTTP_PORT).")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="VIDRAY_TOKEN", help="Access token (verifyOtp / login)."),
+    ] = None,
+    chunk_mb: Annotated[int, typer.Option(min=1, max=1024, help="MiB per PATCH.")] = 16,
+) -> None:
+    """Upload a video over tus; run it again after an interruption to resume."""
+    import httpx
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from cluster.upload_client import UrlStore, upload_file
+
+    settings = _settings()
+    if not token:
+        err_console.print(
+            "[bold red]error:[/] no access token: pass --token or set VIDRAY_TOKEN "
+            "(the accessToken from the verifyOtp or login mutation)"
+        )
+        raise typer.Exit(2)
+    base = server or f"http://{settings.http_host}:{settings.http_port}"
+    metadata = {"filename": file.name, "title": title or file.stem}
+    if private:
+        metadata["visibility"] = "private"
+    with Progress(
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    ) as bar:
+        task = bar.add_task("upload", total=file.stat().st_size)
+        try:
+            url = upload_file(
+                server=base,
+                path=file,
+                token=token,
+                metadata=metadata,
+                chunk_size=chunk_mb * 1024 * 1024,
+                urls=UrlStore(settings.data_dir / "upload-urls.json"),
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except httpx.TransportError as exc:
+            err_console.print(
+                f"[bold red]error:[/] lost the connection to {base} ({exc}): "
+                "run the same command again to resume"
+            )
+            raise typer.Exit(1) from None
+        except VidrayError as exc:
+            _fail(exc)
+    console.print(f"[bold green]uploaded[/] {file.name}: {url}")
+    console.print("the video is being processed; it appears in your library when ready")
+
+
 bench_app = typer.Typer(help="Benchmarks: vidray beside its anchor, on the same input.")
 app.add_typer(bench_app, name="bench")
 
@@ -303,6 +460,96 @@ def bench_transcode(
         name = rung.name
         row(f"{name} PSNR", ours.psnr_db[name], anchor.psnr_db[name], " dB")
         row(f"{name} bitrate", ours.kbps[name], anchor.kbps[name], " kb/s")
+    console.print(table)
+
+
+@bench_app.command("upload")
+def bench_upload(
+    size_mb: Annotated[int, typer.Option(help="MiB to upload (default 1 GiB).")] = 1024,
+    chunks: Annotated[str, typer.Option(help="PATCH sizes in MiB, comma-separated.")] = "16,64",
+    s3: Annotated[
+        bool, typer.Option(help="Also on S3: VIDRAY_S3_* if set, else a local moto server.")
+    ] = True,
+) -> None:
+    """1 GiB through tus on Ray Serve, beside a bare uvicorn writer and a plain file copy."""
+    from rich.table import Table
+
+    from cluster.bench import upload as bench
+
+    settings = _settings()
+    sizes = [int(c) for c in chunks.split(",") if c.strip()]
+    rows = bench.bench(
+        settings=settings,
+        size=size_mb * 1024 * 1024,
+        chunk_sizes=[c * 1024 * 1024 for c in sizes],
+        with_s3=s3,
+        say=lambda msg: err_console.print(f"[dim]{msg}[/]"),
+    )
+    table = Table(title=f"upload: {size_mb} MiB")
+    for column in (
+        "store",
+        "chunk",
+        "vidray MB/s",
+        "uvicorn MB/s",
+        "copy MB/s",
+        "vs uvicorn",
+        "vs copy",
+        "replica RSS growth",
+    ):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            r.store,
+            f"{r.chunk_mb} MiB",
+            f"{r.vidray_mbps:.0f}",
+            f"{r.bare_mbps:.0f}",
+            f"{r.copy_mbps:.0f}" if r.copy_mbps else "-",
+            f"{r.vidray_mbps / r.bare_mbps:.2f}x",
+            f"{r.vidray_mbps / r.copy_mbps:.2f}x" if r.copy_mbps else "-",
+            f"{r.rss_growth_mb:.0f} MiB",
+        )
+    console.print(table)
+
+
+@bench_app.command("stream")
+def bench_stream(
+    concurrency: Annotated[
+        str, typer.Option(help="Concurrent connections, comma-separated.")
+    ] = "1,16,64",
+    duration: Annotated[float, typer.Option(help="Seconds per measurement.")] = 4.0,
+    seconds: Annotated[float, typer.Option(help="Length of the generated 720p source.")] = 12.0,
+    haproxy: Annotated[bool, typer.Option(help="Also behind Serve's HAProxy ingress.")] = True,
+) -> None:
+    """Segments through plain nginx, nginx secure_link, Serve's proxy and HAProxy; and
+    signed playlists. Loopback only; prints req/s, MB/s, p50, p99, ratio to plain nginx."""
+    from rich.table import Table
+
+    from cluster.bench import stream as bench
+
+    settings = _settings()
+    levels = [int(c) for c in concurrency.split(",") if c.strip()]
+    rows = bench.bench(
+        settings=settings,
+        concurrency=levels,
+        duration=duration,
+        seconds=seconds,
+        with_haproxy=haproxy,
+        say=lambda msg: err_console.print(f"[dim]{msg}[/]"),
+    )
+    table = Table(title=f"stream: {duration:.0f} s per row, load generator {rows[0].tool}")
+    for column in ("target", "conns", "req/s", "MB/s", "p50 ms", "p99 ms", "errors", "vs nginx"):
+        table.add_column(column, justify="right" if column != "target" else "left")
+    for r in rows:
+        table.add_row(
+            r.target,
+            str(r.concurrency),
+            f"{r.rps:.0f}",
+            f"{r.mbps:.1f}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            str(r.errors),
+            f"{r.ratio:.2f}x" if r.ratio is not None else "-",
+        )
     console.print(table)
 
 

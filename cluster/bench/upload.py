@@ -1,0 +1,357 @@
+"""`vidray bench upload`: tus uploads through Ray Serve beside their anchors.
+
+For each store (the local folder, then S3) and each PATCH size, the same file goes:
+
+- through vidray: `vidray up`'s Serve application, tus PATCHes from `cluster.upload_client`
+  (no checksums, so hashing does not count), while a thread samples the ingress
+  replica's RSS;
+- through a bare uvicorn app in its own process, without Ray, that streams each PATCH
+  body to the same store with the same writers (`serve/upload_writers.py`);
+- and, once, through a plain file copy with fsync: the disk's limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from cluster.config import Settings
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Row:
+    store: str
+    chunk_mb: int
+    vidray_mbps: float
+    bare_mbps: float
+    copy_mbps: float | None
+    rss_growth_mb: float
+
+
+def _port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _source(path: Path, size: int) -> Path:
+    with path.open("wb") as fh:
+        left = size
+        while left:
+            block = os.urandom(min(16 * MIB, left))
+            fh.write(block)
+            left -= len(block)
+    return path
+
+
+def _copy_mbps(source: Path, folder: Path) -> float:
+    target = folder / "copy.bin"
+    started = time.perf_counter()
+    with source.open("rb") as src, target.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 16 * MIB)
+        dst.flush()
+        os.fsync(dst.fileno())
+    seconds = time.perf_counter() - started
+    target.unlink()
+    return source.stat().st_size / MIB / seconds
+
+
+# --- the bare uvicorn writer ---------------------------------------------------------
+
+
+def _bare_server(settings: Settings, port: int) -> None:
+    """A single-process ASGI app: PATCH /bare/{name} appends the body at Upload-Offset."""
+    import uvicorn
+
+    from cluster.storage import open_store
+    from serve.upload_writers import Target, open_backend
+
+    store = open_store(settings)
+    backend = open_backend(
+        store, part_bytes=settings.upload_part_bytes, spool_dir=settings.upload_buffer_dir
+    )
+    multiparts: dict[str, str | None] = {}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        name = scope["path"].rsplit("/", 1)[-1]
+        key = f"bench/{name}"
+        offset, length = int(headers["upload-offset"]), int(headers["upload-length"])
+        if name not in multiparts:
+            multiparts[name] = backend.begin(name, key)
+        writer = backend.open(
+            Target(
+                upload_id=name, key=key, offset=offset, length=length, multipart=multiparts[name]
+            )
+        )
+        received = 0
+        while True:
+            message = await receive()
+            body = message.get("body", b"")
+            if body:
+                writer.write(body)
+                received += len(body)
+            if not message.get("more_body"):
+                break
+        writer.commit(final=offset + received == length)
+        writer.recorded()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 204,
+                "headers": [(b"upload-offset", str(offset + received).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def _bare_mbps(settings: Settings, source: Path, chunk: int) -> float:
+    port = _port()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_bare_server, args=(settings, port), daemon=True
+    )
+    process.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(timeout=120) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    client.get(base)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            size, offset = source.stat().st_size, 0
+            name = f"b{os.getpid()}{chunk}"
+            started = time.perf_counter()
+            with source.open("rb") as fh:
+                while offset < size:
+                    data = fh.read(chunk)
+                    response = client.patch(
+                        f"{base}/bare/{name}",
+                        headers={"Upload-Offset": str(offset), "Upload-Length": str(size)},
+                        content=data,
+                    )
+                    offset = int(response.headers["upload-offset"])
+            return size / MIB / (time.perf_counter() - started)
+    finally:
+        process.terminate()
+        process.join(10)
+
+
+# --- vidray ----------------------------------------------------------------------------
+
+
+class RssPeak:
+    """Samples a process's RSS every 20 ms; `growth` is the peak over the first sample."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.base = self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self) -> RssPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.base) / MIB
+
+
+def _gateway_pid() -> int:
+    # Ray started here: its workers are our descendants (other Ray instances on the
+    # machine are not), and a Serve replica's process title names its deployment.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "ServeReplica:vidray:gateway" in " ".join(child.cmdline()):
+                    return child.pid
+        time.sleep(0.5)
+    raise RuntimeError("no gateway replica among this process's descendants")
+
+
+def _token(settings: Settings) -> str:
+    import json
+    import re
+
+    from serve.users import Users
+
+    users = Users.from_settings(settings)
+    email = "bench@example.com"
+    users.request_otp(email=email)
+    for path in sorted(settings.outbox_dir.glob("*.json"), reverse=True):
+        message = json.loads(path.read_text())
+        found = re.search(r"\b(\d{6})\b", message["body"])
+        if message["to"] == email and found:
+            return users.verify_otp(email=email, code=found.group(1)).access_token
+    raise RuntimeError("no sign-in code in the outbox")
+
+
+@contextlib.contextmanager
+def _vidray(settings: Settings) -> Iterator[str]:
+    from ray import serve
+    from ray.serve.config import HTTPOptions
+
+    from cluster import db, runtime
+    from serve.app import APP_NAME, build_app
+
+    db.migrate(db.make_engine(settings.resolved_database_url))
+    runtime.start(settings)
+    try:
+        serve.start(http_options=HTTPOptions(host="127.0.0.1", port=settings.http_port))
+        serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
+        yield f"http://127.0.0.1:{settings.http_port}"
+    finally:
+        serve.shutdown()
+        runtime.stop()
+
+
+def _vidray_rows(
+    *,
+    settings: Settings,
+    store: str,
+    source: Path,
+    chunk_sizes: list[int],
+    copy: float | None,
+    say: Callable[[str], None],
+) -> list[Row]:
+    from cluster.upload_client import upload_file
+
+    rows = []
+    with _vidray(settings) as base:
+        token = _token(settings)
+        pid = _gateway_pid()
+        # One small upload first, so one-time imports and pools do not count as growth.
+        warm = source.with_name("warm.bin")
+        _source(warm, 8 * MIB)
+        upload_file(server=base, path=warm, token=token, metadata={}, checksum=False)
+        for chunk in chunk_sizes:
+            say(f"{store}: vidray, {chunk // MIB} MiB PATCHes")
+            with RssPeak(pid) as rss, httpx.Client(timeout=300) as client:
+                started = time.perf_counter()
+                upload_file(
+                    server=base,
+                    path=source,
+                    token=token,
+                    metadata={"filename": "bench.bin"},
+                    chunk_size=chunk,
+                    client=client,
+                    checksum=False,
+                )
+                seconds = time.perf_counter() - started
+            ours = source.stat().st_size / MIB / seconds
+            say(f"{store}: bare uvicorn, {chunk // MIB} MiB PATCHes")
+            bare = _bare_mbps(settings, source, chunk)
+            rows.append(Row(store, chunk // MIB, ours, bare, copy, rss.growth_mb))
+    return rows
+
+
+@contextlib.contextmanager
+def _s3_settings(settings: Settings, folder: Path) -> Iterator[Settings | None]:
+    if settings.s3_bucket:
+        yield settings.model_copy(update={"data_dir": folder})
+        return
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        yield None
+        return
+    from cluster.storage import S3Store
+
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per S3 call otherwise
+    port = _port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        S3Store(bucket="bench", endpoint_url=endpoint, create_bucket=True)
+        yield settings.model_copy(
+            update={"data_dir": folder, "s3_bucket": "bench", "s3_endpoint_url": endpoint}
+        )
+    finally:
+        server.stop()
+
+
+def bench(
+    *,
+    settings: Settings,
+    size: int,
+    chunk_sizes: list[int],
+    with_s3: bool,
+    say: Callable[[str], None] = print,
+) -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="vidray-bench-upload-") as tmp:
+        folder = Path(tmp)
+        say(f"writing a {size // MIB} MiB source")
+        source = _source(folder / "source.bin", size)
+        copy = _copy_mbps(source, folder)
+        port = _port()
+        local = settings.model_copy(
+            update={
+                "data_dir": folder / "local",
+                "s3_bucket": None,
+                "http_port": port,
+                "database_url": None,
+                "redis_url": None,
+            }
+        )
+        rows = _vidray_rows(
+            settings=local,
+            store="local",
+            source=source,
+            chunk_sizes=chunk_sizes,
+            copy=copy,
+            say=say,
+        )
+        if with_s3:
+            with _s3_settings(settings, folder / "s3") as s3:
+                if s3 is None:
+                    say("S3 skipped: set VIDRAY_S3_BUCKET or install moto[server]")
+                else:
+                    rows += _vidray_rows(
+                        settings=s3.model_copy(update={"http_port": port}),
+                        store="s3",
+                        source=source,
+                        chunk_sizes=chunk_sizes,
+                        copy=None,
+                        say=say,
+                    )
+    return rows
