@@ -290,9 +290,9 @@ def _s3_settings(settings: Settings, folder: Path) -> Iterator[Settings | None]:
     except ImportError:
         yield None
         return
-    from cluster.storage import S3Store
-
     import logging
+
+    from cluster.storage import S3Store
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per S3 call otherwise
     port = _port()
