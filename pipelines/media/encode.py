@@ -145,9 +145,13 @@ def encode_chunk(
     ]
     try:
         with open_untrusted(source, container=plan.container) as container:
+            # Largest rung first, each scaled from the one above: a cascade reads far
+            # fewer pixels than scaling every rung from the full-size picture.
+            cascade = sorted(writers, key=lambda w: -w.rung.width * w.rung.height)
             for n, frame in _chunk_frames(container, plan=plan, chunk=chunk, threads=threads):
-                for w in writers:
-                    w.encode(n, frame)
+                picture = frame
+                for w in cascade:
+                    picture = w.encode(n, picture)
         for w in writers:
             w.finish()
         return ChunkOutput(chunk=chunk.index, rungs=tuple(w.output() for w in writers))
@@ -258,7 +262,8 @@ class _RungWriter:
         self.done: list[Segment] = []
         self.last_seg = chunk.first_segment + chunk.segment_count - 1
 
-    def encode(self, n: int, frame: av.VideoFrame) -> None:
+    def encode(self, n: int, frame: av.VideoFrame) -> av.VideoFrame:
+        """Scale `frame` to this rung, encode it, and return the scaled picture."""
         picture = frame.reformat(
             width=self.rung.width,
             height=self.rung.height,
@@ -277,6 +282,7 @@ class _RungWriter:
         self.frames[seg] = self.frames.get(seg, 0) + 1
         for packet in self.ctx.encode(picture):
             self._mux(packet)
+        return picture
 
     def finish(self) -> None:
         # Flush: the encoder holds look-ahead and B-frames; without an empty encode call
