@@ -16,7 +16,7 @@ from ray.serve import Application
 
 from cluster.config import Settings
 from serve.gateway.app import Gateway
-from serve.stream import Stream
+from serve.stream import Stream, StreamApp
 from serve.uploads import Uploads
 from serve.users import Users
 
@@ -111,9 +111,7 @@ UploadsDeployment = serve.deployment(name="uploads", ray_actor_options={"num_cpu
 
 
 def build_app(settings: Settings) -> Application:
-    return GatewayDeployment.bind(
-        settings, UsersDeployment.bind(settings), UploadsDeployment.bind(settings)
-    )
+    return GatewayDeployment.bind(settings, UsersDeployment.bind(settings))
 
 
 class StreamReplica(Stream):
@@ -126,8 +124,8 @@ class StreamReplica(Stream):
             settings=settings, store=local.store, sessions=local.sessions, signer=local.signer
         )
 
-    def __serve_build_asgi_app__(self) -> Any:
-        return self.asgi
+    def __serve_build_asgi_app__(self) -> StreamApp:
+        return StreamApp(self)
 
 
 # Many players fetch at once and each request is short: let one replica interleave them

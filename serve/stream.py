@@ -338,3 +338,14 @@ _SEGMENT_SENDERS: dict[str, Callable[..., Reply]] = {
     "nginx": Stream._bytes,
     "s3": Stream._redirect,
 }
+
+
+class StreamApp:
+    """`Stream.asgi` as an object whose `__call__` is the coroutine: uvicorn (and Serve's
+    lifespan runner, built on it) takes a bound method for an ASGI 2 app."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stream.asgi(scope, receive, send)
