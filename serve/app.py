@@ -111,7 +111,9 @@ UploadsDeployment = serve.deployment(name="uploads", ray_actor_options={"num_cpu
 
 
 def build_app(settings: Settings) -> Application:
-    return GatewayDeployment.bind(settings, UsersDeployment.bind(settings))
+    return GatewayDeployment.bind(
+        settings, UsersDeployment.bind(settings), UploadsDeployment.bind(settings)
+    )
 
 
 class StreamReplica(Stream):
