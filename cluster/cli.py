@@ -232,6 +232,7 @@ def up(
         console.print(f"  web       {base}/")
         console.print(f"  graphql   {base}/graphql")
         console.print(f"  health    {base}/healthz")
+        console.print(f"  ray       {info.address}")
         if info.dashboard_url:
             console.print(f"  dashboard {info.dashboard_url}")
         console.print("Press Ctrl-C to stop.")
@@ -241,11 +242,13 @@ def up(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         with console.status("stopping"):
-            if info.started_here:
-                serve.shutdown()
-            else:
+            if not info.started_here:
+                # A shared cluster keeps running: remove only our applications, gracefully.
                 serve.delete(APP_NAME)
                 serve.delete(STREAM_APP_NAME)
+            # A local cluster goes down whole: stopping Ray ends the proxy and replicas at
+            # once, where serve.shutdown() would first drain each replica (up to a minute
+            # on a loaded machine). Unfinished jobs resume on the next `vidray up`.
             runtime.stop()
         console.print("vidray stopped")
 

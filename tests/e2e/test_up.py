@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -34,6 +35,15 @@ def test_up_serves_health_and_graphql_then_stops_cleanly(launch_platform: Launch
     assert alive == [], f"Ray processes left behind: {[p.pid for p in alive]}"
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base}/healthz", timeout=2)
+    gcs = re.search(r"ray\s+(\S+:\d+)", output)
+    assert gcs, output
+    status = subprocess.run(
+        [str(Path(VIDRAY).with_name("ray")), "status", "--address", gcs.group(1)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode != 0, "ray status still finds the cluster vidray started"
 
 
 @pytest.mark.parametrize(
