@@ -128,6 +128,17 @@ class JobManager:
                     return view
                 self._lock.wait(left)
 
+    def latest(self, video_id: str) -> JobView | None:
+        """The newest job of a video (what its owner follows), or None."""
+        with self.sessions() as session:
+            job_id = session.scalar(
+                select(Job.id)
+                .where(Job.video_id == video_id)
+                .order_by(Job.created_at.desc(), Job.id.desc())
+                .limit(1)
+            )
+        return None if job_id is None else self.status(job_id)
+
     def cancel_video(self, video_id: str) -> int:
         """Cancel every unfinished job of a video (it is being deleted)."""
         with self.sessions.begin() as session:

@@ -143,6 +143,9 @@ class Settings(BaseSettings):
         description="Origins allowed to call /files/ and /graphql from a browser.",
     )
 
+    # Room for a 5 MiB image in base64 (avatars, thumbnails); past that, a mistake.
+    graphql_max_body_bytes: int = Field(default=8 * 1024**2, ge=1024)
+
     stream_path: StreamPath = "embedded"
     stream_url_ttl_s: int = Field(
         default=4 * 3600, ge=60, description="Signed HLS URLs live this long after signing."

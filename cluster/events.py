@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 from cluster.db.models import OutboxEvent
 
 Topic = Literal[
-    "video.created", "video.updated", "video.deleted", "transcode.done", "transcode.failed"
+    "video.created",
+    "video.updated",
+    "video.deleted",
+    "video.liked",
+    "video.unliked",
+    "comment.added",
+    "comment.edited",
+    "comment.deleted",
+    "transcode.done",
+    "transcode.failed",
 ]
 
 

@@ -19,6 +19,7 @@ from serve.gateway.app import Gateway
 from serve.stream import Stream, StreamApp
 from serve.uploads import Uploads
 from serve.users import Users
+from serve.videos import Videos
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,6 @@ APP_NAME = "vidray"
 # `/hls/...` goes straight to a stream replica instead of through the gateway.
 STREAM_APP_NAME = "stream"
 STREAM_ROUTE_PREFIX = "/hls"
-
-# The ingress does little CPU work per request; leave the cores to transcoding.
-GatewayDeployment = serve.deployment(name="gateway", ray_actor_options={"num_cpus": 0})(
-    serve.ingress()(Gateway)
-)
 
 
 class UsersReplica(Users):
@@ -53,25 +49,35 @@ UsersDeployment = serve.deployment(name="users", ray_actor_options={"num_cpus": 
 
 
 class JobActor:
-    """Submits transcodes to the detached job actor, found by name when first needed
-    (`vidray up` starts it before deploying)."""
+    """The detached job actor, found by name when first needed (`vidray up` starts it
+    before deploying), called synchronously from a replica's worker threads."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    def handle(self) -> Any:
+        import ray
+
+        from actors.jobs import ACTOR_NAME
+
+        return ray.get_actor(ACTOR_NAME, namespace=self.settings.ray_namespace)
 
     def submit(
         self, *, video_id: str, owner_id: str, source_key: str, params: dict[str, Any]
     ) -> Any:
         import ray
 
-        from actors.jobs import ACTOR_NAME
-
-        actor = ray.get_actor(ACTOR_NAME, namespace=self.settings.ray_namespace)
         return ray.get(
-            actor.submit.remote(
+            self.handle().submit.remote(
                 video_id=video_id, owner_id=owner_id, source_key=source_key, params=params
             )
         )
+
+    def cancel_video(self, video_id: str) -> int:
+        import ray
+
+        cancelled: int = ray.get(self.handle().cancel_video.remote(video_id))
+        return cancelled
 
 
 class UploadsReplica(Uploads):
@@ -110,9 +116,41 @@ UploadsDeployment = serve.deployment(name="uploads", ray_actor_options={"num_cpu
 )
 
 
+class VideosReplica(Videos):
+    """The library: reads, edits, likes, comments. Blocking database calls, run in the
+    replica's thread pool; deleting a video cancels its jobs through the job actor."""
+
+    def __init__(self, settings: Settings) -> None:
+        local = Videos.from_settings(settings, jobs=JobActor(settings))
+        super().__init__(
+            settings=settings, sessions=local.sessions, store=local.store, jobs=local.jobs
+        )
+
+
+VideosDeployment = serve.deployment(name="videos", ray_actor_options={"num_cpus": 0})(VideosReplica)
+
+
+class GatewayReplica(Gateway):
+    """The ingress, with the job actor's handle for transcode progress subscriptions."""
+
+    def __init__(self, settings: Settings, users: Any, uploads: Any, videos: Any) -> None:
+        super().__init__(
+            settings, users=users, uploads=uploads, videos=videos, jobs=JobActor(settings).handle()
+        )
+
+
+# The ingress does little CPU work per request; leave the cores to transcoding.
+GatewayDeployment = serve.deployment(name="gateway", ray_actor_options={"num_cpus": 0})(
+    serve.ingress()(GatewayReplica)
+)
+
+
 def build_app(settings: Settings) -> Application:
     return GatewayDeployment.bind(
-        settings, UsersDeployment.bind(settings), UploadsDeployment.bind(settings)
+        settings,
+        UsersDeployment.bind(settings),
+        UploadsDeployment.bind(settings),
+        VideosDeployment.bind(settings),
     )
 
 

@@ -1,4 +1,4 @@
-"""Errors raised by the services in `serve/` (uploads, for now).
+"""Errors raised by the services in `serve/`: uploads and the video library.
 
 The HTTP status of each is chosen in one table at the edge (`serve/gateway/tus.py`);
 messages are written for the person whose client sent the request.
@@ -14,6 +14,10 @@ messages are written for the person whose client sent the request.
     ├── LimitExceeded        a size, quota or monthly limit; `limit` names it
     └── UploadRefused        the request is well formed but not allowed (e.g. private
                              videos on a tier without them)
+    NotFound                 no such video or comment, or not visible to this caller
+
+Editing what belongs to someone else raises `cluster.errors.Forbidden`; a malformed
+field raises `cluster.errors.InvalidInput`, as everywhere else.
 """
 
 from __future__ import annotations
@@ -77,3 +81,11 @@ class UploadRefused(UploadError):
 
 def _limit_exceeded(message: str, limit: str) -> LimitExceeded:
     return LimitExceeded(message, limit=limit)
+
+
+class NotFound(VidrayError):
+    """No such video or comment, or it is private to someone else: the two read alike,
+    so an id never tells a stranger that a private video exists."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self),))

@@ -197,20 +197,23 @@ class Stream:
                     f"video {video_id!r} is not playable yet ({video.status.value}): "
                     "try again once it has been transcoded"
                 )
-            title = video.title
+            title, poster_key, storyboard_key = video.title, video.poster_key, video.storyboard_key
         ttl = self.settings.stream_url_ttl_s
         bound_ip = ip if self.settings.stream_bind_ip else None
         token = self.signer.token(video_id=video_id, ttl=ttl, viewer_id=viewer_id, ip=bound_ip)
         base = f"/hls/{video_id}/{token}/"
-        has = self.store.exists
+        images = f"img/{video_id}/"
+
+        def url(key: str | None) -> str | None:
+            # Images are reached under the same token: `{token}/img/{name}` (object_key).
+            return base + "img/" + key.removeprefix(images) if key else None
+
         return Playback(
             video_id=video_id,
             title=title,
             master_url=base + "master.m3u8",
-            poster_url=base + "img/poster.jpg" if has(f"img/{video_id}/poster.jpg") else None,
-            storyboard_url=(
-                base + "img/storyboard.vtt" if has(f"img/{video_id}/storyboard.vtt") else None
-            ),
+            poster_url=url(poster_key),
+            storyboard_url=url(storyboard_key),
             expires_at=int(self.clock()) + ttl,
         )
 

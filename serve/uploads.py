@@ -43,6 +43,7 @@ from cluster.db.models import (
     new_id,
 )
 from cluster.errors import Forbidden, StorageError
+from cluster.events import emit
 from cluster.kv import KV, open_kv
 from cluster.security import constant_time_equal, derive_key, keyed_hash
 from cluster.storage import ObjectStore, open_store
@@ -221,6 +222,7 @@ class Uploads:
                 session.add(video)
                 session.flush()
                 video_id = video.id
+                emit(session, "video.created", video_id, owner_id=owner.id)
             row = Upload(
                 id=upload_id,
                 owner_id=owner.id,
@@ -700,6 +702,8 @@ class Uploads:
                     visibility=Visibility(meta.get("visibility", "public")),
                 )
                 session.add(video)
+                session.flush()
+                emit(session, "video.created", video.id, owner_id=row.owner_id)
             video.status = VideoStatus.PROCESSING
             video.source_key = row.storage_key
             video.duration = info.duration

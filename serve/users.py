@@ -346,9 +346,9 @@ class Users:
         with self.sessions() as session:
             user = self._get(session, user_id)
             if display_name is not None:
-                user.display_name = _text("displayName", display_name, limit=80)
+                user.display_name = clean_text("displayName", display_name, limit=80)
             if bio is not None:
-                user.bio = _text("bio", bio, limit=1000, lines=True)
+                user.bio = clean_text("bio", bio, limit=1000, lines=True)
             if handle is not None:
                 wanted = handle.strip().lower()
                 if not HANDLE_RE.fullmatch(wanted):
@@ -512,7 +512,9 @@ def _suffix() -> str:
     return f"{secrets.randbelow(10**6):06d}"
 
 
-def _text(field: str, value: str, *, limit: int, lines: bool = False) -> str:
+def clean_text(field: str, value: str, *, limit: int, lines: bool = False) -> str:
+    """`value` stripped, or `InvalidInput` naming `field` when too long or with control
+    characters (newlines only where `lines`)."""
     text = value.strip()
     allowed = {"\n"} if lines else set()
     if any(ord(ch) < 0x20 and ch not in allowed for ch in text):

@@ -153,9 +153,21 @@ class Video(Timestamps, Base):
     view_count: Mapped[int] = mapped_column(BigInteger, default=0)
 
     owner: Mapped[User] = relationship(back_populates="videos")
+    tag_rows: Mapped[list[VideoTag]] = relationship(cascade="all, delete-orphan")
     renditions: Mapped[list[Rendition]] = relationship(
         back_populates="video", cascade="all, delete-orphan", order_by="Rendition.height.desc()"
     )
+
+
+class VideoTag(Base):
+    """The index behind `videos(filter: {tag})`; `Video.tags` keeps the author's order."""
+
+    __tablename__ = "video_tags"
+
+    video_id: Mapped[str] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
 
 
 class Rendition(Base):

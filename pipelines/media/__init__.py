@@ -20,7 +20,7 @@ from .errors import (
 from .package import Package, master_playlist, media_playlist, package
 from .plan import AudioPlan, Chunk, Rung, TranscodePlan, plan_transcode
 from .probe import AudioInfo, MediaInfo, ProbeLimits, VideoInfo, open_untrusted, probe
-from .thumbnails import Poster, Storyboard, frame_score, poster, storyboard
+from .thumbnails import Poster, Storyboard, frame_jpeg, frame_score, poster, storyboard
 
 __all__ = [
     "AudioInfo",
@@ -47,6 +47,7 @@ __all__ = [
     "available_encoders",
     "encode_audio",
     "encode_chunk",
+    "frame_jpeg",
     "frame_score",
     "master_playlist",
     "media_playlist",

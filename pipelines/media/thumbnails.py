@@ -85,6 +85,20 @@ def poster(
     return Poster(path=out, time=when, score=score)
 
 
+def frame_jpeg(source: str | Path, info: MediaInfo, at: float, out_path: str | Path) -> Path:
+    """Write the picture near `at` seconds (the keyframe before it, or the exact frame
+    when keyframes are sparse) as an upright JPEG: the owner's pick of a thumbnail."""
+    video = _video(info)
+    with open_untrusted(source, container=info.container) as container:
+        frame = _frame_at(container, container.streams.video[0], video.start_time + at)
+    if frame is None:
+        raise CorruptMedia(f"No frame could be decoded near {at:.1f} s.", reason="undecodable")
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _rotate(frame.to_image(), video.rotation).save(out, "JPEG", quality=85, optimize=True)
+    return out
+
+
 def storyboard(
     source: str | Path,
     info: MediaInfo,

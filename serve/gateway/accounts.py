@@ -1,7 +1,7 @@
-"""The gateway's view of the users service, whichever form it takes.
+"""The gateway's view of the services (users, videos), whichever form they take.
 
 In production the gateway holds a Ray Serve `DeploymentHandle` to the `users`
-deployment; in tests and single-process use it holds a plain `Users`. `Accounts`
+deployment; in tests and single-process use it holds a plain `Users`. `Service`
 awaits either, so the schema never knows which.
 """
 
@@ -17,17 +17,21 @@ from cluster.errors import VidrayError
 from serve.users import AuthSession, UserView
 
 
-class Accounts:
-    def __init__(self, target: Any) -> None:  # Any: a Users or a DeploymentHandle
+class Service:
+    """A plain service object or a deployment handle to it, awaited alike: a handle's
+    method is called with `.remote()`, a plain method in a worker thread (the services
+    block on the database and the store), and a deployment's error is re-raised as the
+    vidray error it carries."""
+
+    def __init__(self, target: Any) -> None:  # Any: a service or a DeploymentHandle
         self.target = target
 
-    async def _call(self, method: str, /, *args: Any, **kwargs: Any) -> Any:
+    async def call(self, method: str, /, *args: Any, **kwargs: Any) -> Any:
         bound = getattr(self.target, method)
         remote = getattr(bound, "remote", None)
         try:
             if remote is not None:
                 return await remote(*args, **kwargs)
-            # Users blocks on the database, bcrypt and SMTP: keep it off the event loop.
             return await run_in_threadpool(bound, *args, **kwargs)
         except Exception as exc:
             # Ray wraps a deployment's exception in RayTaskError; hand on the real one.
@@ -36,19 +40,21 @@ class Accounts:
                 raise cause from None
             raise
 
+
+class Accounts(Service):
     async def request_otp(self, *, email: str | None, phone: str | None, ip: str) -> None:
-        await self._call("request_otp", email=email, phone=phone, ip=ip)
+        await self.call("request_otp", email=email, phone=phone, ip=ip)
 
     async def verify_otp(
         self, *, code: str, email: str | None, phone: str | None, ip: str
     ) -> AuthSession:
-        result: AuthSession = await self._call(
+        result: AuthSession = await self.call(
             "verify_otp", code=code, email=email, phone=phone, ip=ip
         )
         return result
 
     async def login(self, *, identifier: str, password: str, ip: str) -> AuthSession:
-        result: AuthSession = await self._call(
+        result: AuthSession = await self.call(
             "login", identifier=identifier, password=password, ip=ip
         )
         return result
@@ -56,7 +62,7 @@ class Accounts:
     async def set_password(
         self, *, user_id: str, password: str, current_password: str | None, ip: str
     ) -> None:
-        await self._call(
+        await self.call(
             "set_password",
             user_id=user_id,
             password=password,
@@ -65,15 +71,15 @@ class Accounts:
         )
 
     async def authenticate(self, access_token: str) -> UserView:
-        result: UserView = await self._call("authenticate", access_token)
+        result: UserView = await self.call("authenticate", access_token)
         return result
 
     async def refresh(self, refresh_token: str) -> AuthSession:
-        result: AuthSession = await self._call("refresh", refresh_token)
+        result: AuthSession = await self.call("refresh", refresh_token)
         return result
 
     async def logout(self, access_token: str, *, everywhere: bool) -> None:
-        await self._call("logout", access_token, everywhere=everywhere)
+        await self.call("logout", access_token, everywhere=everywhere)
 
     async def update_profile(
         self,
@@ -84,7 +90,7 @@ class Accounts:
         bio: str | None,
         avatar: bytes | None,
     ) -> UserView:
-        result: UserView = await self._call(
+        result: UserView = await self.call(
             "update_profile",
             user_id=user_id,
             display_name=display_name,
@@ -95,17 +101,17 @@ class Accounts:
         return result
 
     async def tiers(self) -> dict[str, TierLimits]:
-        result: dict[str, TierLimits] = await self._call("tiers")
+        result: dict[str, TierLimits] = await self.call("tiers")
         return result
 
     async def set_tier(self, *, actor_id: str, user_id: str, tier: Tier) -> UserView:
-        result: UserView = await self._call(
+        result: UserView = await self.call(
             "set_tier", actor_id=actor_id, user_id=user_id, tier=tier
         )
         return result
 
     async def suspend(self, *, actor_id: str, user_id: str, suspended: bool) -> UserView:
-        result: UserView = await self._call(
+        result: UserView = await self.call(
             "suspend", actor_id=actor_id, user_id=user_id, suspended=suspended
         )
         return result

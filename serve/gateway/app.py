@@ -9,43 +9,56 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp
 from strawberry.fastapi import GraphQLRouter
 
 from cluster import db
 from cluster.config import Settings
-from cluster.errors import AccountError, Unauthenticated
 from cluster.health import ComponentHealth, check_all
 from cluster.kv import open_kv
 from cluster.security import UrlSigner
 from cluster.storage import open_store
-from serve.gateway.accounts import Accounts
+from serve.gateway.accounts import Accounts, Service
 from serve.gateway.context import GatewayContext
 from serve.gateway.files import Files, create_router
-from serve.gateway.schema import schema
+from serve.gateway.limits import BodyLimit
+from serve.gateway.schema import build_schema
 from serve.gateway.watch import create_router as create_watch_router
 from serve.stream import Stream
 from serve.tus import EXPOSED_HEADERS
 from serve.uploads import Uploads
 from serve.users import Users
+from serve.videos import Videos
 
 
 class Gateway:
     """Holds the connections one ingress replica shares between requests."""
 
-    def __init__(self, settings: Settings, users: Any = None, uploads: Any = None) -> None:
-        """`users`: the users deployment's handle, or a `Users`; without one (a single
-        process, as in tests) the gateway builds its own `Users` from the settings.
-        `uploads`: the uploads deployment's handle (it finishes completed uploads), or
-        an `Uploads` to do everything in this process."""
+    def __init__(
+        self,
+        settings: Settings,
+        users: Any = None,
+        uploads: Any = None,
+        videos: Any = None,
+        jobs: Any = None,
+    ) -> None:
+        """`users`, `videos`: the deployments' handles, or plain `Users` and `Videos`;
+        without one (a single process, as in tests) the gateway builds its own from the
+        settings. `uploads`: the uploads deployment's handle (it finishes completed
+        uploads), or an `Uploads` to do everything in this process. `jobs`: the job
+        actor's handle, for transcode progress; None where no Ray cluster runs."""
         self.settings = settings
         self.engine = db.make_engine(settings.resolved_database_url)
         self.store = open_store(settings)
         self.kv = open_kv(settings)
         self.accounts = Accounts(users if users is not None else Users.from_settings(settings))
+        self.videos = Service(videos if videos is not None else Videos.from_settings(settings))
+        self.jobs = jobs
         # The byte path always runs here, in the ingress: see serve/uploads.py.
         local = uploads if isinstance(uploads, Uploads) else Uploads.from_settings(settings)
         finisher = None if isinstance(uploads, Uploads) else uploads
@@ -63,11 +76,11 @@ class Gateway:
         # The probes block on sockets and files: keep them off the event loop.
         return await run_in_threadpool(check_all, engine=self.engine, store=self.store, kv=self.kv)
 
-    def __serve_build_asgi_app__(self) -> FastAPI:
+    def __serve_build_asgi_app__(self) -> ASGIApp:
         return create_app(self)
 
 
-def create_app(gateway: Gateway) -> FastAPI:
+def create_app(gateway: Gateway) -> ASGIApp:
     dev = gateway.settings.mode == "dev"
     app = FastAPI(title="vidray", docs_url=None, redoc_url=None, openapi_url=None)
     # Browsers upload with tus-js-client from other origins: let them read tus headers.
@@ -94,31 +107,26 @@ def create_app(gateway: Gateway) -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    async def context_getter(request: Request) -> GatewayContext:
+    async def context_getter(connection: HTTPConnection) -> GatewayContext:
         # Behind a proxy this is the proxy's address; see uvicorn's --forwarded-allow-ips.
-        ip = request.client.host if request.client else "unknown"
+        ip = connection.client.host if connection.client else "unknown"
         context = GatewayContext(
-            health=gateway.health, accounts=gateway.accounts, ip=ip, files=gateway.files
+            health=gateway.health,
+            accounts=gateway.accounts,
+            videos=gateway.videos,
+            stream=gateway.stream,
+            ip=ip,
+            files=gateway.files,
+            jobs=gateway.jobs,
         )
-        header = request.headers.get("authorization")
-        if header is None:
-            return context
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            context.auth_error = Unauthenticated(
-                "the Authorization header must read 'Bearer <access token>'"
-            )
-            return context
-        context.access_token = token.strip()
-        # Checked on every request, so a suspension or logout takes effect at once.
-        try:
-            context.viewer = await gateway.accounts.authenticate(context.access_token)
-        except AccountError as exc:
-            context.auth_error = exc
+        # A websocket may carry the token here too; browsers send it in connection_init.
+        await context.authenticate(connection.headers.get("authorization"))
         return context
 
     router: GraphQLRouter[GatewayContext, None] = GraphQLRouter(
-        schema, context_getter=context_getter, graphql_ide="graphiql" if dev else None
+        build_schema(dev=dev),
+        context_getter=context_getter,
+        graphql_ide="graphiql" if dev else None,
     )
     app.include_router(router, prefix="/graphql")
-    return app
+    return BodyLimit(app, path="/graphql", limit=gateway.settings.graphql_max_body_bytes)

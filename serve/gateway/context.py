@@ -1,33 +1,74 @@
-"""Per-request context handed to GraphQL resolvers."""
+"""Per-request context handed to GraphQL resolvers, with fresh DataLoaders."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from cluster.errors import AccountError, Unauthenticated
 from cluster.health import ComponentHealth
-from serve.gateway.accounts import Accounts
+from serve.gateway.accounts import Accounts, Service
 from serve.gateway.files import Files
+from serve.stream import Stream
 from serve.users import UserView
+from serve.videos import PublicUser
+
+
+class Loaders:
+    """One request's batches: every `load` in one tick of the event loop becomes a
+    single call to the videos service. Fresh per request, so nothing is cached between
+    viewers."""
+
+    def __init__(self, videos: Service, viewer_id: Callable[[], str | None]) -> None:
+        async def users(ids: list[str]) -> list[PublicUser | None]:
+            found: list[PublicUser | None] = await videos.call("users_by_id", ids)
+            return found
+
+        async def liked(ids: list[str]) -> list[bool]:
+            viewer = viewer_id()
+            if viewer is None:
+                return [False] * len(ids)
+            found: list[bool] = await videos.call("liked", ids, viewer_id=viewer)
+            return found
+
+        self.users: DataLoader[str, PublicUser | None] = DataLoader(load_fn=users)
+        self.liked: DataLoader[str, bool] = DataLoader(load_fn=liked)
 
 
 @dataclass
 class GatewayContext(BaseContext):
     health: Callable[[], Awaitable[list[ComponentHealth]]]
     accounts: Accounts
+    videos: Service
+    stream: Stream
     ip: str
     # The /files/ service, for createUpload; None where a test builds a bare context.
     files: Files | None = None
+    # The job actor's handle, for transcodeProgress; None where no Ray cluster runs.
+    jobs: Any = None
     access_token: str | None = None
     # Who sent the request, checked once per request; or why the token was refused.
     viewer: UserView | None = None
     auth_error: AccountError | None = None
+    loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         super().__init__()
+        self.loaders = Loaders(self.videos, lambda: self.viewer_id)
+
+    @property
+    def viewer_id(self) -> str | None:
+        """The signed-in user's id, or None for an anonymous (or refused) request."""
+        return self.viewer.id if self.viewer is not None else None
+
+    def refuse_bad_token(self) -> None:
+        """Anonymous requests may read public things; a bad token is still an error."""
+        if self.auth_error is not None:
+            raise self.auth_error
 
     def require_viewer(self) -> UserView:
         """The signed-in user, or the error that says why there is none."""
@@ -38,3 +79,21 @@ class GatewayContext(BaseContext):
                 "sign in first: send 'Authorization: Bearer <access token>' from verifyOtp"
             )
         return self.viewer
+
+    async def authenticate(self, header: str | None) -> None:
+        """Check an `Authorization` value (from the HTTP request, or from a websocket's
+        `connection_init` payload) and remember who it names, or why it was refused."""
+        if header is None:
+            return
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            self.auth_error = Unauthenticated(
+                "the Authorization header must read 'Bearer <access token>'"
+            )
+            return
+        self.access_token = token.strip()
+        # Checked on every request, so a suspension or logout takes effect at once.
+        try:
+            self.viewer = await self.accounts.authenticate(self.access_token)
+        except AccountError as exc:
+            self.auth_error = exc

@@ -13,10 +13,10 @@ from cluster.db.models import Visibility as VisibilityEnum
 from cluster.errors import InvalidInput
 from serve.errors import UploadError
 from serve.gateway.context import GatewayContext
+from serve.gateway.video_types import Video, Visibility
 from serve.tus import sanitise_metadata
 from serve.uploads import Owner, UploadView
-
-Visibility = strawberry.enum(VisibilityEnum, name="Visibility")
+from serve.videos import VideoView
 
 
 @strawberry.type(description="The part of a video an uploader sees while it uploads.")
@@ -63,7 +63,7 @@ class CreateUploadPayload:
         description="tus upload URL with its own one-time token: HEAD it, then PATCH bytes."
     )
     upload: Upload
-    video: UploadedVideo
+    video: Video
 
 
 async def create_upload(context: GatewayContext, data: CreateUploadInput) -> CreateUploadPayload:
@@ -98,10 +98,14 @@ async def create_upload(context: GatewayContext, data: CreateUploadInput) -> Cre
     request = context.request
     base = str(request.base_url).rstrip("/") if request is not None else ""
     assert view.video_id is not None
+    video: VideoView | None = await context.videos.call(
+        "video", video_id=view.video_id, viewer_id=viewer.id
+    )
+    assert video is not None  # just created, and the viewer owns it
     return CreateUploadPayload(
         upload_url=f"{base}/files/{view.id}?token={token}",
         upload=Upload.of(view),
-        video=UploadedVideo(id=strawberry.ID(view.video_id)),
+        video=Video.of(video),
     )
 
 

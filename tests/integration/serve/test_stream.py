@@ -132,6 +132,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, ladder_dir: Path) -> Path
                     title=f"video {video_id}",
                     visibility=visibility,
                     status=VideoStatus.READY,
+                    poster_key=f"img/{video_id}/poster.jpg",
+                    storyboard_key=f"img/{video_id}/storyboard.vtt",
                 )
             )
         session.commit()
