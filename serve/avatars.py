@@ -33,12 +33,13 @@ def make_avatar(data: bytes) -> bytes:
 
 
 def make_thumbnail(data: bytes) -> bytes:
-    """A JPEG no larger than `THUMBNAIL_BOX`, aspect kept, or `InvalidInput`."""
-    return _reencode(
-        data,
-        field="imageBase64",
-        fit=lambda image: ImageOps.contain(image, THUMBNAIL_BOX, Image.Resampling.LANCZOS),
-    )
+    """A JPEG that fits in `THUMBNAIL_BOX` (shrunk, never enlarged), or `InvalidInput`."""
+
+    def shrink(image: Image.Image) -> Image.Image:
+        image.thumbnail(THUMBNAIL_BOX, Image.Resampling.LANCZOS)
+        return image
+
+    return _reencode(data, field="imageBase64", fit=shrink)
 
 
 def _reencode(data: bytes, *, field: str, fit: Callable[[Image.Image], Image.Image]) -> bytes:

@@ -14,17 +14,18 @@ from graphql.error import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from cluster.errors import (
-    AccountError,
     Forbidden,
     InvalidInput,
     RateLimited,
     Unauthenticated,
     VidrayError,
 )
+from serve.errors import NotFound
 
 log = logging.getLogger(__name__)
 
-CODES: dict[type[AccountError], str] = {
+CODES: dict[type[VidrayError], str] = {
+    NotFound: "NOT_FOUND",
     Unauthenticated: "UNAUTHENTICATED",
     Forbidden: "FORBIDDEN",
     RateLimited: "RATE_LIMITED",

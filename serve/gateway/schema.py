@@ -208,3 +208,12 @@ def build_schema(*, dev: bool, max_depth: int = MAX_DEPTH) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
     )
+
+
+# The schema as documented: `schema.graphql` beside this file is exported from it, and a
+# test fails when the two differ. Refresh it with:
+#     python -m serve.gateway.schema > serve/gateway/schema.graphql
+schema = build_schema(dev=True)
+
+if __name__ == "__main__":
+    print(schema.as_str())
