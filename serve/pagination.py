@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -27,6 +27,22 @@ class Page(Generic[T]):
     items: tuple[T, ...]
     cursors: tuple[str, ...]  # one opaque cursor per item
     has_next: bool
+
+    @classmethod
+    def of(
+        cls, rows: Sequence[Any], *, first: int, keys: Sequence[Any], view: Callable[[Any], T]
+    ) -> Page[T]:
+        """A page from up to `first + 1` rows fetched in `keys` order: the extra row only
+        tells that there is a next page."""
+        shown = rows[:first]
+        return cls(
+            items=tuple(view(row) for row in shown),
+            cursors=tuple(position(row, keys) for row in shown),
+            has_next=len(rows) > first,
+        )
+
+    def with_cursors(self) -> Iterator[tuple[T, str]]:
+        return zip(self.items, self.cursors, strict=True)
 
 
 @dataclass

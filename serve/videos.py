@@ -52,7 +52,7 @@ from pipelines.media import MediaError, frame_jpeg, probe
 from serve.avatars import make_thumbnail
 from serve.chapters import Chapter, check_chapters, parse_chapters
 from serve.errors import NotFound
-from serve.pagination import Page, page_size, past_cursor, position
+from serve.pagination import Page, page_size, past_cursor
 from serve.users import clean_text
 
 log = logging.getLogger(__name__)
@@ -318,12 +318,7 @@ class Videos:
         query = past_cursor(query, keys, after, descending=True).order_by(*(k.desc() for k in keys))
         with self.sessions() as session:
             rows = session.scalars(query.limit(first + 1)).all()
-            items = [(_video_view(v), position(v, keys)) for v in rows[:first]]
-        return Page(
-            items=tuple(v for v, _ in items),
-            cursors=tuple(c for _, c in items),
-            has_next=len(rows) > first,
-        )
+            return Page.of(rows, first=first, keys=keys, view=_video_view)
 
     def comments(
         self,
@@ -350,23 +345,19 @@ class Videos:
             query = past_cursor(query, keys, after, descending=newest_first)
             query = query.order_by(*(k.desc() if newest_first else k.asc() for k in keys))
             rows = session.scalars(query.limit(first + 1)).all()
-            shown = rows[:first]
             replies = dict(
                 session.execute(
                     select(Comment.parent_id, func.count())
                     .where(
-                        Comment.parent_id.in_([c.id for c in shown]),
+                        Comment.parent_id.in_([c.id for c in rows[:first]]),
                         Comment.deleted_at.is_(None),
                     )
                     .group_by(Comment.parent_id)
                 ).all()
             )
-            items = [(_comment_view(c, replies.get(c.id, 0)), position(c, keys)) for c in shown]
-        return Page(
-            items=tuple(c for c, _ in items),
-            cursors=tuple(c for _, c in items),
-            has_next=len(rows) > first,
-        )
+            return Page.of(
+                rows, first=first, keys=keys, view=lambda c: _comment_view(c, replies.get(c.id, 0))
+            )
 
     # -- owner's edits ----------------------------------------------------------------
 

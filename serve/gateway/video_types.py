@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +37,12 @@ class VideoSort(enum.Enum):
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page[Any]) -> PageInfo:
+        return cls(
+            has_next_page=page.has_next, end_cursor=page.cursors[-1] if page.cursors else None
+        )
 
 
 @strawberry.type(description="What anyone may see of an account.")
@@ -155,15 +162,9 @@ class CommentConnection:
 
     @classmethod
     def of(cls, page: Page[CommentView]) -> CommentConnection:
-        edges = [
-            CommentEdge(cursor=c, node=Comment.of(v))
-            for v, c in zip(page.items, page.cursors, strict=True)
-        ]
         return cls(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next, end_cursor=page.cursors[-1] if page.cursors else None
-            ),
+            edges=[CommentEdge(cursor=c, node=Comment.of(v)) for v, c in page.with_cursors()],
+            page_info=PageInfo.of(page),
         )
 
 
@@ -268,15 +269,9 @@ class VideoConnection:
 
     @classmethod
     def of(cls, page: Page[VideoView]) -> VideoConnection:
-        edges = [
-            VideoEdge(cursor=c, node=Video.of(v))
-            for v, c in zip(page.items, page.cursors, strict=True)
-        ]
         return cls(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next, end_cursor=page.cursors[-1] if page.cursors else None
-            ),
+            edges=[VideoEdge(cursor=c, node=Video.of(v)) for v, c in page.with_cursors()],
+            page_info=PageInfo.of(page),
         )
 
 
