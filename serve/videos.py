@@ -396,7 +396,8 @@ class Videos:
                 video.visibility = changes.visibility
                 changed.append("visibility")
             session.flush()
-            emit(session, "video.updated", video.id, fields=changed)
+            if changed:
+                emit(session, "video.updated", video.id, fields=changed)
             return _video_view(video)
 
     def set_chapters(
