@@ -1,6 +1,6 @@
 """Pure media library: probe, plan, encode, package, thumbnails. No Ray, no DB, no HTTP."""
 
-from .audio import encode_audio
+from .audio import audio_segments, encode_audio
 from .encode import (
     AudioOutput,
     ChunkOutput,
@@ -44,6 +44,7 @@ __all__ = [
     "TranscodePlan",
     "UnsupportedMedia",
     "VideoInfo",
+    "audio_segments",
     "available_encoders",
     "encode_audio",
     "encode_chunk",
