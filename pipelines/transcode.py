@@ -276,7 +276,8 @@ class _Driver:
         self.audio = output
 
     def write_playlists(self) -> bool:
-        """Rewrite every playlist from what is published; True once something plays."""
+        """Rewrite every playlist from what is published; True once they are out (they
+        stay unwritten until video and audio both have a first segment)."""
         with tempfile.TemporaryDirectory(prefix="vidray-pkg-") as tmp:
             result = package(plan=self.plan, chunks=self.chunks, audio=self.audio, out_dir=tmp)
             local = Path(tmp)
@@ -285,7 +286,7 @@ class _Driver:
                 key = self.prefix + path.relative_to(local).as_posix()
                 self.store.put_bytes(key, path.read_bytes())
                 self.published.add(key)
-        return bool(result.variants) or bool(result.audio_segments)
+        return result.playable
 
 
 def transcode(
