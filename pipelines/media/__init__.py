@@ -2,6 +2,7 @@
 
 from .audio import audio_segments, encode_audio
 from .encode import (
+    AAC_CODECS,
     AudioOutput,
     ChunkOutput,
     EncoderSupport,
@@ -23,6 +24,7 @@ from .probe import AudioInfo, MediaInfo, ProbeLimits, VideoInfo, open_untrusted,
 from .thumbnails import Poster, Storyboard, frame_score, poster, storyboard
 
 __all__ = [
+    "AAC_CODECS",
     "AudioInfo",
     "AudioOutput",
     "AudioPlan",
