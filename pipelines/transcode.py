@@ -1,7 +1,7 @@
 """The transcode task graph: probe, plan, then chunks in parallel on every worker.
 
     probe+plan ─┬─ chunk 0, lowest rung   (scheduled first: playable in seconds)
-                ├─ audio, once
+                ├─ audio, once, streamed  (a generator task: one segment at a time)
                 ├─ chunk 0, other rungs ─┐
                 ├─ chunk 1..n, all rungs ├─ publish segments, rewrite playlists
                 └─ poster + storyboard  ─┘
@@ -9,8 +9,11 @@
 The driver (`transcode`) runs wherever the caller is: the `vidray transcode` command or
 the job actor. Each task writes its segments under a staging prefix; the driver moves
 them to their final keys and then rewrites the playlists, so a player never sees a
-playlist naming a segment that is not there. Ray retries a task only when its worker or
-node dies; a media error fails the job once, with its reason.
+playlist naming a segment that is not there. The audio task yields each segment as soon
+as it is stored, so the video plays once the lowest rung's first chunk and the first
+audio segment exist, however long the source. Ray retries a task only when its worker or
+node dies (a retried audio stream goes on from the first segment the driver has not
+seen); a media error fails the job once, with its reason.
 """
 
 from __future__ import annotations
@@ -22,21 +25,23 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import ray
 
 from cluster.storage import ObjectStore, staging_prefix
 from pipelines.errors import TranscodeCancelled, TranscodeFailed
 from pipelines.media import (
+    AAC_CODECS,
     AudioOutput,
     ChunkOutput,
     MediaError,
+    Segment,
     TranscodePlan,
+    audio_segments,
     available_encoders,
-    encode_audio,
     encode_chunk,
     package,
     plan_transcode,
@@ -46,6 +51,8 @@ from pipelines.media import (
 )
 
 StoreFactory = Callable[[], ObjectStore]
+# What the driver waits on: a task's result, or the audio task's stream of segments.
+Waitable: TypeAlias = ray.ObjectRef | ray.ObjectRefGenerator
 Accelerator = Literal["auto", "cpu", "gpu"]
 GPU_RESOURCE = "GPU"
 # Wall-clock limit of one task: a fixed allowance plus a multiple of the media it encodes.
@@ -198,15 +205,22 @@ def _encode_chunk(
 
 def _encode_audio(
     open_store: StoreFactory, source: Source, plan_data: dict[str, Any], *, staging: str
-) -> dict[str, Any]:
+) -> Iterator[dict[str, Any]]:
+    """A generator task: yields each audio segment once it is in the store.
+
+    The track is encoded once, front to back, but a long file's first segments are
+    published long before its last: the video is playable without waiting for it.
+    """
     plan = TranscodePlan.from_dict(plan_data)
     store = open_store()
     work = Path(tempfile.mkdtemp(prefix="vidray-audio-"))
     try:
         with _local_source(store, source) as path:
-            output = encode_audio(source=path, plan=plan, out_dir=work)
-        _upload_dir(store, work, staging)
-        return output.to_dict()
+            for segment in audio_segments(source=path, plan=plan, out_dir=work):
+                local = work / segment.path
+                store.put_file(staging + segment.path, local)
+                local.unlink()
+                yield asdict(segment)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -231,7 +245,7 @@ def _thumbnails(
 _remote = functools.partial(ray.remote, max_retries=3, retry_exceptions=False)
 probe_task = _remote(num_cpus=1)(_probe_and_plan)
 chunk_task = _remote(num_cpus=1)(_encode_chunk)
-audio_task = _remote(num_cpus=1)(_encode_audio)
+audio_task = _remote(num_cpus=1, num_returns="streaming")(_encode_audio)
 thumbs_task = _remote(num_cpus=1)(_thumbnails)
 
 
@@ -254,8 +268,10 @@ class _Driver:
         self.store, self.plan, self.prefix, self.staging = store, plan, prefix, staging
         self.progress = progress
         self.chunks: list[ChunkOutput] = []
-        self.audio: AudioOutput | None = None
+        self.audio_segments: list[Segment] = []
+        self.audio_complete = False
         self.published: set[str] = set()
+        self.playlists: dict[str, bytes] = {}  # what each published playlist says now
 
     def publish_segments(self, paths: list[str]) -> None:
         for rel in paths:
@@ -271,21 +287,46 @@ class _Driver:
         self.publish_segments([s.path for r in output.rungs for s in r.segments])
         self.chunks.append(output)
 
-    def add_audio(self, output: AudioOutput) -> None:
-        self.publish_segments([s.path for s in output.segments])
-        self.audio = output
+    def add_audio_segment(self, segment: Segment) -> None:
+        """Publish the next segment of the audio task's stream."""
+        self.publish_segments([segment.path])
+        self.audio_segments.append(segment)
+
+    def finish_audio(self) -> None:
+        """The audio stream has ended: the playlists may end (VOD) once the video has."""
+        self.audio_complete = True
+
+    @property
+    def audio(self) -> AudioOutput | None:
+        """The audio published so far; None for a source without sound."""
+        if self.plan.audio is None:
+            return None
+        return AudioOutput(
+            codecs=AAC_CODECS,
+            channels=self.plan.audio.channels,
+            bitrate=self.plan.audio.bitrate,
+            segments=tuple(self.audio_segments),
+            complete=self.audio_complete,
+        )
 
     def write_playlists(self) -> bool:
-        """Rewrite every playlist from what is published; True once something plays."""
+        """Rewrite the playlists that changed since the last call; True once they play.
+
+        Unchanged ones are skipped: while the audio runs ahead of the video, each of its
+        segments changes nothing a player can see, and a long source has hundreds.
+        """
         with tempfile.TemporaryDirectory(prefix="vidray-pkg-") as tmp:
             result = package(plan=self.plan, chunks=self.chunks, audio=self.audio, out_dir=tmp)
             local = Path(tmp)
             # Media playlists first, master last: the master only names what exists.
             for path in sorted(local.rglob("*.m3u8"), key=lambda p: p.name == "master.m3u8"):
                 key = self.prefix + path.relative_to(local).as_posix()
-                self.store.put_bytes(key, path.read_bytes())
-                self.published.add(key)
-        return bool(result.variants) or bool(result.audio_segments)
+                text = path.read_bytes()
+                if self.playlists.get(key) != text:
+                    self.store.put_bytes(key, text)
+                    self.playlists[key] = text
+                    self.published.add(key)
+        return result.playable
 
 
 def transcode(
@@ -309,7 +350,7 @@ def transcode(
     started = time.monotonic()
     staging = staging_prefix(prefix or "out")
     notes: list[str] = []
-    pending: dict[ray.ObjectRef, tuple[str, float, float]] = {}
+    pending: dict[Waitable, tuple[str, float, float]] = {}  # (kind, deadline, weight)
     driver: _Driver | None = None
     try:
         report(Progress("probing", 0.0))
@@ -322,7 +363,7 @@ def transcode(
             notes.append("GPU tasks requested: NVENC used where the card has it")
         driver = _Driver(store=store, plan=plan, prefix=prefix, staging=staging, progress=report)
 
-        def submit(kind: str, ref: ray.ObjectRef, seconds: float, weight: float) -> None:
+        def submit(kind: str, ref: Waitable, seconds: float, weight: float) -> None:
             pending[ref] = (kind, time.monotonic() + _limit(seconds), weight)
 
         chunk_opts: dict[str, Any] = {"num_gpus": 1} if want_gpu else {}
@@ -380,23 +421,36 @@ def transcode(
         while pending:
             if cancelled():
                 raise TranscodeCancelled("the transcode was cancelled")
+            # Every turn, not only when idle: a stream of audio segments keeps the wait
+            # busy for as long as the track lasts, and a stuck chunk must not hide behind it.
+            _enforce_limits(pending)
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             if not ready:
-                _enforce_limits(pending)
                 continue
-            ref = ready[0]
-            kind, _, weight = pending.pop(ref)
-            value = _get(ref, limit=1, what=kind)
-            if kind == "audio":
-                driver.add_audio(AudioOutput.from_dict(value))
-            elif kind == "thumbnails":
-                poster_key, storyboard_key = value
-                continue
+            waitable = ready[0]
+            kind, _, weight = pending[waitable]
+            if isinstance(waitable, ray.ObjectRefGenerator):
+                # Ready means its next item is stored, or it has ended: `next` never blocks.
+                # A media error inside the task arrives as an item that `_get` raises.
+                try:
+                    item = _get(next(waitable), limit=1, what=kind)
+                except StopIteration:
+                    del pending[waitable]
+                    driver.finish_audio()
+                else:
+                    segment = Segment(**item)
+                    driver.add_audio_segment(segment)
+                    done_work += weight * segment.duration / max(plan.duration, 1e-9)
             else:
+                del pending[waitable]
+                value = _get(waitable, limit=1, what=kind)
+                if kind == "thumbnails":
+                    poster_key, storyboard_key = value
+                    continue
                 output, chunk_notes = value
                 notes.extend(chunk_notes)
                 driver.add_chunk(ChunkOutput.from_dict(output))
-            done_work += weight
+                done_work += weight
             playable = driver.write_playlists()
             if playable and first_playable is None:
                 first_playable = time.monotonic() - started
@@ -476,7 +530,7 @@ def _get(ref: ray.ObjectRef, *, limit: float, what: str) -> Any:
         ) from None
 
 
-def _enforce_limits(pending: dict[ray.ObjectRef, tuple[str, float, float]]) -> None:
+def _enforce_limits(pending: dict[Waitable, tuple[str, float, float]]) -> None:
     now = time.monotonic()
     for ref, (kind, deadline, _) in pending.items():
         if now > deadline:

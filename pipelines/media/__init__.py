@@ -1,7 +1,8 @@
 """Pure media library: probe, plan, encode, package, thumbnails. No Ray, no DB, no HTTP."""
 
-from .audio import encode_audio
+from .audio import audio_segments, encode_audio
 from .encode import (
+    AAC_CODECS,
     AudioOutput,
     ChunkOutput,
     EncoderSupport,
@@ -23,6 +24,7 @@ from .probe import AudioInfo, MediaInfo, ProbeLimits, VideoInfo, open_untrusted,
 from .thumbnails import Poster, Storyboard, frame_jpeg, frame_score, poster, storyboard
 
 __all__ = [
+    "AAC_CODECS",
     "AudioInfo",
     "AudioOutput",
     "AudioPlan",
@@ -44,6 +46,7 @@ __all__ = [
     "TranscodePlan",
     "UnsupportedMedia",
     "VideoInfo",
+    "audio_segments",
     "available_encoders",
     "encode_audio",
     "encode_chunk",

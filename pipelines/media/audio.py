@@ -8,6 +8,7 @@ only TS with ADTS frames is the packed form that hls.js, Safari and FFmpeg all a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,24 @@ _TS_OPTIONS = {"mpegts_copyts": "1", "avoid_negative_ts": "disabled"}
 
 def encode_audio(*, source: str | Path, plan: TranscodePlan, out_dir: str | Path) -> AudioOutput:
     """Encode the source's first audio track to `{out_dir}/audio/seg_{n:05d}.ts`."""
+    assert plan.audio is not None, "the plan has no audio"
+    segments = tuple(audio_segments(source=source, plan=plan, out_dir=out_dir))
+    return AudioOutput(
+        codecs=AAC_CODECS,
+        channels=plan.audio.channels,
+        bitrate=plan.audio.bitrate,
+        segments=segments,
+    )
+
+
+def audio_segments(
+    *, source: str | Path, plan: TranscodePlan, out_dir: str | Path
+) -> Iterator[Segment]:
+    """Like `encode_audio`, but yields each segment as soon as it is written.
+
+    The track is still encoded once, front to back; a caller can publish its first
+    segments while the rest of a long file is encoding.
+    """
     assert plan.audio is not None, "the plan has no audio"
     rate, channels = plan.audio.sample_rate, plan.audio.channels
     layout = "stereo" if channels == 2 else "mono"
@@ -52,6 +71,7 @@ def encode_audio(*, source: str | Path, plan: TranscodePlan, out_dir: str | Path
                     next_sample += out.samples
                     for packet in ctx.encode(out):
                         writer.write(packet)
+                yield from writer.take_done()
         if next_sample is None:
             raise CorruptMedia(
                 "The audio track could not be decoded; export it again and re-upload.",
@@ -67,12 +87,7 @@ def encode_audio(*, source: str | Path, plan: TranscodePlan, out_dir: str | Path
         for packet in ctx.encode(None):
             writer.write(packet)
         writer.close_segment()
-        return AudioOutput(
-            codecs=AAC_CODECS,
-            channels=channels,
-            bitrate=plan.audio.bitrate,
-            segments=tuple(writer.done),
-        )
+        yield from writer.take_done()
     finally:
         writer.abort()
 
@@ -86,6 +101,11 @@ class _SegmentWriter:
         self.tmp: Path | None = None
         self.samples = 0
         self.done: list[Segment] = []
+
+    def take_done(self) -> list[Segment]:
+        """The segments finished since the last call."""
+        finished, self.done = self.done, []
+        return finished
 
     def write(self, packet: av.Packet) -> None:
         assert packet.pts is not None  # the AAC encoder stamps every packet

@@ -77,6 +77,7 @@ class AudioOutput:
     channels: int
     bitrate: int
     segments: tuple[Segment, ...]
+    complete: bool = True  # False while a long track is still being encoded
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

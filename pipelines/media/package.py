@@ -6,9 +6,12 @@ Layout under the output directory::
     {rung}/index.m3u8, {rung}/seg_00000.ts ...
     audio/index.m3u8,  audio/seg_00000.ts ...
 
-While chunks are still arriving, `package` writes EVENT playlists listing the contiguous
-prefix of finished chunks (a player may start on them and will keep polling); once every
-chunk is present it writes the final VOD playlists with `EXT-X-ENDLIST`.
+While chunks and audio segments are still arriving, `package` writes EVENT playlists
+listing the contiguous prefix of finished chunks (a player may start on them and will keep
+polling); once every chunk and the whole audio track are present it writes the final VOD
+playlists with `EXT-X-ENDLIST`. It writes nothing until the video's lowest rung and the
+audio both have a first segment: a player reads the master once, so a rendition missing
+from the first master would be missing for good.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Variant:
 
 @dataclass(frozen=True)
 class Package:
+    playable: bool  # the playlists were written: every kind of media has a first segment
     complete: bool
     variants: tuple[Variant, ...]
     audio_segments: tuple[Segment, ...]
@@ -142,22 +146,17 @@ def package(
     audio_segments: tuple[Segment, ...] = audio.segments if audio else ()
     if audio_segments:
         target = max(target, _target_for(audio_segments))
-    complete = (video_complete or not plan.rungs) and (audio is not None or plan.audio is None)
+    audio_complete = plan.audio is None or (audio is not None and audio.complete)
+    complete = (video_complete or not plan.rungs) and audio_complete
     if variants and not complete and audio_segments:
         # Keep audio no longer than the video a player can fetch yet.
         listed = max(len(v.segments) for v in variants)
         audio_segments = audio_segments[:listed]
+    # Audio that came first must not give a video source an audio-only master, nor video
+    # that came first a master without the audio group. (A track that ended with no
+    # segment at all is simply left out.)
+    playable = (bool(variants) or not plan.rungs) and (bool(audio_segments) or audio_complete)
 
-    for v in variants:
-        _write(
-            out / v.rung.name / "index.m3u8",
-            media_playlist(v.segments, complete=complete, target=target),
-        )
-    if audio_segments:
-        _write(
-            out / "audio" / "index.m3u8",
-            media_playlist(audio_segments, complete=complete, target=target),
-        )
     master = master_playlist(
         plan=plan,
         variants=variants,
@@ -166,10 +165,24 @@ def package(
         audio_channels=audio.channels if audio else 2,
         audio_bitrate=audio.bitrate if audio else 128_000,
     )
-    if variants or audio_segments:  # never publish a master with nothing to play
-        _write(out / "master.m3u8", master)
+    if playable:
+        for v in variants:
+            _write(
+                out / v.rung.name / "index.m3u8",
+                media_playlist(v.segments, complete=complete, target=target),
+            )
+        if audio_segments:
+            _write(
+                out / "audio" / "index.m3u8",
+                media_playlist(audio_segments, complete=complete, target=target),
+            )
+        _write(out / "master.m3u8", master)  # last: it names only what exists
     return Package(
-        complete=complete, variants=tuple(variants), audio_segments=audio_segments, master=master
+        playable=playable,
+        complete=complete,
+        variants=tuple(variants),
+        audio_segments=audio_segments,
+        master=master,
     )
 
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from cluster.bench.sources import make_source
-from cluster.storage import LocalStore, ObjectStore, S3Store
+from cluster.storage import LocalStore, ObjectInfo, ObjectStore, S3Store
 from pipelines import transcode as graph
 from pipelines.errors import TranscodeCancelled, TranscodeFailed
 
@@ -180,3 +180,135 @@ def test_killed_worker_is_retried_and_the_ladder_completes(tmp_path: Path, sourc
     _decodes_cleanly(tmp_path / "objects/hls/v1/master.m3u8")
     streams = _ffprobe(tmp_path / "objects/hls/v1/master.m3u8", "-show_streams")["streams"]
     assert {s["codec_type"] for s in streams} >= {"video", "audio"}
+
+
+def _audio_held_after_its_first_segment(root: Path, gate: Path) -> graph.StoreFactory:
+    """The real LocalStore, except that the audio task stores no segment after its first
+    until `gate` exists: the test then knows, rather than hopes, that the audio track is
+    still being encoded when the video first becomes playable."""
+
+    class HeldAudio(LocalStore):  # local, so Ray pickles it by value for its workers
+        def put_file(self, key: str, path: Path) -> ObjectInfo:
+            if "/audio/seg_" in key and not key.endswith("/seg_00000.ts"):
+                give_up = time.monotonic() + 60  # a graph that never plays fails, not hangs
+                while not gate.exists() and time.monotonic() < give_up:
+                    time.sleep(0.02)
+            return super().put_file(key, path)
+
+    return lambda: HeldAudio(root)
+
+
+def _listed(playlist: str) -> list[str]:
+    return [line for line in playlist.splitlines() if line and not line.startswith("#")]
+
+
+def _span(files: list[Path], stream: str) -> float:
+    """Seconds from the first packet of `stream` ("a" or "v") to the end of the last."""
+    pkts = [
+        p
+        for f in files
+        for p in _ffprobe(f, "-select_streams", stream, "-show_entries", "packet=pts,duration")[
+            "packets"
+        ]
+    ]
+    first = min(int(p["pts"]) for p in pkts)
+    end = max(int(p["pts"]) + int(p["duration"]) for p in pkts)
+    return (end - first) / 90_000
+
+
+def _decode_live(hls: Path) -> dict[str, str]:
+    """Read each rendition of a growing (EVENT) ladder from its start, as a player's loaders
+    do, and stop after the first segment; ffmpeg's complaints by rendition ("" when clean)."""
+    tool = shutil.which("ffmpeg")
+    if tool is None:
+        pytest.skip("ffmpeg not installed")
+    errors = {}
+    for rendition, limit in (("240p", "-frames:v"), ("audio", "-frames:a")):
+        argv = [tool, "-v", "error", "-live_start_index", "0"]
+        argv += ["-i", str(hls / rendition / "index.m3u8"), limit, "30", "-f", "null", "-"]
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        errors[rendition] = run.stderr if run.returncode == 0 else f"exit {run.returncode}"
+    return errors
+
+
+def _assert_final_ladder(objects: Path, result: graph.Result) -> None:
+    hls = objects / "hls/v1"
+    _decodes_cleanly(hls / "master.m3u8")
+    for rendition in ("audio", *(r["name"] for r in result.renditions)):
+        text = (hls / rendition / "index.m3u8").read_text()
+        assert "#EXT-X-PLAYLIST-TYPE:VOD" in text and text.rstrip().endswith("#EXT-X-ENDLIST")
+        assert len(_listed(text)) == result.plan.segment_count
+    audio = _span(sorted((hls / "audio").glob("seg_*.ts")), "a")
+    video = _span(sorted((hls / "240p").glob("seg_*.ts")), "v")
+    assert audio == pytest.approx(video, abs=0.1)
+
+
+def test_video_plays_while_the_audio_track_is_still_encoding(tmp_path: Path, source: Path) -> None:
+    objects, gate = tmp_path / "objects", tmp_path / "audio-may-go-on"
+    open_store = _audio_held_after_its_first_segment(objects, gate)
+    store = open_store()
+    seen: dict[str, Any] = {}
+
+    def watch(p: graph.Progress) -> None:
+        if p.playable and not seen:
+            # What a player fetching the master right now would find.
+            keys = {info.key for info in store.list("hls/v1/")}
+            texts = {
+                name: store.get_bytes(f"hls/v1/{name}").decode()
+                for name in ("master.m3u8", "240p/index.m3u8", "audio/index.m3u8")
+            }
+            seen.update(keys=keys, texts=texts, decoded=_decode_live(objects / "hls/v1"))
+            gate.touch()
+
+    result = graph.transcode(
+        open_store=open_store,
+        source=graph.Source(path=str(source)),
+        prefix="hls/v1/",
+        options=CPU,
+        progress=watch,
+    )
+
+    assert seen, "the video never became playable"
+    master = seen["texts"]["master.m3u8"]
+    assert 'TYPE=AUDIO,GROUP-ID="aud"' in master and "240p/index.m3u8" in master
+    for name in ("240p", "audio"):
+        playlist = seen["texts"][f"{name}/index.m3u8"]
+        assert "#EXT-X-PLAYLIST-TYPE:EVENT" in playlist and "#EXT-X-ENDLIST" not in playlist
+        listed = _listed(playlist)
+        assert listed, f"{name} lists no segment"
+        assert {f"hls/v1/{name}/{segment}" for segment in listed} <= seen["keys"]
+    assert seen["decoded"] == {"240p": "", "audio": ""}
+    # Playable from the first audio segment alone: the rest of the track was still held.
+    assert _listed(seen["texts"]["audio/index.m3u8"]) == ["seg_00000.ts"]
+    assert not any(k.startswith("hls/v1/audio/seg_00001") for k in seen["keys"])
+
+    _assert_final_ladder(objects, result)
+    assert not list(store.list("tmp/")), "staging objects must be gone"
+
+
+def test_killed_audio_worker_resumes_its_stream(tmp_path: Path, source: Path) -> None:
+    objects, gate = tmp_path / "objects", tmp_path / "audio-may-go-on"
+    open_store = _audio_held_after_its_first_segment(objects, gate)
+    killed: list[int] = []
+
+    def kill_the_audio_worker(p: graph.Progress) -> None:
+        # Playable means the audio task has stored one segment and is held at the next.
+        if p.playable and not gate.exists():
+            for proc in psutil.process_iter(["pid", "cmdline"]):
+                if "_encode_audio" in " ".join(proc.info["cmdline"] or []):
+                    proc.kill()
+                    killed.append(proc.pid)
+            gate.touch()
+
+    result = graph.transcode(
+        open_store=open_store,
+        source=graph.Source(path=str(source)),
+        prefix="hls/v1/",
+        options=CPU,
+        progress=kill_the_audio_worker,
+    )
+
+    assert killed, "no audio worker was seen to kill"
+    # The retry encodes the track again; the driver takes only the segments it lacked.
+    _assert_final_ladder(objects, result)
+    assert not list(open_store().list("tmp/")), "the retry's spare segments must be gone"

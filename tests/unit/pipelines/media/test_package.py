@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from pipelines.media import encode_audio, encode_chunk, package, plan_transcode, probe
@@ -77,6 +78,48 @@ def test_first_chunk_alone_is_a_playable_growing_playlist_then_final_vod(
             attrs = dict(a.split("=", 1) for a in line.split(":", 1)[1].split(",") if "=" in a)
             assert int(attrs["BANDWIDTH"]) >= int(attrs["AVERAGE-BANDWIDTH"]) > 0
             assert attrs["AUDIO"] == '"aud"' and "FRAME-RATE" in attrs
+
+
+def test_nothing_is_written_until_video_and_audio_both_have_a_segment(
+    tmp_path: Path, media: Callable[..., Path]
+) -> None:
+    # A player reads the master once: whichever of video and audio comes first must not
+    # give it a master without the other.
+    source = media("main", width=1280, height=720, seconds=5)
+    plan = plan_transcode(
+        probe(source), segment_seconds=2.0, gop_seconds=1.0, segments_per_chunk=2, max_height=480
+    )
+    first = encode_chunk(
+        source=source,
+        plan=plan,
+        chunk=plan.chunks[0],
+        out_dir=tmp_path,
+        rungs=("360p",),
+        threads=1,
+        preset="ultrafast",
+    )
+    audio = encode_audio(source=source, plan=plan, out_dir=tmp_path)
+    first_audio = replace(audio, segments=audio.segments[:1], complete=False)
+    no_audio_yet = replace(audio, segments=(), complete=False)
+
+    for case, (chunks, sound) in enumerate([([], first_audio), ([first], no_audio_yet)]):
+        out = tmp_path / f"early{case}"
+        early = package(plan=plan, chunks=chunks, audio=sound, out_dir=out)
+        assert not early.playable
+        assert not list(out.rglob("*.m3u8"))
+
+    ready = package(plan=plan, chunks=[first], audio=first_audio, out_dir=tmp_path / "ready")
+    assert ready.playable and not ready.complete
+    master = (tmp_path / "ready" / "master.m3u8").read_text()
+    assert 'TYPE=AUDIO,GROUP-ID="aud"' in master and "360p/index.m3u8" in master
+    audio_playlist = (tmp_path / "ready" / "audio" / "index.m3u8").read_text()
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in audio_playlist
+    assert audio_playlist.count("#EXTINF") == 1
+
+    # A track that ended without a single segment is left out rather than waited for.
+    silent = replace(audio, segments=(), complete=True)
+    done = package(plan=plan, chunks=[first], audio=silent, out_dir=tmp_path / "silent")
+    assert done.playable and "TYPE=AUDIO" not in done.master
 
 
 def test_peak_bandwidth_is_measured_from_the_segments(tmp_path: Path) -> None:
