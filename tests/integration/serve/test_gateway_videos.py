@@ -6,6 +6,7 @@ tested on SQLite and PostgreSQL in test_videos.py.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -219,3 +220,24 @@ async def test_prod_mode_hides_the_schema_and_internal_errors(tmp_path: Path) ->
         response = await client.post("/graphql", json={"query": "{ __schema { types { name } } }"})
         assert "introspection" in response.json()["errors"][0]["message"].lower()
         assert (await client.get("/graphql", headers={"accept": "text/html"})).status_code != 200
+
+
+async def test_a_query_past_the_token_limit_never_runs(api: Api) -> None:
+    fields = " ".join(["id title likeCount"] * 2000)
+    body = await api.gql(f"{{ videos {{ edges {{ node {{ {fields} }} }} }} }}")
+    assert body.get("data") is None
+    assert "token" in body["errors"][0]["message"].lower()
+
+
+async def test_internal_failures_are_masked(api: Api, engine: Engine) -> None:
+    _, ana_id = await api.sign_in("ana@example.com")
+    [video] = add_videos(api.settings, ana_id, 1)
+    with engine.begin() as conn:  # a real fault: the comments table is gone
+        conn.exec_driver_sql("DROP TABLE comments")
+    body = await api.gql(
+        "query($id: ID!) { comments(videoId: $id) { edges { cursor } } }", id=video
+    )
+    [error] = body["errors"]
+    assert error["message"] == "internal error: it has been logged; try again later"
+    leaked = json.dumps(body).lower()
+    assert "no such table" not in leaked and "sqlite" not in leaked
