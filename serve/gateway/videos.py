@@ -6,6 +6,7 @@ Resolvers authenticate, turn GraphQL input into the service's types and call the
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import AsyncGenerator
@@ -34,6 +35,8 @@ from serve.videos import VideoFilter as FilterView
 
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 WATCH_TIMEOUT_S = 25.0
+# How often a subscription looks for the job of an upload that is still being finished.
+PENDING_POLL_S = 1.0
 
 
 def _image(encoded: str | None) -> bytes | None:
@@ -230,6 +233,26 @@ def _progress(view: JobView) -> TranscodeProgress:
     )
 
 
+async def _job_or_status(info: Ctx, video: VideoView) -> JobView:
+    """The video's newest job; without one, what the video's own status says."""
+    view: JobView | None = await info.context.jobs.latest.remote(video.id)
+    if view is not None:
+        return view
+    # No job yet (the upload is being finished) or never one here (a failed probe).
+    state = {"ready": "done", "failed": "failed"}.get(video.status.value, "queued")
+    return JobView(
+        id="",
+        video_id=video.id,
+        state=state,
+        stage=state,
+        percent=100.0 if state == "done" else 0.0,
+        playable=state == "done",
+        error=video.failure_reason,
+        notes=(),
+        version=0,
+    )
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -251,21 +274,20 @@ class Subscription:
             raise NotFound(f"no video {str(video_id)!r} of yours: check the id")
         if context.jobs is None:
             raise InvalidInput("videoId", "progress needs the job service, which is not running")
-        view: JobView | None = await context.jobs.latest.remote(str(video_id))
-        if view is None:  # never transcoded here: the video's own status is the answer
-            state = {"ready": "done", "failed": "failed"}.get(video.status.value, "queued")
-            view = JobView(
-                id="",
-                video_id=video.id,
-                state=state,
-                stage=state,
-                percent=100.0 if state == "done" else 0.0,
-                playable=state == "done",
-                error=video.failure_reason,
-                notes=(),
-                version=0,
-            )
+        view = await _job_or_status(info, video)
         yield _progress(view)
+        # The uploads service submits the job a moment after the last byte arrives, so
+        # a frontend that subscribes right after its upload often comes before the job:
+        # look again until there is one to watch, or the video is settled without one.
+        while not view.id and view.state not in FINAL_STATES:
+            await asyncio.sleep(PENDING_POLL_S)
+            video = await context.videos.call("video", video_id=str(video_id), viewer_id=viewer.id)
+            if video is None:
+                return  # deleted meanwhile: nothing more will happen to it
+            found = await _job_or_status(info, video)
+            shown, view = _progress(view), found
+            if _progress(found) != shown:  # the job's first view may say "queued" again
+                yield _progress(found)
         while view.state not in FINAL_STATES:
             newer: JobView | None = await context.jobs.watch.remote(
                 view.id, after_version=view.version, timeout=WATCH_TIMEOUT_S
