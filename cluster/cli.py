@@ -556,5 +556,56 @@ def bench_stream(
     console.print(table)
 
 
+@bench_app.command("graphql")
+def bench_graphql(
+    concurrency: Annotated[
+        str, typer.Option(help="Concurrent connections, comma-separated.")
+    ] = "1,8",
+    duration: Annotated[float, typer.Option(help="Seconds per measurement.")] = 4.0,
+    max_requests: Annotated[
+        int, typer.Option(min=1, help="At most this many requests per measurement.")
+    ] = 20_000,
+) -> None:
+    """A video-page query and a library query through Ray Serve, beside the same schema
+    on a bare uvicorn app without Ray. Loopback only; prints req/s, p50, p99 and the ratio."""
+    from rich.table import Table
+
+    from cluster.bench import graphql as bench
+
+    settings = _settings()
+    levels = [int(c) for c in concurrency.split(",") if c.strip()]
+    rows = bench.bench(
+        settings=settings,
+        concurrency=levels,
+        duration=duration,
+        max_requests=max_requests,
+        say=lambda msg: err_console.print(f"[dim]{msg}[/]"),
+    )
+    table = Table(title=f"graphql: {duration:.0f} s per row, load generator httpx")
+    for column in (
+        "target",
+        "query",
+        "conns",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "vidray / bare",
+    ):
+        table.add_column(column, justify="right" if column not in {"target", "query"} else "left")
+    for r in rows:
+        table.add_row(
+            r.target,
+            r.query,
+            str(r.concurrency),
+            f"{r.rps:.0f}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            str(r.errors),
+            f"{r.ratio:.2f}x" if r.ratio is not None else "-",
+        )
+    console.print(table)
+
+
 def main() -> None:
     app()
