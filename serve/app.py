@@ -45,7 +45,13 @@ class UsersReplica(Users):
         )
 
 
-UsersDeployment = serve.deployment(name="users", ray_actor_options={"num_cpus": 0})(UsersReplica)
+# Sync services run in the replica's thread pool: let a few dozen calls overlap, since
+# each waits mostly on the database (Serve's default would queue the sixth).
+SERVICE_CONCURRENCY = 32
+
+UsersDeployment = serve.deployment(
+    name="users", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=SERVICE_CONCURRENCY
+)(UsersReplica)
 
 
 class JobActor:
@@ -127,7 +133,9 @@ class VideosReplica(Videos):
         )
 
 
-VideosDeployment = serve.deployment(name="videos", ray_actor_options={"num_cpus": 0})(VideosReplica)
+VideosDeployment = serve.deployment(
+    name="videos", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=SERVICE_CONCURRENCY
+)(VideosReplica)
 
 
 class GatewayReplica(Gateway):
@@ -142,10 +150,11 @@ class GatewayReplica(Gateway):
         super().__init__(settings, users=users, uploads=uploads, videos=videos, jobs=jobs)
 
 
-# The ingress does little CPU work per request; leave the cores to transcoding.
-GatewayDeployment = serve.deployment(name="gateway", ray_actor_options={"num_cpus": 0})(
-    serve.ingress()(GatewayReplica)
-)
+# The ingress does little CPU work per request (leave the cores to transcoding), and
+# awaits the services: it interleaves many requests, which Serve's default of 5 queues.
+GatewayDeployment = serve.deployment(
+    name="gateway", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=128
+)(serve.ingress()(GatewayReplica))
 
 
 def build_app(settings: Settings) -> Application:

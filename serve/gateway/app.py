@@ -57,7 +57,19 @@ class Gateway:
         self.store = open_store(settings)
         self.kv = open_kv(settings)
         self.accounts = Accounts(users if users is not None else Users.from_settings(settings))
-        self.videos = Service(videos if videos is not None else Videos.from_settings(settings))
+        # Reads of the library are one indexed query each: answered here, in-process,
+        # they cost a fraction of a hop to the `videos` deployment (a page makes two or
+        # three in a row). Changes go to the deployment, which also cancels jobs. Both
+        # are the same class, so every access rule still lives in serve/videos.py.
+        library = (
+            videos
+            if isinstance(videos, Videos)
+            else Videos(
+                settings=settings, sessions=db.session_factory(self.engine), store=self.store
+            )
+        )
+        self.library = Service(library)
+        self.videos = Service(videos if videos is not None else library)
         self.jobs = jobs
         # The byte path always runs here, in the ingress: see serve/uploads.py.
         local = uploads if isinstance(uploads, Uploads) else Uploads.from_settings(settings)
@@ -114,6 +126,7 @@ def create_app(gateway: Gateway) -> ASGIApp:
             health=gateway.health,
             accounts=gateway.accounts,
             videos=gateway.videos,
+            library=gateway.library,
             stream=gateway.stream,
             ip=ip,
             files=gateway.files,

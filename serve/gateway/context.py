@@ -23,16 +23,16 @@ class Loaders:
     single call to the videos service. Fresh per request, so nothing is cached between
     viewers."""
 
-    def __init__(self, videos: Service, viewer_id: Callable[[], str | None]) -> None:
+    def __init__(self, library: Service, viewer_id: Callable[[], str | None]) -> None:
         async def users(ids: list[str]) -> list[PublicUser | None]:
-            found: list[PublicUser | None] = await videos.call("users_by_id", ids)
+            found: list[PublicUser | None] = await library.call("users_by_id", ids)
             return found
 
         async def liked(ids: list[str]) -> list[bool]:
             viewer = viewer_id()
             if viewer is None:
                 return [False] * len(ids)
-            found: list[bool] = await videos.call("liked", ids, viewer_id=viewer)
+            found: list[bool] = await library.call("liked", ids, viewer_id=viewer)
             return found
 
         self.users: DataLoader[str, PublicUser | None] = DataLoader(load_fn=users)
@@ -43,7 +43,10 @@ class Loaders:
 class GatewayContext(BaseContext):
     health: Callable[[], Awaitable[list[ComponentHealth]]]
     accounts: Accounts
+    # The videos service twice: `videos` (the deployment) takes every change, `library`
+    # (in this process) answers reads; see `Gateway`.
     videos: Service
+    library: Service
     stream: Stream
     ip: str
     # The /files/ service, for createUpload; None where a test builds a bare context.
@@ -58,7 +61,7 @@ class GatewayContext(BaseContext):
 
     def __post_init__(self) -> None:
         super().__init__()
-        self.loaders = Loaders(self.videos, lambda: self.viewer_id)
+        self.loaders = Loaders(self.library, lambda: self.viewer_id)
 
     @property
     def viewer_id(self) -> str | None:

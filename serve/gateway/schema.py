@@ -20,7 +20,9 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
+    ValidationCache,
 )
 from strawberry.tools import merge_types
 from strawberry.types import Info
@@ -194,6 +196,10 @@ def _unexpected(error: GraphQLError) -> bool:
 def build_schema(*, dev: bool, max_depth: int = MAX_DEPTH) -> strawberry.Schema:
     """The schema with its protections; introspection only in dev mode."""
     extensions: list[Any] = [
+        # Frontends send the same few documents over and over: parse and validate each
+        # once (the caches live at module level, keyed by the document's text).
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
         ErrorCodes,
         lambda: MaskErrors(
             should_mask_error=_unexpected,

@@ -98,7 +98,7 @@ async def create_upload(context: GatewayContext, data: CreateUploadInput) -> Cre
     request = context.request
     base = str(request.base_url).rstrip("/") if request is not None else ""
     assert view.video_id is not None
-    video: VideoView | None = await context.videos.call(
+    video: VideoView | None = await context.library.call(
         "video", video_id=view.video_id, viewer_id=viewer.id
     )
     assert video is not None  # just created, and the viewer owns it

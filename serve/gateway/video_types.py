@@ -138,7 +138,7 @@ class Comment:
         self, info: Ctx, first: int = 20, after: str | None = None
     ) -> CommentConnection:
         context = info.context
-        page: Page[CommentView] = await context.videos.call(
+        page: Page[CommentView] = await context.library.call(
             "comments",
             video_id=str(self.video_id),
             viewer_id=context.viewer_id,

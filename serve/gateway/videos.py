@@ -49,7 +49,7 @@ def _image(encoded: str | None) -> bytes | None:
 
 
 async def _video_or_none(info: Ctx, video_id: str) -> Video | None:
-    view: VideoView | None = await info.context.videos.call(
+    view: VideoView | None = await info.context.library.call(
         "video", video_id=video_id, viewer_id=info.context.viewer_id
     )
     return Video.of(view) if view is not None else None
@@ -76,7 +76,7 @@ class VideoQueries:
         context = info.context
         context.refuse_bad_token()
         wanted = filter or VideoFilter()
-        page: Page[VideoView] = await context.videos.call(
+        page: Page[VideoView] = await context.library.call(
             "list_videos",
             viewer_id=context.viewer_id,
             first=first,
@@ -97,7 +97,7 @@ class VideoQueries:
     ) -> CommentConnection:
         context = info.context
         context.refuse_bad_token()
-        page: Page[CommentView] = await context.videos.call(
+        page: Page[CommentView] = await context.library.call(
             "comments",
             video_id=str(video_id),
             viewer_id=context.viewer_id,
@@ -267,7 +267,7 @@ class Subscription:
         if context.viewer is None and isinstance(params, dict):
             await context.authenticate(params.get("Authorization") or params.get("authorization"))
         viewer = context.require_viewer()
-        video: VideoView | None = await context.videos.call(
+        video: VideoView | None = await context.library.call(
             "video", video_id=str(video_id), viewer_id=viewer.id
         )
         if video is None or video.owner_id != viewer.id:
@@ -281,7 +281,7 @@ class Subscription:
         # look again until there is one to watch, or the video is settled without one.
         while not view.id and view.state not in FINAL_STATES:
             await asyncio.sleep(PENDING_POLL_S)
-            video = await context.videos.call("video", video_id=str(video_id), viewer_id=viewer.id)
+            video = await context.library.call("video", video_id=str(video_id), viewer_id=viewer.id)
             if video is None:
                 return  # deleted meanwhile: nothing more will happen to it
             found = await _job_or_status(info, video)
