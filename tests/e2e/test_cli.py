@@ -1,0 +1,87 @@
+"""`vidray version` and `vidray migrate` as an operator runs them, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import uuid
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from cluster.db import head_revision, normalise_url
+from tests.conftest import POSTGRES_ADMIN_URL, require
+from tests.e2e.conftest import VIDRAY, platform_env
+
+TABLES = {"users", "videos", "renditions", "uploads", "jobs", "comments", "likes", "outbox"}
+
+
+def _vidray(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [VIDRAY, *args],
+        env=platform_env(tmp_path, **env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def empty_postgres() -> Iterator[str]:
+    """A database of its own: `vidray migrate` must start from nothing."""
+    import psycopg
+
+    name = f"vidray_cli_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        require("PostgreSQL", str(exc).strip().splitlines()[0])
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_version_prints_the_installed_version(tmp_path: Path) -> None:
+    result = _vidray(tmp_path, "version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"vidray {version('vidray')}"
+
+
+def test_migrate_creates_the_sqlite_schema_then_is_a_no_op(tmp_path: Path) -> None:
+    head = head_revision()
+    first = _vidray(tmp_path, "migrate")
+    assert first.returncode == 0, first.stderr
+    assert f"migrated from empty to {head}" in first.stdout
+    with sqlite3.connect(tmp_path / "data" / "vidray.db") as conn:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert names >= TABLES
+    again = _vidray(tmp_path, "migrate")
+    assert again.returncode == 0, again.stderr
+    assert f"is up to date at revision {head}" in again.stdout
+
+
+def test_migrate_creates_the_postgresql_schema(tmp_path: Path, empty_postgres: str) -> None:
+    result = _vidray(tmp_path, "migrate", VIDRAY_DATABASE_URL=empty_postgres)
+    assert result.returncode == 0, result.stderr
+    assert f"to {head_revision()}" in result.stdout
+    engine = create_engine(normalise_url(empty_postgres))
+    try:
+        assert set(inspect(engine).get_table_names()) >= TABLES
+    finally:
+        engine.dispose()
+
+
+def test_migrate_names_an_unreachable_database(tmp_path: Path) -> None:
+    result = _vidray(
+        tmp_path, "migrate", VIDRAY_DATABASE_URL="postgresql://nobody@127.0.0.1:9/none"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: VIDRAY_DATABASE_URL: ")
+    assert "Traceback" not in result.stderr
