@@ -282,7 +282,10 @@ class Uploads:
 
     def _check_minutes(self, owner: Owner, *, adding_s: float = 0.0) -> None:
         allowed = owner.limits.upload_minutes_per_month
-        if self._minutes_used(owner.id) + adding_s / 60 > allowed or allowed == 0:
+        used = self._minutes_used(owner.id)
+        # At creation the duration is not known yet: once every minute is used, nothing
+        # fits, and the client should hear so before it sends the file, not after.
+        if (used + adding_s / 60 > allowed) if adding_s else (used >= allowed):
             raise LimitExceeded(
                 f"you have used your tier's {allowed} upload minutes this month: "
                 "wait for next month or upgrade your plan",

@@ -487,6 +487,36 @@ async def test_tier_limits_are_checked_at_creation(env: Env) -> None:
     assert "private videos" in response.text
 
 
+async def test_storage_quota_is_checked_at_creation(env: Env) -> None:
+    # The free tier: 2 GiB per file, 10 GiB in all; uploads in flight count.
+    two_gib = str(2 * 1024**3)
+    for _ in range(5):
+        await _create(env, None, **{"Upload-Length": two_gib})
+    response = await env.client.post("/files/", headers=env.auth(**{"Upload-Length": two_gib}))
+    assert response.status_code == 413
+    assert "storage quota" in response.text
+    # Another user's quota is their own.
+    theirs = await env.client.post(
+        "/files/", headers=env.auth(env.other_token, **{"Upload-Length": two_gib})
+    )
+    assert theirs.status_code == 201
+
+
+async def test_upload_minutes_are_checked_at_creation(env: Env) -> None:
+    owner_id = env.row(await _create(env, 10)).owner_id
+    with env.uploads.sessions.begin() as session:
+        # The free tier's 120 minutes, all used by this month's videos: nothing fits.
+        session.add(Video(owner_id=owner_id, title="long", duration=120 * 60.0))
+    for headers in ({"Upload-Length": "10"}, {"Upload-Defer-Length": "1"}):
+        response = await env.client.post("/files/", headers=env.auth(**headers))
+        assert response.status_code == 413
+        assert "upload minutes" in response.text
+    theirs = await env.client.post(
+        "/files/", headers=env.auth(env.other_token, **{"Upload-Length": "10"})
+    )
+    assert theirs.status_code == 201
+
+
 async def test_expired_uploads_are_swept(env: Env) -> None:
     data = secrets.token_bytes(6 * MIB)
     upload_id = await _create(env, len(data) * 2)
