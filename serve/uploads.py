@@ -412,9 +412,10 @@ class Uploads:
     ) -> Upload:
         with self.sessions.begin() as session:
             row = self._owned(session, upload_id, owner.id)
-            self._refuse_dead(session, row)
+            # tus: a PATCH to a final upload is 403, whatever became of it since.
             if row.parts:
                 raise UploadRefused("a final concatenated upload cannot be written to")
+            self._refuse_dead(session, row)
             if length is not None and row.length is None:
                 if length < row.offset:
                     raise MalformedRequest(
