@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from starlette.requests import ClientDisconnect
 
 from cluster import db
@@ -26,10 +30,13 @@ from cluster.bench.sources import make_source
 from cluster.config import Settings, load_settings
 from cluster.db.models import Upload, Video, VideoStatus
 from cluster.storage import S3Store
+from cluster.upload_client import UrlStore, upload_file
 from serve.gateway.app import Gateway, create_app
 from serve.uploads import Uploads
 from serve.users import Users
+from tests.conftest import free_port
 from tests.integration.serve.conftest import FakeClock, latest_code
+from tests.integration.serve.test_stream import _serve
 
 MIB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -416,6 +423,16 @@ async def test_a_body_past_upload_length_is_refused_without_storing_it(env: Env)
     assert env.stored(upload_id) == b"a" * 60 + b"c" * 40
 
 
+async def test_a_creation_body_past_upload_length_creates_nothing(env: Env) -> None:
+    response = await env.client.post(
+        "/files/", headers={**env.auth(), **OCTETS, "Upload-Length": "10"}, content=b"x" * 11
+    )
+    assert response.status_code == 413
+    assert "location" not in response.headers
+    with env.uploads.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Upload)) == 0
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -580,3 +597,56 @@ async def test_cors_exposes_the_tus_headers(env: Env) -> None:
     )
     assert preflight.status_code == 200
     assert "PATCH" in preflight.headers["access-control-allow-methods"]
+
+
+async def test_vidray_upload_resumes_after_an_interruption(
+    env: Env, clip: bytes, tmp_path: Path
+) -> None:
+    source = tmp_path / "talk.mp4"
+    source.write_bytes(clip)
+    urls = UrlStore(env.settings.data_dir / "upload-urls.json")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+
+    def interrupt(done: int, total: int) -> None:
+        if done > 0:
+            raise KeyboardInterrupt  # Ctrl-C after the first chunk
+
+    with _serve(create_app(env.gateway), port):
+        with pytest.raises(KeyboardInterrupt):
+            await asyncio.to_thread(
+                upload_file,
+                server=base,
+                path=source,
+                token=env.token,
+                metadata={"filename": source.name},
+                chunk_size=8 * 1024,
+                urls=urls,
+                progress=interrupt,
+            )
+        first_url = urls.get(UrlStore.key(source, base))
+        assert first_url is not None
+        upload_id = first_url.rsplit("/", 1)[-1]
+        assert env.row(upload_id).offset == 8 * 1024
+
+        # The same command again, as a person types it: it picks up at 8 KiB.
+        cli = await asyncio.to_thread(
+            subprocess.run,
+            [
+                *(str(Path(sys.executable).with_name("vidray")), "upload", str(source)),
+                *("--server", base, "--token", env.token, "--title", "My talk"),
+            ],
+            env={**os.environ, "VIDRAY_DATA_DIR": str(env.settings.data_dir)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert f"uploaded talk.mp4: {first_url}" in cli.stdout
+        deadline = time.monotonic() + 30
+        while env.gateway.files.pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    assert env.stored(upload_id) == clip
+    with env.uploads.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Upload)) == 1
+    assert urls.get(UrlStore.key(source, base)) is None  # forgotten once complete
