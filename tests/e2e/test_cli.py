@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import stat
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -85,3 +87,34 @@ def test_migrate_names_an_unreachable_database(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: VIDRAY_DATABASE_URL: ")
     assert "Traceback" not in result.stderr
+
+
+def test_nginx_config_writes_a_private_file_that_nginx_accepts(
+    tmp_path: Path, free_tcp_port: int
+) -> None:
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        require("nginx", "install nginx (with the secure_link module)")
+    prefix, out = tmp_path / "nginx", tmp_path / "nginx" / "nginx.conf"
+    prefix.mkdir()
+    result = _vidray(
+        tmp_path,
+        "nginx-config",
+        *("--standalone", "--prefix", str(prefix)),
+        *("--listen", f"127.0.0.1:{free_tcp_port}", "--out", str(out)),
+        VIDRAY_SIGNING_SECRET="nginx-test-secret-0123456789abcdefgh",
+    )
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600  # it holds the URL-signing keys
+    text = out.read_text()
+    assert "secure_link" in text and "nginx-test-secret" not in text
+    check = subprocess.run(
+        [nginx, "-t", "-p", str(prefix), "-c", str(out)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+
+
+def test_nginx_config_refuses_an_s3_store(tmp_path: Path) -> None:
+    result = _vidray(tmp_path, "nginx-config", VIDRAY_S3_BUCKET="videos")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: VIDRAY_S3_BUCKET: ")
