@@ -543,12 +543,22 @@ async def test_upload_minutes_are_checked_at_creation(env: Env) -> None:
     assert theirs.status_code == 201
 
 
+def _multipart_keys(store: S3Store) -> set[str]:
+    listing = store.client.list_multipart_uploads(Bucket=store.bucket)
+    return {u["Key"] for u in listing.get("Uploads", [])}
+
+
 async def test_expired_uploads_are_swept(env: Env) -> None:
     data = secrets.token_bytes(6 * MIB)
     upload_id = await _create(env, len(data) * 2)
     assert (await _patch(env, upload_id, 0, data)).status_code == 204
+    store = env.uploads.store
+    if isinstance(store, S3Store):  # one 5 MiB part is on S3, in an unfinished multipart
+        assert f"raw/{upload_id}" in _multipart_keys(store)
     env.clock.advance(env.settings.upload_expiry_s + 1)
     assert env.uploads.sweep() == 1
+    if isinstance(store, S3Store):  # the multipart upload is aborted: S3 frees its parts
+        assert f"raw/{upload_id}" not in _multipart_keys(store)
     assert env.row(upload_id).status == "expired"
     assert not env.uploads.store.exists(f"raw/{upload_id}")
     assert list(env.uploads.store.list(f"uploads/{upload_id}/")) == []
