@@ -12,9 +12,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, select
+from sqlalchemy.orm import Session
 
 from cluster.db import head_revision, normalise_url
+from cluster.db.models import User
 from tests.conftest import POSTGRES_ADMIN_URL, require
 from tests.e2e.conftest import VIDRAY, platform_env
 
@@ -118,3 +120,35 @@ def test_nginx_config_refuses_an_s3_store(tmp_path: Path) -> None:
     result = _vidray(tmp_path, "nginx-config", VIDRAY_S3_BUCKET="videos")
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: VIDRAY_S3_BUCKET: ")
+
+
+def test_admin_grants_and_revokes_the_role(tmp_path: Path) -> None:
+    assert _vidray(tmp_path, "migrate").returncode == 0
+    database = tmp_path / "data" / "vidray.db"
+    engine = create_engine(f"sqlite:///{database}")
+    with Session(engine) as session:
+        session.add_all(
+            [User(email="ana@example.com", handle="ana"), User(phone="+14155550123", handle="bo")]
+        )
+        session.commit()
+
+    def role(handle: str) -> str:
+        with Session(engine) as session:
+            return session.scalars(select(User.role).where(User.handle == handle)).one().value
+
+    granted = _vidray(tmp_path, "admin", "Ana@Example.com")
+    assert granted.returncode == 0, granted.stderr
+    assert "ana@example.com (@ana) is now an admin" in granted.stdout
+    assert (role("ana"), role("bo")) == ("admin", "user")
+    assert _vidray(tmp_path, "admin", "+1 415 555 0123").returncode == 0
+    assert role("bo") == "admin"
+    assert _vidray(tmp_path, "admin", "ana@example.com", "--revoke").returncode == 0
+    assert role("ana") == "user"
+
+    unknown = _vidray(tmp_path, "admin", "nobody@example.com")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().startswith("error: email: no account uses nobody@example.com")
+    malformed = _vidray(tmp_path, "admin", "12345")
+    assert malformed.returncode == 2
+    assert malformed.stderr.strip().startswith("error: phone: ")
+    engine.dispose()
