@@ -6,6 +6,8 @@ or `vidray migrate` start fast and nothing imports this module.
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 import socket
 import threading
@@ -66,6 +68,8 @@ def migrate(
 
     settings = _settings()
     with _clear_errors():
+        if not settings.database_url:
+            _check_data_dir(settings)
         engine = db.make_engine(settings.resolved_database_url)
         before = db.current_revision_safe(engine)
         db.migrate(engine, revision)
@@ -75,6 +79,45 @@ def migrate(
         console.print(f"database {label} is up to date at revision {after}")
     else:
         console.print(f"database {label} migrated from {before or 'empty'} to {after}")
+
+
+@app.command()
+def admin(
+    account: Annotated[
+        str, typer.Argument(help="The account's email address or phone number (E.164).")
+    ],
+    revoke: Annotated[bool, typer.Option("--revoke", help="Take the admin role away.")] = False,
+) -> None:
+    """Give an account the admin role (setUserTier, suspendUser), or take it away.
+
+    The first admin can only be made here: the API lets admins make no one else one.
+    """
+    from sqlalchemy import select
+
+    from cluster import db
+    from cluster.db.models import Role, User
+    from cluster.errors import InvalidInput
+    from serve.users import parse_contact
+
+    settings = _settings()
+    with _clear_errors():
+        kind = "email" if "@" in account else "phone"
+        contact = parse_contact(**{kind: account})
+        engine = db.make_engine(settings.resolved_database_url)
+        db.check(engine)
+        column = User.email if contact.kind == "email" else User.phone
+        with db.session_factory(engine)() as session:
+            user = session.scalar(select(User).where(column == contact.value))
+            if user is None:
+                raise InvalidInput(
+                    kind, f"no account uses {contact.value}: sign in once with a code first"
+                )
+            user.role = Role.USER if revoke else Role.ADMIN
+            session.commit()
+            handle = user.handle
+        engine.dispose()
+    role = "an ordinary user" if revoke else "an admin"
+    console.print(f"{contact.value} (@{handle}) is now {role}")
 
 
 def _install_assets(settings: Settings) -> bool:
@@ -153,18 +196,50 @@ def nginx_config(
 
 
 def _check_port_free(settings: Settings) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    from cluster.errors import ConfigError
+
+    where = f"{settings.http_host}:{settings.http_port}"
+    try:
+        infos = socket.getaddrinfo(settings.http_host, settings.http_port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(
+            "VIDRAY_HTTP_HOST",
+            f"cannot resolve {settings.http_host!r} ({exc.strerror}): "
+            "use an address of this machine, such as 127.0.0.1 or 0.0.0.0",
+        ) from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((settings.http_host, settings.http_port))
+            sock.bind(address)
         except OSError as exc:
-            from cluster.errors import ConfigError
-
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(
+                    "VIDRAY_HTTP_HOST",
+                    f"{settings.http_host} is not an address of this "
+                    "machine: use 127.0.0.1, 0.0.0.0 or one of its interfaces",
+                ) from None
             raise ConfigError(
                 "VIDRAY_HTTP_PORT",
-                f"cannot listen on {settings.http_host}:{settings.http_port} ({exc.strerror}): "
+                f"cannot listen on {where} ({exc.strerror}): "
                 "stop the process using it or choose another port",
             ) from None
+
+
+def _check_data_dir(settings: Settings) -> None:
+    from cluster.errors import ConfigError
+
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        probe = settings.data_dir / f".write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            "VIDRAY_DATA_DIR",
+            f"cannot use {settings.data_dir} as the data folder ({exc.strerror}): "
+            "point it at a folder this user may write",
+        ) from None
 
 
 def _preflight(settings: Settings) -> None:
@@ -173,6 +248,7 @@ def _preflight(settings: Settings) -> None:
     from cluster.kv import open_kv
     from cluster.storage import open_store
 
+    _check_data_dir(settings)
     _check_port_free(settings)
     engine = db.make_engine(settings.resolved_database_url)
     with console.status("migrating the database"):

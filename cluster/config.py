@@ -6,12 +6,13 @@ environment.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from cluster.errors import ConfigError
 
@@ -27,6 +28,17 @@ StreamPath = Literal["embedded", "nginx", "s3"]
 SmtpSecurity = Literal["starttls", "ssl", "none"]
 
 GIB = 1024**3
+DATABASE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"})
+
+
+def _check_port(url: str) -> None:
+    """Refuse a URL whose port is not a number from 1 to 65535 (`urlsplit` is lazy)."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        raise ValueError("the port is not a number from 1 to 65535") from None
+    if port == 0:
+        raise ValueError("the port is not a number from 1 to 65535")
 
 
 class TierLimits(BaseModel):
@@ -177,19 +189,23 @@ class Settings(BaseSettings):
     def _database_url_scheme(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        scheme = urlsplit(value).scheme.split("+")[0]
-        if scheme not in {"sqlite", "postgresql"}:
+        scheme = urlsplit(value).scheme
+        # Only the drivers vidray installs: another one would fail later with an ImportError.
+        if scheme not in DATABASE_SCHEMES:
             raise ValueError(
                 "expected sqlite:///path or postgresql://user@host/db "
                 f"(got scheme {scheme or 'none'!r})"
             )
+        _check_port(value)
         return value
 
     @field_validator("redis_url")
     @classmethod
     def _redis_url_scheme(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
-            raise ValueError("expected redis://host:port/db or rediss://...")
+        if value is not None:
+            if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+                raise ValueError("expected redis://host:port/db or rediss://...")
+            _check_port(value)
         return value
 
     @field_validator("tiers")
@@ -207,6 +223,7 @@ class Settings(BaseSettings):
             parts = urlsplit(value)
             if parts.scheme not in {"http", "https"} or not parts.hostname:
                 raise ValueError("expected http(s)://host:port")
+            _check_port(value)
         return value
 
     @property
@@ -261,6 +278,10 @@ class Settings(BaseSettings):
             raise ConfigError("VIDRAY_S3_SECRET_ACCESS_KEY", "set it with VIDRAY_S3_ACCESS_KEY_ID")
 
 
+def _variable(field: str) -> str:
+    return "RAY_ADDRESS" if field in {"RAY_ADDRESS", "ray_address"} else f"VIDRAY_{field.upper()}"
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; a bad value becomes one `ConfigError` line."""
     try:
@@ -268,7 +289,11 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "settings"
-        variable = "RAY_ADDRESS" if field == "RAY_ADDRESS" else f"VIDRAY_{field.upper()}"
-        raise ConfigError(variable, first["msg"]) from None
+        raise ConfigError(_variable(field), first["msg"]) from None
+    except SettingsError as exc:
+        # JSON-valued settings (tiers, secret lists) that do not parse as JSON.
+        found = re.search(r'field "([a-z0-9_]+)"', str(exc))
+        variable = _variable(found.group(1)) if found else "VIDRAY_*"
+        raise ConfigError(variable, "is not valid JSON: check the quotes and brackets") from None
     settings.check_secrets()
     return settings

@@ -7,8 +7,10 @@ with a Redis server on 6379 (where `ray start --head` would put it by default).
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import ray
 
@@ -23,6 +25,32 @@ class RuntimeInfo:
     started_here: bool
 
 
+def check_reachable(address: str, *, timeout: float = 5.0) -> None:
+    """Fail fast when nothing listens at a `host:port` or `ray://host:port` address.
+
+    `ray.init` would retry an unreachable GCS for minutes before it gives up. `auto` and
+    `local` name no host, so they are left to Ray.
+    """
+    if address in {"auto", "local"}:
+        return
+    parts = urlsplit(address if "://" in address else f"//{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise ServiceUnavailable("RAY_ADDRESS", f"{address!r} has no valid port") from None
+    if not host or port is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ServiceUnavailable(
+            "RAY_ADDRESS",
+            f"nothing answers at {host}:{port} ({reason}): start the head node "
+            "(`ray up ray-cluster.yaml`), fix the address, or unset it for a local cluster",
+        ) from None
+
+
 def start(settings: Settings, *, num_cpus: int | None = None, quiet: bool = True) -> RuntimeInfo:
     """Connect this process to Ray, in the vidray namespace (idempotent)."""
     if ray.is_initialized():
@@ -33,6 +61,8 @@ def start(settings: Settings, *, num_cpus: int | None = None, quiet: bool = True
         "logging_level": logging.WARNING if quiet else logging.INFO,
         "log_to_driver": not quiet,
     }
+    if settings.ray_address:
+        check_reachable(settings.ray_address)
     try:
         if settings.ray_address:
             ctx = ray.init(address=settings.ray_address, **options)

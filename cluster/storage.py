@@ -25,7 +25,12 @@ from typing import IO, TYPE_CHECKING, Protocol
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 from cluster.errors import InvalidKey, ObjectNotFound, ServiceUnavailable, StorageError
 
@@ -372,6 +377,11 @@ class S3Store:
                     "VIDRAY_S3_BUCKET", f"bucket {self.bucket!r} does not exist: create it first"
                 )
             return ServiceUnavailable("VIDRAY_S3_ENDPOINT_URL", f"S3 answered {code}")
+        if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+            return ServiceUnavailable(
+                "VIDRAY_S3_ACCESS_KEY_ID",
+                "no S3 credentials: set it and VIDRAY_S3_SECRET_ACCESS_KEY",
+            )
         return ServiceUnavailable("VIDRAY_S3_ENDPOINT_URL", f"cannot reach S3: {exc}")
 
     def _info(self, key: str, head: dict[str, object]) -> ObjectInfo:

@@ -284,7 +284,10 @@ class Uploads:
 
     def _check_minutes(self, owner: Owner, *, adding_s: float = 0.0) -> None:
         allowed = owner.limits.upload_minutes_per_month
-        if self._minutes_used(owner.id) + adding_s / 60 > allowed or allowed == 0:
+        used = self._minutes_used(owner.id)
+        # At creation the duration is not known yet: once every minute is used, nothing
+        # fits, and the client should hear so before it sends the file, not after.
+        if (used + adding_s / 60 > allowed) if adding_s else (used >= allowed):
             raise LimitExceeded(
                 f"you have used your tier's {allowed} upload minutes this month: "
                 "wait for next month or upgrade your plan",
@@ -411,9 +414,10 @@ class Uploads:
     ) -> Upload:
         with self.sessions.begin() as session:
             row = self._owned(session, upload_id, owner.id)
-            self._refuse_dead(session, row)
+            # tus: a PATCH to a final upload is 403, whatever became of it since.
             if row.parts:
                 raise UploadRefused("a final concatenated upload cannot be written to")
+            self._refuse_dead(session, row)
             if length is not None and row.length is None:
                 if length < row.offset:
                     raise MalformedRequest(

@@ -83,6 +83,40 @@ def s3_server() -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server_checking_credentials() -> Iterator[str]:
+    """A moto S3 server, in its own process, that refuses unknown access keys.
+
+    moto accepts any key pair unless told otherwise, and that switch is process-wide: a
+    separate process keeps the shared `s3_server` lenient.
+    """
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert process.poll() is None, "moto server exited at start"
+            assert time.monotonic() < deadline, "moto server did not start in 30 s"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 @pytest.fixture
 def s3_credentials(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     # moto accepts any key pair; boto3 must not find the developer's real ones.

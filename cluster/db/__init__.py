@@ -32,7 +32,13 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ServiceUnavailable(
+                    "VIDRAY_DATABASE_URL",
+                    f"cannot create the folder of the SQLite file {path} ({exc.strerror})",
+                ) from None
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +43,9 @@ class Launch:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # Its own process group, as in a terminal: Ctrl-C (and cleanup) reach Ray's
+            # processes too, not just the `vidray` process.
+            start_new_session=True,
         )
         self.procs.append(proc)
         base = f"http://127.0.0.1:{self.port}"
@@ -58,7 +63,8 @@ class Launch:
     def stop_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -27,7 +28,8 @@ def test_up_serves_health_and_graphql_then_stops_cleanly(launch_platform: Launch
     ray_processes = psutil.Process(proc.pid).children(recursive=True)
     assert any("raylet" in " ".join(p.cmdline()) for p in ray_processes)
 
-    proc.send_signal(signal.SIGINT)
+    # Ctrl-C in a terminal signals the whole foreground process group, Ray's processes too.
+    os.killpg(proc.pid, signal.SIGINT)
     output, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0, output
     assert "vidray stopped" in output
@@ -46,22 +48,64 @@ def test_up_serves_health_and_graphql_then_stops_cleanly(launch_platform: Launch
     assert status.returncode != 0, "ray status still finds the cluster vidray started"
 
 
+S3_AUTH = "{s3 server that checks credentials}"
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
+        # Unreachable services.
         ({"VIDRAY_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}, "VIDRAY_DATABASE_URL"),
-        ({"VIDRAY_DATABASE_URL": "mongodb://localhost"}, "VIDRAY_DATABASE_URL"),
-        ({"VIDRAY_MODE": "prod"}, "VIDRAY_SIGNING_SECRET"),
         ({"VIDRAY_REDIS_URL": "redis://127.0.0.1:9/0"}, "VIDRAY_REDIS_URL"),
         (
-            {"VIDRAY_S3_BUCKET": "b", "VIDRAY_S3_ENDPOINT_URL": "http://127.0.0.1:9"},
+            {
+                "VIDRAY_S3_BUCKET": "b",
+                "VIDRAY_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+                "VIDRAY_S3_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE01",
+                "VIDRAY_S3_SECRET_ACCESS_KEY": "example",
+            },
             "VIDRAY_S3_ENDPOINT_URL",
+        ),
+        ({"RAY_ADDRESS": "127.0.0.1:9"}, "RAY_ADDRESS"),
+        # Missing or wrong S3 credentials.
+        (
+            {"VIDRAY_S3_BUCKET": "b", "VIDRAY_S3_ENDPOINT_URL": S3_AUTH},
+            "VIDRAY_S3_ACCESS_KEY_ID",
+        ),
+        (
+            {
+                "VIDRAY_S3_BUCKET": "b",
+                "VIDRAY_S3_ENDPOINT_URL": S3_AUTH,
+                "VIDRAY_S3_ACCESS_KEY_ID": "AKIAWRONGWRONGWRONG1",
+                "VIDRAY_S3_SECRET_ACCESS_KEY": "wrong",
+            },
+            "VIDRAY_S3_ACCESS_KEY_ID",
+        ),
+        # Malformed values.
+        ({"VIDRAY_DATABASE_URL": "mongodb://localhost"}, "VIDRAY_DATABASE_URL"),
+        ({"VIDRAY_DATABASE_URL": "postgresql://u@127.0.0.1:port/db"}, "VIDRAY_DATABASE_URL"),
+        ({"VIDRAY_REDIS_URL": "redis://127.0.0.1:abc/0"}, "VIDRAY_REDIS_URL"),
+        ({"VIDRAY_TIERS": "not json"}, "VIDRAY_TIERS"),
+        ({"VIDRAY_DATA_DIR": "/proc/vidray"}, "VIDRAY_DATA_DIR"),
+        ({"VIDRAY_HTTP_HOST": "203.0.113.7"}, "VIDRAY_HTTP_HOST"),
+        # A placeholder secret in prod.
+        ({"VIDRAY_MODE": "prod"}, "VIDRAY_SIGNING_SECRET"),
+        (
+            {
+                "VIDRAY_MODE": "prod",
+                "VIDRAY_SIGNING_SECRET": "s" * 40,
+                "VIDRAY_JWT_SECRET": "changeme",
+            },
+            "VIDRAY_JWT_SECRET",
         ),
     ],
 )
 def test_bad_configuration_is_one_clear_line(
-    tmp_path: Path, env: dict[str, str], variable: str
+    tmp_path: Path, request: pytest.FixtureRequest, env: dict[str, str], variable: str
 ) -> None:
+    if S3_AUTH in env.values():
+        endpoint = request.getfixturevalue("s3_server_checking_credentials")
+        env = {k: endpoint if v == S3_AUTH else v for k, v in env.items()}
     result = subprocess.run(
         [VIDRAY, "up"],
         env=platform_env(tmp_path, **env),
@@ -69,7 +113,7 @@ def test_bad_configuration_is_one_clear_line(
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {variable}: ")

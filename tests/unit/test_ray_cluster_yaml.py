@@ -37,3 +37,9 @@ def test_gcs_never_on_the_redis_port() -> None:
     head = " ".join(_config()["head_start_ray_commands"])
     assert "--port=6380" in head
     assert "6379" not in head
+
+
+def test_the_head_starts_vidray_on_its_own_cluster_with_its_settings() -> None:
+    start = _config()["head_start_ray_commands"][-1]
+    assert "RAY_ADDRESS=auto" in start and "vidray up" in start
+    assert ". ~/vidray.env" in start  # production settings, never baked into this file

@@ -151,3 +151,31 @@ def test_health_check_names_an_unreachable_endpoint(s3_credentials: dict[str, st
     with pytest.raises(ServiceUnavailable) as caught:
         store.check()
     assert caught.value.variable == "VIDRAY_S3_ENDPOINT_URL"
+
+
+def test_health_check_names_refused_credentials(s3_server_checking_credentials: str) -> None:
+    store = S3Store(
+        bucket="b",
+        endpoint_url=s3_server_checking_credentials,
+        access_key_id="AKIAWRONGWRONGWRONG1",
+        secret_access_key="wrong",
+    )
+    with pytest.raises(ServiceUnavailable) as caught:
+        store.check()
+    assert caught.value.variable == "VIDRAY_S3_ACCESS_KEY_ID"
+    assert "refused the credentials" in str(caught.value)
+
+
+def test_health_check_names_missing_credentials(
+    s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # No key pair anywhere boto3 looks: not in settings, the environment or a profile.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    store = S3Store(bucket="b", endpoint_url=s3_server)
+    with pytest.raises(ServiceUnavailable) as caught:
+        store.check()
+    assert caught.value.variable == "VIDRAY_S3_ACCESS_KEY_ID"

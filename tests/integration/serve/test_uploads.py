@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from starlette.requests import ClientDisconnect
 
 from cluster import db
@@ -26,10 +30,13 @@ from cluster.bench.sources import make_source
 from cluster.config import Settings, load_settings
 from cluster.db.models import Upload, Video, VideoStatus
 from cluster.storage import S3Store
+from cluster.upload_client import UrlStore, upload_file
 from serve.gateway.app import Gateway, create_app
 from serve.uploads import Uploads
 from serve.users import Users
+from tests.conftest import free_port
 from tests.integration.serve.conftest import FakeClock, latest_code
+from tests.integration.serve.test_stream import _serve
 
 MIB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -266,7 +273,13 @@ async def test_deferred_length_is_declared_by_a_later_patch(env: Env) -> None:
     assert env.stored(upload_id) == b"a" * 10 + b"b" * 5
 
 
-async def test_concatenation_joins_partial_uploads(env: Env) -> None:
+async def test_concatenation_joins_partial_uploads(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The joined bytes are random, so the probe would fail the upload and delete them
+    # at any moment: finish it by hand, after looking.
+    finished: list[str] = []
+    monkeypatch.setattr(env.gateway.files, "finish_later", finished.append)
     parts = [secrets.token_bytes(6 * MIB), secrets.token_bytes(1000)]
     ids = []
     for data in parts:
@@ -284,8 +297,11 @@ async def test_concatenation_joins_partial_uploads(env: Env) -> None:
     assert env.stored(final_id) == b"".join(parts)
     head = await env.client.head(f"/files/{final_id}", headers=env.auth())
     assert head.headers["upload-offset"] == head.headers["upload-length"] == str(6 * MIB + 1000)
-    refused = await _patch(env, final_id, 0, b"x")
-    assert refused.status_code in {403, 409}
+    assert finished == [final_id]  # the partials are not videos; the final upload is
+    # Forbidden by the protocol, before and after the probe fails it.
+    assert (await _patch(env, final_id, 0, b"x")).status_code == 403
+    assert env.uploads.finish(final_id).status == "failed"  # type: ignore[union-attr]
+    assert (await _patch(env, final_id, 0, b"x")).status_code == 403
 
 
 async def test_termination_deletes_the_bytes(env: Env) -> None:
@@ -407,6 +423,16 @@ async def test_a_body_past_upload_length_is_refused_without_storing_it(env: Env)
     assert env.stored(upload_id) == b"a" * 60 + b"c" * 40
 
 
+async def test_a_creation_body_past_upload_length_creates_nothing(env: Env) -> None:
+    response = await env.client.post(
+        "/files/", headers={**env.auth(), **OCTETS, "Upload-Length": "10"}, content=b"x" * 11
+    )
+    assert response.status_code == 413
+    assert "location" not in response.headers
+    with env.uploads.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Upload)) == 0
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -487,12 +513,52 @@ async def test_tier_limits_are_checked_at_creation(env: Env) -> None:
     assert "private videos" in response.text
 
 
+async def test_storage_quota_is_checked_at_creation(env: Env) -> None:
+    # The free tier: 2 GiB per file, 10 GiB in all; uploads in flight count.
+    two_gib = str(2 * 1024**3)
+    for _ in range(5):
+        await _create(env, None, **{"Upload-Length": two_gib})
+    response = await env.client.post("/files/", headers=env.auth(**{"Upload-Length": two_gib}))
+    assert response.status_code == 413
+    assert "storage quota" in response.text
+    # Another user's quota is their own.
+    theirs = await env.client.post(
+        "/files/", headers=env.auth(env.other_token, **{"Upload-Length": two_gib})
+    )
+    assert theirs.status_code == 201
+
+
+async def test_upload_minutes_are_checked_at_creation(env: Env) -> None:
+    owner_id = env.row(await _create(env, 10)).owner_id
+    with env.uploads.sessions.begin() as session:
+        # The free tier's 120 minutes, all used by this month's videos: nothing fits.
+        session.add(Video(owner_id=owner_id, title="long", duration=120 * 60.0))
+    for headers in ({"Upload-Length": "10"}, {"Upload-Defer-Length": "1"}):
+        response = await env.client.post("/files/", headers=env.auth(**headers))
+        assert response.status_code == 413
+        assert "upload minutes" in response.text
+    theirs = await env.client.post(
+        "/files/", headers=env.auth(env.other_token, **{"Upload-Length": "10"})
+    )
+    assert theirs.status_code == 201
+
+
+def _multipart_keys(store: S3Store) -> set[str]:
+    listing = store.client.list_multipart_uploads(Bucket=store.bucket)
+    return {u["Key"] for u in listing.get("Uploads", [])}
+
+
 async def test_expired_uploads_are_swept(env: Env) -> None:
     data = secrets.token_bytes(6 * MIB)
     upload_id = await _create(env, len(data) * 2)
     assert (await _patch(env, upload_id, 0, data)).status_code == 204
+    store = env.uploads.store
+    if isinstance(store, S3Store):  # one 5 MiB part is on S3, in an unfinished multipart
+        assert f"raw/{upload_id}" in _multipart_keys(store)
     env.clock.advance(env.settings.upload_expiry_s + 1)
     assert env.uploads.sweep() == 1
+    if isinstance(store, S3Store):  # the multipart upload is aborted: S3 frees its parts
+        assert f"raw/{upload_id}" not in _multipart_keys(store)
     assert env.row(upload_id).status == "expired"
     assert not env.uploads.store.exists(f"raw/{upload_id}")
     assert list(env.uploads.store.list(f"uploads/{upload_id}/")) == []
@@ -541,3 +607,56 @@ async def test_cors_exposes_the_tus_headers(env: Env) -> None:
     )
     assert preflight.status_code == 200
     assert "PATCH" in preflight.headers["access-control-allow-methods"]
+
+
+async def test_vidray_upload_resumes_after_an_interruption(
+    env: Env, clip: bytes, tmp_path: Path
+) -> None:
+    source = tmp_path / "talk.mp4"
+    source.write_bytes(clip)
+    urls = UrlStore(env.settings.data_dir / "upload-urls.json")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+
+    def interrupt(done: int, total: int) -> None:
+        if done > 0:
+            raise KeyboardInterrupt  # Ctrl-C after the first chunk
+
+    with _serve(create_app(env.gateway), port):
+        with pytest.raises(KeyboardInterrupt):
+            await asyncio.to_thread(
+                upload_file,
+                server=base,
+                path=source,
+                token=env.token,
+                metadata={"filename": source.name},
+                chunk_size=8 * 1024,
+                urls=urls,
+                progress=interrupt,
+            )
+        first_url = urls.get(UrlStore.key(source, base))
+        assert first_url is not None
+        upload_id = first_url.rsplit("/", 1)[-1]
+        assert env.row(upload_id).offset == 8 * 1024
+
+        # The same command again, as a person types it: it picks up at 8 KiB.
+        cli = await asyncio.to_thread(
+            subprocess.run,
+            [
+                *(str(Path(sys.executable).with_name("vidray")), "upload", str(source)),
+                *("--server", base, "--token", env.token, "--title", "My talk"),
+            ],
+            env={**os.environ, "VIDRAY_DATA_DIR": str(env.settings.data_dir)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert f"uploaded talk.mp4: {first_url}" in cli.stdout
+        deadline = time.monotonic() + 30
+        while env.gateway.files.pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    assert env.stored(upload_id) == clip
+    with env.uploads.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Upload)) == 1
+    assert urls.get(UrlStore.key(source, base)) is None  # forgotten once complete

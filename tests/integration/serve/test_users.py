@@ -142,6 +142,31 @@ def test_account_locks_after_repeated_failures(make_users: MakeUsers, clock: Fak
         users.login(identifier=EMAIL, password="whatever-it-is", ip="10.1.0.9")
 
 
+def test_one_address_guessing_across_many_accounts_is_locked_out(
+    make_users: MakeUsers,
+) -> None:
+    users = make_users(RateLimits(failures_per_ip=6))
+    attacker, victims = "10.2.0.1", [f"victim{n}@example.com" for n in range(4)]
+    # Two wrong codes and one wrong password per account: no account reaches its own
+    # limit, but the address does.
+    for victim in victims[:2]:
+        users.request_otp(email=victim, ip="10.2.0.9")
+        code = latest_code(users.settings.outbox_dir, victim)
+        for _ in range(2):
+            with pytest.raises(Unauthenticated):
+                users.verify_otp(email=victim, code=wrong(code), ip=attacker)
+        with pytest.raises(Unauthenticated):
+            users.login(identifier=victim, password="guess-guess-guess", ip=attacker)
+    users.request_otp(email=victims[2], ip="10.2.0.9")
+    code = latest_code(users.settings.outbox_dir, victims[2])
+    with pytest.raises(RateLimited, match="locked"):  # even the right code, from there
+        users.verify_otp(email=victims[2], code=code, ip=attacker)
+    with pytest.raises(RateLimited, match="locked"):
+        users.login(identifier=victims[3], password="guess-guess-guess", ip=attacker)
+    # The accounts themselves are not locked: their owners sign in from elsewhere.
+    assert users.verify_otp(email=victims[2], code=code, ip="10.2.0.9").user.email == victims[2]
+
+
 def test_password_login(users: Users) -> None:
     user = sign_in(users).user
     with pytest.raises(InvalidInput, match="password"):

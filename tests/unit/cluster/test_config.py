@@ -62,6 +62,13 @@ def test_dev_accepts_the_placeholder() -> None:
     [
         ("VIDRAY_DATABASE_URL", "mysql://root@localhost/db"),
         ("VIDRAY_DATABASE_URL", "not a url"),
+        ("VIDRAY_DATABASE_URL", "postgresql://u@127.0.0.1:notaport/db"),
+        ("VIDRAY_DATABASE_URL", "postgresql+asyncpg://u@127.0.0.1/db"),
+        ("VIDRAY_REDIS_URL", "redis://127.0.0.1:abc/0"),
+        ("VIDRAY_S3_ENDPOINT_URL", "http://127.0.0.1:99999"),
+        ("VIDRAY_SMS_URL", "https://sms.example:0/send"),
+        ("VIDRAY_TIERS", "not json"),
+        ("VIDRAY_SIGNING_PREVIOUS_SECRETS", "[unterminated"),
         ("VIDRAY_REDIS_URL", "http://localhost:6379"),
         ("VIDRAY_S3_ENDPOINT_URL", "localhost:9000"),
         ("VIDRAY_HTTP_PORT", "99999"),
