@@ -2,7 +2,7 @@
 
 Resolvers validate, authorise through the users service and call it; they hold no
 account logic. Every limit on sign-in attempts is counted by the users service per
-attempt, so aliases and batches gain nothing; `MaxAliasesLimiter` also keeps one
+attempt, so aliases and batches gain nothing; an alias limit also keeps one
 request from carrying many of them.
 """
 
@@ -14,16 +14,18 @@ from importlib.metadata import version
 from typing import Any
 
 import strawberry
+from graphql import ASTValidationRule
 from graphql.error import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_limit
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
@@ -195,6 +197,10 @@ def _unexpected(error: GraphQLError) -> bool:
 
 def build_schema(*, dev: bool, max_depth: int = MAX_DEPTH) -> strawberry.Schema:
     """The schema with its protections; introspection only in dev mode."""
+    # The limit rules are built once: a rule class made per request would never hit the
+    # validation cache, whose key holds the rules (and validation is most of the CPU a
+    # cached request costs).
+    rules: list[type[ASTValidationRule]] = [alias_limit(MAX_ALIASES), depth_limit(max_depth, None)]
     extensions: list[Any] = [
         # Frontends send the same few documents over and over: parse and validate each
         # once (the caches live at module level, keyed by the document's text).
@@ -205,9 +211,8 @@ def build_schema(*, dev: bool, max_depth: int = MAX_DEPTH) -> strawberry.Schema:
             should_mask_error=_unexpected,
             error_message="internal error: it has been logged; try again later",
         ),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: QueryDepthLimiter(max_depth=max_depth),
     ]
     if not dev:
         extensions.append(DisableIntrospection)
