@@ -641,6 +641,7 @@ def bench_graphql(
     max_requests: Annotated[
         int, typer.Option(min=1, help="At most this many requests per measurement.")
     ] = 20_000,
+    haproxy: Annotated[bool, typer.Option(help="Also behind Serve's HAProxy ingress.")] = True,
 ) -> None:
     """A video-page query and a library query through Ray Serve, beside the same schema
     on a bare uvicorn app without Ray. Loopback only; prints req/s, p50, p99 and the ratio."""
@@ -655,6 +656,7 @@ def bench_graphql(
         concurrency=levels,
         duration=duration,
         max_requests=max_requests,
+        ingresses=("serve", "haproxy") if haproxy else ("serve",),
         say=lambda msg: err_console.print(f"[dim]{msg}[/]"),
     )
     table = Table(title=f"graphql: {duration:.0f} s per row, load generator httpx")

@@ -25,6 +25,8 @@ Mode = Literal["dev", "prod"]
 # Who sends segment bytes: the stream deployment, nginx `secure_link` in front of the
 # store folder, or S3 through presigned redirects.
 StreamPath = Literal["embedded", "nginx", "s3"]
+# Who answers HTTP for Serve on a local cluster: its Python proxy, or HAProxy in front.
+HttpIngress = Literal["serve", "haproxy"]
 SmtpSecurity = Literal["starttls", "ssl", "none"]
 
 GIB = 1024**3
@@ -178,6 +180,7 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    http_ingress: HttpIngress = "serve"
 
     ray_namespace: str = "vidray"
     ray_address: str | None = Field(

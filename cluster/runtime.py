@@ -6,16 +6,20 @@ with a Redis server on 6379 (where `ray start --head` would put it by default).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import ray
 
-from cluster.config import Settings
-from cluster.errors import ServiceUnavailable
+from cluster.config import HttpIngress, Settings
+from cluster.errors import ConfigError, ServiceUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,36 @@ class RuntimeInfo:
     address: str
     dashboard_url: str | None
     started_here: bool
+
+
+@contextlib.contextmanager
+def serve_ingress(ingress: HttpIngress) -> Iterator[None]:
+    """Environment for a local cluster whose Serve HTTP ingress is `ingress`.
+
+    Serve reads these flags when its controller starts, so they must be set before
+    `ray.init` starts the cluster; they are restored afterwards. HAProxy (Debian's
+    `haproxy`) answers several times more small requests per second than Serve's own
+    Python proxy on the same cores.
+    """
+    flags = {"RAY_SERVE_ENABLE_HA_PROXY": "1" if ingress == "haproxy" else "0"}
+    if ingress == "haproxy":
+        binary = shutil.which("haproxy")
+        if binary is None:
+            raise ConfigError(
+                "VIDRAY_HTTP_INGRESS",
+                "haproxy is not installed: `apt-get install haproxy`, or use `serve`",
+            )
+        flags["RAY_SERVE_HAPROXY_BINARY_PATH"] = binary
+    saved = {key: os.environ.get(key) for key in flags}
+    os.environ.update(flags)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def check_reachable(address: str, *, timeout: float = 5.0) -> None:
@@ -67,12 +101,13 @@ def start(settings: Settings, *, num_cpus: int | None = None, quiet: bool = True
         if settings.ray_address:
             ctx = ray.init(address=settings.ray_address, **options)
         else:
-            ctx = ray.init(
-                num_cpus=num_cpus,
-                include_dashboard=True,
-                dashboard_host="127.0.0.1",
-                **options,
-            )
+            with serve_ingress(settings.http_ingress):
+                ctx = ray.init(
+                    num_cpus=num_cpus,
+                    include_dashboard=True,
+                    dashboard_host="127.0.0.1",
+                    **options,
+                )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ServiceUnavailable("RAY_ADDRESS", f"cannot join the Ray cluster: {exc}") from None
     dashboard = getattr(ctx, "dashboard_url", None)

@@ -8,8 +8,9 @@ Two queries a frontend sends most:
 
 Each is measured against one seeded SQLite database and object folder:
 
-- through vidray: `vidray up`'s Serve application (proxy, gateway, users, uploads and
-  videos deployments, the job actor) on a fresh local Ray cluster of its own;
+- through vidray: `vidray up`'s Serve application (gateway, users, uploads and videos
+  deployments, the job actor) on a fresh local Ray cluster of its own, behind Serve's
+  Python proxy and then behind HAProxy (`VIDRAY_HTTP_INGRESS=haproxy`);
 - through a bare uvicorn process without Ray, serving `create_app(Gateway(settings))`:
   the same schema, resolvers and services, called in-process instead of by handle, at
   the nice level Ray gives Serve's processes (15), measured before Ray starts.
@@ -38,9 +39,11 @@ from typing import Any
 
 import httpx
 
-from cluster.config import Settings
+from cluster.config import HttpIngress, Settings
+from cluster.runtime import serve_ingress
 
 Say = Callable[[str], None]
+INGRESS_NAMES = {"serve": "Serve's proxy", "haproxy": "HAProxy"}
 
 AUTHORS = 6
 VIDEOS = 50
@@ -69,7 +72,7 @@ PING = {"query": "{ __typename }"}
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    target: str  # "vidray" (Ray Serve) or "bare" (uvicorn without Ray)
+    target: str  # "vidray (serve)", "vidray (haproxy)" or "bare" (uvicorn without Ray)
     query: str
     concurrency: int
     requests: int
@@ -223,6 +226,7 @@ def _measure(
     duration: float,
     max_requests: int,
     say: Say,
+    ingresses: Sequence[HttpIngress] = ("serve", "haproxy"),
 ) -> list[Row]:
     rows = []
     for name, body in queries.items():
@@ -322,7 +326,7 @@ def _bare(settings: Settings) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _vidray(settings: Settings) -> Iterator[str]:
+def _vidray(settings: Settings, ingress: HttpIngress) -> Iterator[str]:
     import ray
     from ray import serve
     from ray.serve.config import HTTPOptions
@@ -333,14 +337,15 @@ def _vidray(settings: Settings) -> Iterator[str]:
     logging.getLogger("ray.serve").setLevel(logging.WARNING)  # no line per Serve step
     # A local cluster of our own, never RAY_ADDRESS's; Ray picks free ports for it, so
     # its GCS stays off Redis's 6379.
-    ray.init(
-        address="local",
-        num_cpus=len(os.sched_getaffinity(0)),
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.WARNING,
-        namespace=settings.ray_namespace,
-    )
+    with serve_ingress(ingress):
+        ray.init(
+            address="local",
+            num_cpus=len(os.sched_getaffinity(0)),
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            namespace=settings.ray_namespace,
+        )
     try:
         start_actor(settings)  # as `vidray up` does: the gateway finds it when it starts
         serve.start(http_options=HTTPOptions(host="127.0.0.1", port=settings.http_port))
@@ -363,6 +368,7 @@ def bench(
     duration: float,
     max_requests: int,
     say: Say,
+    ingresses: Sequence[HttpIngress] = ("serve", "haproxy"),
 ) -> list[Row]:
     """Bare rows first (Ray not yet started), then vidray's; returned side by side per
     query and concurrency, each vidray row with its ratio to the bare one."""
@@ -397,11 +403,13 @@ def bench(
         say("starting the bare uvicorn app (no Ray)")
         with _bare(run_settings) as base:
             bare = measure(target="bare", base=base)
-        say("starting Ray Serve")
-        with _vidray(run_settings) as base:
-            ours = measure(target="vidray", base=base)
+        ours: list[list[Row]] = []
+        for ingress in ingresses:
+            say(f"starting Ray Serve behind {INGRESS_NAMES[ingress]}")
+            with _vidray(run_settings, ingress) as base:
+                ours.append(measure(target=f"vidray ({ingress})", base=base))
     rows = []
-    for anchor, row in zip(bare, ours, strict=True):
-        ratio = row.rps / anchor.rps if anchor.rps else None
-        rows += [anchor, replace(row, ratio=ratio)]
+    for anchor, *runs in zip(bare, *ours, strict=True):
+        rows.append(anchor)
+        rows += [replace(r, ratio=r.rps / anchor.rps if anchor.rps else None) for r in runs]
     return rows

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 
 from cluster.config import Settings
+from cluster.runtime import serve_ingress
 
 Say = Callable[[str], None]
 VIDEO_ID = "bench0001"
@@ -213,13 +214,8 @@ def _serve(settings: Settings, *, port: int, haproxy: bool) -> Iterator[None]:
 
     from serve.app import STREAM_APP_NAME, STREAM_ROUTE_PREFIX, build_stream_app
 
-    # Serve reads these when its controller starts, so they are set before Ray starts.
-    flags = {"RAY_SERVE_ENABLE_HA_PROXY": "1" if haproxy else "0"}
-    if haproxy and shutil.which("haproxy"):
-        flags["RAY_SERVE_HAPROXY_BINARY_PATH"] = str(shutil.which("haproxy"))
-    saved = {k: os.environ.get(k) for k in flags}
-    os.environ.update(flags)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="vidray-bench")
+    with serve_ingress("haproxy" if haproxy else "serve"):
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="vidray-bench")
     try:
         serve.start(http_options=HTTPOptions(host="127.0.0.1", port=port))
         serve.run(
@@ -230,11 +226,6 @@ def _serve(settings: Settings, *, port: int, haproxy: bool) -> Iterator[None]:
         with contextlib.suppress(Exception):
             serve.shutdown()
         ray.shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def bench(

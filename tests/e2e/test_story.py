@@ -138,8 +138,13 @@ def _probe(url: str) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(1200)
-def test_the_whole_story_over_http_and_websockets(launch_platform: Launch, tmp_path: Path) -> None:
-    base = launch_platform()
+# HAProxy is the ingress the README recommends for production: the story must hold there
+# too (streamed tus bodies, websockets, HLS bytes), not only behind Serve's own proxy.
+@pytest.mark.parametrize("ingress", ["serve", "haproxy"])
+def test_the_whole_story_over_http_and_websockets(
+    launch_platform: Launch, tmp_path: Path, ingress: str
+) -> None:
+    base = launch_platform(VIDRAY_HTTP_INGRESS=ingress)
     objects = tmp_path / "data" / "objects"
 
     # Sign up: the code arrives by email (the dev outbox), and the code is the account.
