@@ -27,7 +27,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,6 +67,25 @@ CORS = [
 ]
 PLAYABLE = frozenset({VideoStatus.READY, VideoStatus.PROCESSING})
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class Watchable(Protocol):
+    """What signing needs to know of a video: a database row or a `VideoView`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def owner_id(self) -> str: ...
+    @property
+    def visibility(self) -> Visibility: ...
+    @property
+    def status(self) -> VideoStatus: ...
+    @property
+    def poster_key(self) -> str | None: ...
+    @property
+    def storyboard_key(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +183,7 @@ class Stream:
         self.trusted_proxies = frozenset(settings.stream_trusted_proxies)
         # A local file answers in microseconds: read it on the event loop. A store across
         # the network would block it, so those reads go to a thread.
-        self._blocking = not isinstance(store, LocalStore)
+        self.blocking = not isinstance(store, LocalStore)
         self._send_segment = _SEGMENT_SENDERS[settings.stream_path]
 
     @classmethod
@@ -184,36 +203,42 @@ class Stream:
         """A signed master URL for `viewer_id` (None: anonymous), if they may watch."""
         with self.sessions() as session:
             video = session.get(Video, video_id)
-            hidden = video is None or (
-                video.visibility == Visibility.PRIVATE and video.owner_id != viewer_id
-            )
-            if video is None or hidden:
+            if video is None:
                 raise VideoUnavailable(
                     f"no video {video_id!r} is visible to you: check the link, or sign in "
                     "as its owner if it is private"
                 )
-            if video.status not in PLAYABLE or not self.store.exists(f"hls/{video_id}/master.m3u8"):
-                raise VideoUnavailable(
-                    f"video {video_id!r} is not playable yet ({video.status.value}): "
-                    "try again once it has been transcoded"
-                )
-            title, poster_key, storyboard_key = video.title, video.poster_key, video.storyboard_key
+            return self.grant(video, viewer_id=viewer_id, ip=ip)
+
+    def grant(self, video: Watchable, *, viewer_id: str | None, ip: str | None = None) -> Playback:
+        """`playback` for a video already read (the gateway has it in hand): no query,
+        and a store lookup only to check that the master playlist is published."""
+        if video.visibility == Visibility.PRIVATE and video.owner_id != viewer_id:
+            raise VideoUnavailable(
+                f"no video {video.id!r} is visible to you: check the link, or sign in "
+                "as its owner if it is private"
+            )
+        if video.status not in PLAYABLE or not self.store.exists(f"hls/{video.id}/master.m3u8"):
+            raise VideoUnavailable(
+                f"video {video.id!r} is not playable yet ({video.status.value}): "
+                "try again once it has been transcoded"
+            )
         ttl = self.settings.stream_url_ttl_s
         bound_ip = ip if self.settings.stream_bind_ip else None
-        token = self.signer.token(video_id=video_id, ttl=ttl, viewer_id=viewer_id, ip=bound_ip)
-        base = f"/hls/{video_id}/{token}/"
-        images = f"img/{video_id}/"
+        token = self.signer.token(video_id=video.id, ttl=ttl, viewer_id=viewer_id, ip=bound_ip)
+        base = f"/hls/{video.id}/{token}/"
+        images = f"img/{video.id}/"
 
         def url(key: str | None) -> str | None:
             # Images are reached under the same token: `{token}/img/{name}` (object_key).
             return base + "img/" + key.removeprefix(images) if key else None
 
         return Playback(
-            video_id=video_id,
-            title=title,
+            video_id=video.id,
+            title=video.title,
             master_url=base + "master.m3u8",
-            poster_url=url(poster_key),
-            storyboard_url=url(storyboard_key),
+            poster_url=url(video.poster_key),
+            storyboard_url=url(video.storyboard_key),
             expires_at=int(self.clock()) + ttl,
         )
 
@@ -321,7 +346,7 @@ class Stream:
             headers=headers,
             peer=client[0] if client else None,
         )
-        reply = await asyncio.to_thread(answer) if self._blocking else answer()
+        reply = await asyncio.to_thread(answer) if self.blocking else answer()
         out = [*CORS, *reply.headers]
         if reply.status != 304:
             out.append((b"content-length", str(len(reply.body)).encode()))

@@ -95,6 +95,8 @@ class VideoView:
     width: int | None
     height: int | None
     renditions: tuple[RenditionView, ...]
+    poster_key: str | None
+    storyboard_key: str | None
     chapters: tuple[Chapter, ...]
     like_count: int
     comment_count: int
@@ -107,7 +109,7 @@ class VideoView:
 class CommentView:
     id: str
     video_id: str
-    author_id: str | None  # None once deleted
+    author: PublicUser | None  # None once deleted
     parent_id: str | None
     body: str  # "" once deleted: the thread keeps its shape, the words are gone
     timestamp_s: float | None
@@ -186,6 +188,8 @@ def _video_view(video: Video) -> VideoView:
             )
             for r in video.renditions
         ),
+        poster_key=video.poster_key,
+        storyboard_key=video.storyboard_key,
         chapters=_chapters_of(video),
         like_count=video.like_count,
         comment_count=video.comment_count,
@@ -200,7 +204,7 @@ def _comment_view(comment: Comment, replies: int) -> CommentView:
     return CommentView(
         id=comment.id,
         video_id=comment.video_id,
-        author_id=None if deleted else comment.author_id,
+        author=None if deleted else _public(comment.author),
         parent_id=comment.parent_id,
         body="" if deleted else comment.body,
         timestamp_s=comment.timestamp_s,
@@ -208,6 +212,12 @@ def _comment_view(comment: Comment, replies: int) -> CommentView:
         deleted=deleted,
         edited_at=comment.edited_at,
         created_at=comment.created_at,
+    )
+
+
+def _public(user: User) -> PublicUser:
+    return PublicUser(
+        id=user.id, handle=user.handle, display_name=user.display_name, avatar_key=user.avatar_key
     )
 
 
@@ -335,7 +345,8 @@ class Videos:
             if not _visible(session.get(Video, video_id), viewer_id):
                 raise _not_found("video", video_id)
             keys = [Comment.created_at, Comment.id]
-            query = select(Comment).where(
+            # Authors come with their comments (one more query, no hop to a loader).
+            query = (select(Comment).options(selectinload(Comment.author))).where(
                 Comment.video_id == video_id,
                 Comment.parent_id == parent_id
                 if parent_id is not None

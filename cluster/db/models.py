@@ -239,6 +239,8 @@ class Comment(Timestamps, Base):
     edited_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
 
+    author: Mapped[User] = relationship()
+
 
 class Like(Base):
     __tablename__ = "likes"

@@ -228,7 +228,7 @@ def test_threaded_comments_and_who_may_edit_or_remove_them(library: Videos) -> N
     assert [c.body for c in top] == ["Second", "Nice!"]  # newest first
     assert top[1].reply_count == 1 and top[1].timestamp_s == 12.5
     replies = library.comments(video_id=video, viewer_id=None, parent_id=first.id).items
-    assert [(c.body, c.author_id) for c in replies] == [("Thanks", OWNER)]
+    assert [(c.body, c.author and c.author.handle) for c in replies] == [("Thanks", "owner")]
     with pytest.raises(InvalidInput):
         library.add_comment(video_id=video, author_id=OTHER, body="late", timestamp_s=99.0)
     with pytest.raises(InvalidInput):
@@ -242,7 +242,7 @@ def test_threaded_comments_and_who_may_edit_or_remove_them(library: Videos) -> N
         library.delete_comment(comment_id=reply.id, actor_id=PRO)
     # The video's owner removes a stranger's comment; its reply keeps its place.
     removed = library.delete_comment(comment_id=first.id, actor_id=OWNER)
-    assert removed.deleted and removed.body == "" and removed.author_id is None
+    assert removed.deleted and removed.body == "" and removed.author is None
     after = library.comments(video_id=video, viewer_id=None).items
     assert [c.deleted for c in after] == [False, True]
     assert library.video(video_id=video, viewer_id=None).comment_count == 2  # type: ignore[union-attr]
