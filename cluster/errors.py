@@ -16,8 +16,8 @@ Every message says what to do next; HTTP status codes are chosen at the edge (`s
         ├── Forbidden        valid credentials, but not allowed (suspended, not an admin)
         └── RateLimited      too many attempts; `retry_after` says when to try again
     └── StreamError          playback was refused
-        ├── UrlRefused       a signed HLS URL is malformed, tampered, expired or not yet
-        │                    valid (`reason` is machine-readable)
+        ├── UrlRefused       a signed HLS URL is malformed, tampered, expired, not yet
+        │                    valid or revoked (`reason` is machine-readable)
         └── VideoUnavailable no such video, not playable yet, or private to someone else
 """
 
@@ -136,6 +136,8 @@ URL_REFUSALS = {
     "use the URL exactly as it was given",
     "expired": "the URL has expired: ask for a new playback URL",
     "not-yet-valid": "the URL is not valid yet: check this machine's clock",
+    "revoked": "the session this URL was signed for has ended: sign in again for a new "
+    "playback URL",
 }
 
 

@@ -271,6 +271,21 @@ class EmbeddedKV:
             self._local.db = None
 
 
+def session_generation_key(user_id: str) -> str:
+    """The counter that "log out everywhere" and suspension bump (`serve/users.py`).
+
+    Access tokens and private videos' playback URLs carry the value they were issued
+    at; once it moves on, both are refused.
+    """
+    return f"auth:gen:{user_id}"
+
+
+def session_generation(kv: KV, user_id: str) -> int:
+    """The user's current session generation: 0 until it is first bumped."""
+    value = kv.get(session_generation_key(user_id))
+    return int(value) if value is not None else 0
+
+
 def open_kv(settings: Settings) -> KV:
     """Redis when `VIDRAY_REDIS_URL` is set, else the embedded store in the data dir."""
     if settings.redis_url:

@@ -269,7 +269,11 @@ class TokenSigner:
 # so nginx verifies the very same URLs natively (`vidray nginx-config`). The key is last:
 # MD5 with a secret suffix is not open to length extension, and vidray alone chooses
 # what it signs. `binding` is "a" (any address) or "i" (the signing address only),
-# followed by the viewer's id when there is one, so a leaked URL names its viewer.
+# followed by the viewer's id when there is one, so a leaked URL names its viewer, and
+# then, for a private video, "-" and the viewer's session generation at signing time
+# (`auth:gen:{user_id}`, see `cluster/kv.py`): "log out everywhere" and suspension bump
+# it, and the stream deployment then refuses the URL ("revoked"). nginx checks the
+# binding only as signed text: it cannot read the generation.
 # The last of the 22 base64 characters carries 2 bits and 4 padding bits; only the
 # canonical ones ([AQgw]) are accepted, since nginx would decode "B" the same as "A".
 
@@ -278,12 +282,12 @@ _VIDEO_ID = re.compile(r"[0-9a-z]{1,32}")
 _VIEWER_ID = re.compile(r"[0-9a-z]{0,32}")
 _TOKEN = re.compile(
     r"(?P<kid>[0-9a-f]{12})\.(?P<nbf>[0-9]{1,12})\.(?P<exp>[0-9]{1,12})\."
-    r"(?P<binding>[ai][0-9a-z]{0,32})\.(?P<sig>[A-Za-z0-9_-]{21}[AQgw])"
+    r"(?P<binding>[ai][0-9a-z]{0,32}(?:-[0-9]{1,12})?)\.(?P<sig>[A-Za-z0-9_-]{21}[AQgw])"
 )
 # The token as nginx captures it; `vidray nginx-config` writes this into a location.
 NGINX_GRANT_PATTERN = (
     r"(?<vr_kid>[0-9a-f]{12})\.(?<vr_nbf>[0-9]{1,12})\.(?<vr_exp>[0-9]{1,12})\."
-    r"(?<vr_bind>[ai][0-9a-z]{0,32})\.(?<vr_sig>[A-Za-z0-9_-]{21}[AQgw])"
+    r"(?<vr_bind>[ai][0-9a-z]{0,32}(?:-[0-9]{1,12})?)\.(?<vr_sig>[A-Za-z0-9_-]{21}[AQgw])"
 )
 
 
@@ -308,6 +312,9 @@ class UrlGrant:
     expires_at: int
     viewer_id: str | None
     ip_bound: bool
+    # The viewer's session generation at signing time; None when playback does not
+    # depend on the viewer's session (anonymous, public and unlisted videos).
+    generation: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,16 +390,27 @@ class UrlSigner:
         return _secure_link_md5(text)
 
     def token(
-        self, *, video_id: str, ttl: float, viewer_id: str | None = None, ip: str | None = None
+        self,
+        *,
+        video_id: str,
+        ttl: float,
+        viewer_id: str | None = None,
+        ip: str | None = None,
+        generation: int | None = None,
     ) -> str:
-        """A token for everything under `/hls/{video_id}/` for `ttl` seconds from now."""
+        """A token for everything under `/hls/{video_id}/` for `ttl` seconds from now;
+        with `generation`, only while the viewer's session generation stays at it."""
         if not _VIDEO_ID.fullmatch(video_id):
             raise ValueError(f"not a video id: {video_id!r}")
         if viewer_id is not None and not _VIEWER_ID.fullmatch(viewer_id):
             raise ValueError(f"not a viewer id: {viewer_id!r}")
+        if generation is not None and (not viewer_id or not 0 <= generation < 10**12):
+            raise ValueError(f"a session generation needs a viewer: {generation!r}")
         nbf = int(self.clock())
         exp = nbf + max(1, int(ttl))
         binding = ("i" if ip else "a") + (viewer_id or "")
+        if generation is not None:
+            binding += f"-{generation}"
         kid = self.current_kid
         sig = self._signature(
             video_id=video_id, kid=kid, nbf=nbf, exp=exp, binding=binding, ip=ip or ""
@@ -431,11 +449,13 @@ class UrlSigner:
             raise UrlRefused("not-yet-valid")
         if exp + self.skew_s <= now:
             raise UrlRefused("expired")
+        viewer, _, generation = binding[1:].partition("-")
         return UrlGrant(
             video_id=video_id,
             key_id=kid,
             not_before=nbf,
             expires_at=exp,
-            viewer_id=binding[1:] or None,
+            viewer_id=viewer or None,
             ip_bound=binding[0] == "i",
+            generation=int(generation) if generation else None,
         )

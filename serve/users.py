@@ -14,7 +14,8 @@ KV keys (contacts and addresses appear only as keyed hashes):
     auth:family:{family}        a sign-in's refresh-token family is live
     auth:used:{jti}             a refresh token has been spent
     auth:grace:{jti}            what that spend returned, for a retry (seconds)
-    auth:gen:{user_id}          bumped by "log out everywhere" and suspension
+    auth:gen:{user_id}          bumped by "log out everywhere" and suspension; also
+                                read by the stream deployment for private playback
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from cluster import db
 from cluster.config import Settings, TierLimits
 from cluster.db.models import Role, Tier, User
 from cluster.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
-from cluster.kv import KV, open_kv
+from cluster.kv import KV, open_kv, session_generation, session_generation_key
 from cluster.messaging import Message, MessageSender, open_sender
 from cluster.security import (
     Claims,
@@ -330,7 +331,7 @@ class Users:
         self._require_live(claims)
         self.kv.delete(f"auth:family:{claims.extra['fam']}")
         if everywhere:
-            self.kv.incr(f"auth:gen:{claims.subject}")
+            self.kv.incr(session_generation_key(claims.subject))
 
     # --- profiles and tiers --------------------------------------------------------
 
@@ -395,7 +396,7 @@ class Users:
             user.suspended_at = datetime.fromtimestamp(self.clock(), UTC) if suspended else None
             session.commit()
             if suspended:  # also ends refresh families; authenticate checks the row too
-                self.kv.incr(f"auth:gen:{user.id}")
+                self.kv.incr(session_generation_key(user.id))
             return self._view(user)
 
     # --- internals -----------------------------------------------------------------
@@ -426,8 +427,7 @@ class Users:
         self.kv.incr(f"auth:fail:ip:{ipid}", ttl=self.limits.window_s)
 
     def _generation(self, user_id: str) -> int:
-        value = self.kv.get(f"auth:gen:{user_id}")
-        return int(value) if value is not None else 0
+        return session_generation(self.kv, user_id)
 
     def _require_live(self, claims: Claims) -> None:
         family = claims.extra.get("fam")

@@ -100,3 +100,22 @@ def test_paths_are_normalised_before_the_check(raw: str, video: str, rest: str) 
 )
 def test_odd_paths_are_malformed(raw: str) -> None:
     assert _reason(lambda: parse_hls_path(raw)) == "malformed"
+
+
+def test_a_session_generation_is_signed_with_its_viewer() -> None:
+    signer = _signer(Clock())
+    token = signer.token(video_id="12", ttl=60, viewer_id="v1", generation=3)
+    grant = signer.verify(video_id="12", token=token, ip=None)
+    assert (grant.viewer_id, grant.generation) == ("v1", 3)
+    assert (
+        signer.verify(video_id="12", token=signer.token(video_id="12", ttl=60), ip=None).generation
+        is None
+    )
+    # Claiming the generation the session has now is tampering, not a fresh URL.
+    moved = token.replace("v1-3.", "v1-4.")
+    assert moved != token
+    assert _reason(lambda: signer.verify(video_id="12", token=moved, ip=None)) == "tampered"
+    dropped = token.replace("v1-3.", "v1.")
+    assert _reason(lambda: signer.verify(video_id="12", token=dropped, ip=None)) == "tampered"
+    with pytest.raises(ValueError):
+        signer.token(video_id="12", ttl=60, generation=3)  # nobody's session to follow
