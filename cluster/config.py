@@ -23,8 +23,9 @@ DEV_SECRET = "changeme"  # noqa: S105 - only accepted in dev mode, refused in pr
 
 Mode = Literal["dev", "prod"]
 # Who sends segment bytes: the stream deployment, nginx `secure_link` in front of the
-# store folder, or S3 through presigned redirects.
-StreamPath = Literal["embedded", "nginx", "s3"]
+# store folder, S3 through presigned redirects, or a CloudFront distribution through
+# signed redirects.
+StreamPath = Literal["embedded", "nginx", "s3", "cdn"]
 # Who answers HTTP for Serve on a local cluster: its Python proxy, or HAProxy in front.
 HttpIngress = Literal["serve", "haproxy"]
 SmtpSecurity = Literal["starttls", "ssl", "none"]
@@ -174,6 +175,15 @@ class Settings(BaseSettings):
         default_factory=lambda: ["127.0.0.1", "::1"],
         description="Peers whose X-Real-IP names the viewer (nginx in front).",
     )
+    cdn_base_url: str | None = Field(
+        default=None, description="CloudFront origin for segments, e.g. https://d1.cloudfront.net"
+    )
+    cdn_key_id: str | None = Field(
+        default=None, description="The CloudFront public key id (Key-Pair-Id) that signs."
+    )
+    cdn_private_key: SecretStr | None = Field(
+        default=None, description="PEM RSA private key of that CloudFront key."
+    )
     web_assets_dir: Path | None = Field(
         default=None, description="hls.js and other npm assets; <data dir>/web when unset."
     )
@@ -219,6 +229,17 @@ class Settings(BaseSettings):
             raise ValueError(f"define every tier (free, pro, business); missing {sorted(missing)}")
         return value
 
+    @field_validator("cdn_base_url")
+    @classmethod
+    def _cdn_base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
+                raise ValueError("expected https://host[/path], with no query string")
+            _check_port(value)
+            return value.rstrip("/")
+        return value
+
     @field_validator("s3_endpoint_url", "sms_url")
     @classmethod
     def _endpoint_url(cls, value: str | None) -> str | None:
@@ -253,6 +274,23 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         """Where email and SMS land when no SMTP server or SMS provider is configured."""
         return self.data_dir / "outbox"
+
+    def check_stream_path(self) -> None:
+        """Refuse a byte path whose settings are missing, in every mode: it would fail
+        on the first segment otherwise."""
+        if self.stream_path != "cdn":
+            return
+        for name in ("cdn_base_url", "cdn_key_id", "cdn_private_key"):
+            if getattr(self, name) is None:
+                raise ConfigError(
+                    f"VIDRAY_{name.upper()}",
+                    "VIDRAY_STREAM_PATH=cdn needs it: set VIDRAY_CDN_BASE_URL, "
+                    "VIDRAY_CDN_KEY_ID and VIDRAY_CDN_PRIVATE_KEY (PEM), or choose another path",
+                )
+        from cluster.cdn import load_rsa_key  # cryptography loads only for this path
+
+        assert self.cdn_private_key is not None
+        load_rsa_key(self.cdn_private_key.get_secret_value())
 
     def check_secrets(self) -> None:
         """Refuse placeholder secrets outside dev mode."""
@@ -299,4 +337,5 @@ def load_settings(**overrides: object) -> Settings:
         variable = _variable(found.group(1)) if found else "VIDRAY_*"
         raise ConfigError(variable, "is not valid JSON: check the quotes and brackets") from None
     settings.check_secrets()
+    settings.check_stream_path()
     return settings

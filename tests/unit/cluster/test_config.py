@@ -84,3 +84,55 @@ def test_malformed_values_name_their_variable(
         load_settings()
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"{variable}: ")
+
+
+def _pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.mark.parametrize("mode", ["dev", "prod"])
+@pytest.mark.parametrize(
+    "missing", ["VIDRAY_CDN_BASE_URL", "VIDRAY_CDN_KEY_ID", "VIDRAY_CDN_PRIVATE_KEY"]
+)
+def test_the_cdn_path_names_the_setting_it_lacks(mode: str, missing: str) -> None:
+    given = {
+        "cdn_base_url": "https://d1.cloudfront.net",
+        "cdn_key_id": "K2JCJMDEHXQW5F",
+        "cdn_private_key": _pem(),
+    }
+    del given[missing.removeprefix("VIDRAY_").lower()]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            mode=mode, signing_secret=STRONG, jwt_secret=STRONG, stream_path="cdn", **given
+        )
+    assert caught.value.variable == missing
+    assert "VIDRAY_STREAM_PATH=cdn" in str(caught.value)
+
+
+def test_the_cdn_path_refuses_a_key_that_is_not_pem() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            stream_path="cdn",
+            cdn_base_url="https://d1.cloudfront.net/",
+            cdn_key_id="K2JCJMDEHXQW5F",
+            cdn_private_key="-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----",
+        )
+    assert caught.value.variable == "VIDRAY_CDN_PRIVATE_KEY"
+
+
+def test_the_cdn_path_starts_with_its_settings() -> None:
+    settings = load_settings(
+        stream_path="cdn",
+        cdn_base_url="https://d1.cloudfront.net/",
+        cdn_key_id="K2JCJMDEHXQW5F",
+        cdn_private_key=_pem(),
+    )
+    assert settings.cdn_base_url == "https://d1.cloudfront.net"
