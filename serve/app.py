@@ -173,7 +173,12 @@ class StreamReplica(Stream):
     def __init__(self, settings: Settings) -> None:
         local = Stream.from_settings(settings)
         super().__init__(
-            settings=settings, store=local.store, sessions=local.sessions, signer=local.signer
+            settings=settings,
+            store=local.store,
+            sessions=local.sessions,
+            signer=local.signer,
+            kv=local.kv,
+            cdn=local.cdn,
         )
 
     def __serve_build_asgi_app__(self) -> StreamApp:

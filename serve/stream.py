@@ -10,12 +10,22 @@ Who sends the bytes depends on `VIDRAY_STREAM_PATH` (one table, `_SEGMENT_SENDER
 - `embedded`: this class reads the store and answers with Range, ETag and caching headers;
 - `nginx`: the same here, but nginx in front answers segment requests itself from the
   store folder, checking the same tokens with `secure_link` (`vidray nginx-config`);
-- `s3`: playlists come from here, segments are redirected to presigned S3 URLs.
+- `s3`: playlists come from here, segments are redirected to presigned S3 URLs;
+- `cdn`: playlists come from here, segments and images are redirected to CloudFront
+  URLs signed with a canned policy (`cluster/cdn.py`), whose query string CloudFront
+  leaves out of its cache key: every viewer's request hits the same cached object.
 
 Access is decided when a URL is signed (`playback`): public and unlisted videos for
 anyone, private ones for their owner. Requests under `/hls/` then check only the token,
 so a video made private stops playing when the URLs already handed out expire, on every
 byte path alike; a deleted video's files are gone and answer 404 at once.
+
+One thing is read at request time: a private video's URL carries its owner's session
+generation, and every request that reaches this class with such a URL reads the current
+one from the KV store (one read) and refuses it ("revoked") once "log out everywhere"
+or a suspension has moved it on. Anonymous, public and unlisted URLs carry none and
+cost no read. Segments that nginx serves itself are not checked (nginx cannot read
+the KV store); their playlists are.
 """
 
 from __future__ import annotations
@@ -32,9 +42,11 @@ from typing import Any, Literal, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from cluster import db
+from cluster.cdn import CdnSigner
 from cluster.config import Settings
 from cluster.db.models import Video, VideoStatus, Visibility
 from cluster.errors import InvalidKey, ObjectNotFound, UrlRefused, VideoUnavailable
+from cluster.kv import KV, open_kv, session_generation
 from cluster.security import Clock, UrlGrant, UrlSigner, parse_hls_path
 from cluster.storage import LocalStore, ObjectStore, open_store, validate_key
 
@@ -173,13 +185,19 @@ class Stream:
         store: ObjectStore,
         sessions: sessionmaker[Session],
         signer: UrlSigner,
+        kv: KV,
+        cdn: CdnSigner | None = None,
         clock: Clock = time.time,
     ) -> None:
         self.settings = settings
         self.store = store
         self.sessions = sessions
         self.signer = signer
+        self.kv = kv
         self.clock = clock
+        if cdn is None and settings.stream_path == "cdn":
+            cdn = CdnSigner.from_settings(settings)
+        self.cdn = cdn
         self.trusted_proxies = frozenset(settings.stream_trusted_proxies)
         # A local file answers in microseconds: read it on the event loop. A store across
         # the network would block it, so those reads go to a thread.
@@ -194,6 +212,7 @@ class Stream:
             store=open_store(settings),
             sessions=db.session_factory(engine),
             signer=UrlSigner.from_settings(settings, clock=clock),
+            kv=open_kv(settings),
             clock=clock,
         )
 
@@ -225,7 +244,16 @@ class Stream:
             )
         ttl = self.settings.stream_url_ttl_s
         bound_ip = ip if self.settings.stream_bind_ip else None
-        token = self.signer.token(video_id=video.id, ttl=ttl, viewer_id=viewer_id, ip=bound_ip)
+        # Only a private video's access depends on who is signed in: its URL lives only as
+        # long as the owner's sessions do. Anyone may ask for a public one again.
+        generation = (
+            session_generation(self.kv, viewer_id)
+            if video.visibility == Visibility.PRIVATE and viewer_id
+            else None
+        )
+        token = self.signer.token(
+            video_id=video.id, ttl=ttl, viewer_id=viewer_id, ip=bound_ip, generation=generation
+        )
         base = f"/hls/{video.id}/{token}/"
         images = f"img/{video.id}/"
 
@@ -263,6 +291,8 @@ class Stream:
                 video_id=where.video_id, token=where.token, ip=self.client_ip(peer, headers)
             )
             key = object_key(where.video_id, where.rest)
+            if grant.generation is not None:
+                self._require_session(grant)
         except UrlRefused as exc:
             return refusal(exc.reason)
         except InvalidKey:
@@ -273,6 +303,11 @@ class Stream:
             return self._send_segment(self, key=key, grant=grant, headers=headers)
         except ObjectNotFound:
             return Reply(404, [(b"cache-control", b"no-store")])
+
+    def _require_session(self, grant: UrlGrant) -> None:
+        # A generation is only ever signed with a viewer (UrlSigner.token).
+        if session_generation(self.kv, grant.viewer_id or "") != grant.generation:
+            raise UrlRefused("revoked")
 
     def client_ip(self, peer: str | None, headers: dict[str, str]) -> str | None:
         # Behind nginx every request comes from nginx: its X-Real-IP names the viewer.
@@ -324,6 +359,16 @@ class Stream:
             [(b"location", url.encode()), (b"cache-control", f"private, max-age={left}".encode())],
         )
 
+    def _cdn_redirect(self, *, key: str, grant: UrlGrant, headers: dict[str, str]) -> Reply:
+        assert self.cdn is not None  # built in __init__ whenever stream_path is "cdn"
+        # Signed for the token's own expiry: the CDN URL outlives no token.
+        url = self.cdn.url(key, expires_at=grant.expires_at)
+        left = max(1, grant.expires_at - int(self.clock()))
+        return Reply(
+            302,
+            [(b"location", url.encode()), (b"cache-control", f"private, max-age={left}".encode())],
+        )
+
     # -- ASGI ------------------------------------------------------------------------
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -365,6 +410,7 @@ _SEGMENT_SENDERS: dict[str, Callable[..., Reply]] = {
     # nginx answers segment requests itself; any that reach us are served the same way.
     "nginx": Stream._bytes,
     "s3": Stream._redirect,
+    "cdn": Stream._cdn_redirect,
 }
 
 

@@ -82,6 +82,7 @@ class Gateway:
             store=self.store,
             sessions=db.session_factory(self.engine),
             signer=UrlSigner.from_settings(settings),
+            kv=self.kv,
         )
 
     async def health(self) -> list[ComponentHealth]:

@@ -1,15 +1,20 @@
 """HLS delivery over real HTTP on every byte path: the stream app (embedded), nginx with
-secure_link in front of it, and S3 (moto) through presigned redirects.
+secure_link in front of it, S3 (moto) through presigned redirects, and a CDN through
+CloudFront-signed redirects.
 
 One small ladder is transcoded once per module with the pure media library; the stream
-app runs under uvicorn in this process, nginx once per module on a free port.
+app runs under uvicorn in this process, nginx once per module on a free port. CloudFront
+is outside this machine, so a small stand-in plays its part: it checks a canned-policy
+signature with the key pair's public key, as CloudFront does, and serves the store.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
+import posixpath
 import shutil
 import subprocess
 import threading
@@ -17,26 +22,35 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 import pytest
 import uvicorn
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from PIL import Image
 
 from cluster import db
 from cluster.config import Settings, load_settings
-from cluster.db.models import User, Video, VideoStatus, Visibility
-from cluster.errors import VideoUnavailable
+from cluster.db.models import Role, User, Video, VideoStatus, Visibility
+from cluster.errors import ObjectNotFound, VideoUnavailable
+from cluster.kv import KV
 from cluster.nginx import NginxOptions, render
 from cluster.security import UrlSigner
 from cluster.storage import LocalStore, ObjectStore, S3Store
-from serve.stream import Stream
+from serve.stream import Stream, parse_range
+from serve.users import AuthSession, Users
 from tests.conftest import free_port, require
 
 SECRET = "stream-test-secret-0123456789abcdefghijkl"
 OWNER, OTHER = "owner0000000001", "other0000000002"
 PUBLIC, NEIGHBOUR, PRIVATE, DOOMED = "12", "123", "p1", "d1"
-BYTE_PATHS = ["embedded", "nginx", "s3"]
+BYTE_PATHS = ["embedded", "nginx", "s3", "cdn"]
+CDN_KEY_ID = "K2JCJMDEHXQW5F"
+PASSWORD = "correct horse battery staple"
 
 
 class Clock:
@@ -175,13 +189,95 @@ def _stream(settings: Settings, store: ObjectStore, clock: Clock) -> Stream:
         store=store,
         sessions=local.sessions,
         signer=UrlSigner.from_settings(settings, clock=clock),
+        kv=local.kv,
         clock=clock,
     )
 
 
+def cloudfront_expiry(url: str, public_key: rsa.RSAPublicKey) -> int:
+    """What CloudFront checks of a canned-policy URL: the RSA-SHA1 signature over the
+    policy it rebuilds from the URL and `Expires`. Returns `Expires`; raises
+    `InvalidSignature` when the URL was not signed by the key pair."""
+    resource, _, query = url.partition("?")
+    params = dict(parse_qsl(query))
+    assert set(params) == {"Expires", "Signature", "Key-Pair-Id"}, params
+    expires = int(params["Expires"])
+    condition = {"DateLessThan": {"AWS:EpochTime": expires}}
+    policy = json.dumps(
+        {"Statement": [{"Resource": resource, "Condition": condition}]}, separators=(",", ":")
+    )
+    signature = base64.b64decode(params["Signature"].translate(str.maketrans("-_~", "+=/")))
+    public_key.verify(signature, policy.encode(), padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+    return expires
+
+
+class FakeCloudFront:
+    """CloudFront in front of the store: 403 unless the URL verifies and has not expired
+    (by real time, as a CDN's clock is not ours), else the object with Range and ETag."""
+
+    def __init__(self, *, public_key: rsa.RSAPublicKey, store: ObjectStore) -> None:
+        self.public_key = public_key
+        self.store = store
+        self.hits: list[str] = []  # the cache keys: paths only, as CloudFront's default
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        url = f"{scope['scheme']}://{headers['host']}{scope['raw_path'].decode()}"
+        query = scope["query_string"].decode()
+        status, out, body = self.answer(url + (f"?{query}" if query else ""), headers)
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": body})
+
+    def answer(
+        self, url: str, headers: dict[str, str]
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        try:
+            if cloudfront_expiry(url, self.public_key) <= time.time():
+                return 403, [], b""
+        except (InvalidSignature, AssertionError, ValueError):
+            return 403, [], b""
+        key = unquote(urlsplit(url).path).lstrip("/")
+        self.hits.append(key)
+        try:
+            info = self.store.stat(key)
+        except ObjectNotFound:
+            return 404, [], b""
+        etag = f'"{info.etag}"'.encode()
+        common = [(b"etag", etag), (b"accept-ranges", b"bytes")]
+        if posixpath.splitext(key)[1] == ".ts":
+            common.append((b"content-type", b"video/mp2t"))
+        if headers.get("if-none-match", "").encode() == etag:
+            return 304, common, b""
+        wanted = parse_range(headers.get("range"), info.size)
+        if wanted is False:
+            return 416, common, b""
+        if wanted is None:
+            return 200, common, self.store.get_bytes(key)
+        start, end = wanted
+        span = f"bytes {start}-{end - 1}/{info.size}".encode()
+        return (
+            206,
+            [*common, (b"content-range", span)],
+            self.store.get_bytes(key, start=start, end=end),
+        )
+
+
 @pytest.fixture(scope="module")
-def sites(data_dir: Path, s3_server: str) -> Iterator[dict[str, Site]]:
-    """The three byte paths, each with its own stream app (and clock) on a free port."""
+def cdn_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.fixture(scope="module")
+def sites(data_dir: Path, s3_server: str, cdn_key: rsa.RSAPrivateKey) -> Iterator[dict[str, Site]]:
+    """The four byte paths, each with its own stream app (and clock) on a free port."""
     nginx = shutil.which("nginx")
     if nginx is None:
         require("nginx", "install nginx (with the secure_link module)")
@@ -198,13 +294,24 @@ def sites(data_dir: Path, s3_server: str) -> Iterator[dict[str, Site]]:
             s3.put_file(info.key, local.root / info.key)
     found: dict[str, Site] = {}
     with contextlib.ExitStack() as stack:
+        cdn_port = free_port()
+        stack.enter_context(
+            _serve(FakeCloudFront(public_key=cdn_key.public_key(), store=local), cdn_port)
+        )
+        cdn = {
+            "cdn_base_url": f"http://127.0.0.1:{cdn_port}",
+            "cdn_key_id": CDN_KEY_ID,
+            "cdn_private_key": _pem(cdn_key),
+        }
         for name, store, path in [
             ("embedded", local, "embedded"),
             ("nginx", local, "nginx"),
             ("s3", s3, "s3"),
+            ("cdn", local, "cdn"),
         ]:
             clock = Clock()
-            stream = _stream(_settings(data_dir, stream_path=path), store, clock)
+            extra = cdn if path == "cdn" else {}
+            stream = _stream(_settings(data_dir, stream_path=path, **extra), store, clock)
             port = free_port()
             stack.enter_context(_serve(stream.asgi, port))
             found[name] = Site(name, f"http://127.0.0.1:{port}", stream, clock, store)
@@ -318,7 +425,7 @@ def test_playlists_and_segments_carry_caching_cors_and_types(
     assert response.status_code == 200
     assert response.content[0] == 0x47  # an MPEG-TS sync byte
     assert response.headers["content-type"] == "video/mp2t"
-    if site.name != "s3":  # S3 answers the redirected request with its own headers
+    if site.name not in {"s3", "cdn"}:  # they answer the redirected request themselves
         assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert response.headers["access-control-allow-origin"] == "*"
         assert int(response.headers["content-length"]) == len(response.content)
@@ -465,7 +572,7 @@ def test_private_videos_play_for_their_owner_only(site: Site, client: httpx.Clie
     with pytest.raises(VideoUnavailable):
         site.stream.playback(video_id=PRIVATE, viewer_id=OTHER)
     master = site.url(PRIVATE, viewer=OWNER)
-    assert f".a{OWNER}." in master  # the URL names its viewer
+    assert f".a{OWNER}-" in master  # the URL names its viewer and their session
     assert len(_segments(client, master)) >= 4
 
 
@@ -500,3 +607,137 @@ def test_deleted_videos_stop_at_once(sites: dict[str, Site], client: httpx.Clien
         session.delete(session.get(Video, DOOMED))
     with pytest.raises(VideoUnavailable):
         sites["embedded"].stream.playback(video_id=DOOMED, viewer_id=None)
+
+
+# --- sessions: private playback ends with the owner's sessions -----------------------
+
+
+@pytest.fixture(scope="module")
+def users(data_dir: Path) -> Users:
+    """The accounts service on the same database and KV store as the stream apps."""
+    accounts = Users.from_settings(_settings(data_dir))
+    accounts.set_password(user_id=OWNER, password=PASSWORD)
+    with accounts.sessions.begin() as session:
+        session.get(User, OTHER).role = Role.ADMIN  # type: ignore[union-attr]
+    return accounts
+
+
+def _sign_in(users: Users) -> AuthSession:
+    return users.login(identifier="owner@example.com", password=PASSWORD)
+
+
+def _token(master: str) -> str:
+    return urlsplit(master).path.split("/")[3]
+
+
+def test_log_out_everywhere_stops_private_playback(
+    site: Site, client: httpx.Client, users: Users
+) -> None:
+    session = _sign_in(users)
+    master = site.url(PRIVATE, viewer=OWNER)
+    segment = _segments(client, master)[0]
+    media = posixpath.dirname(segment) + "/index.m3u8"
+    public = site.url(PUBLIC, viewer=OWNER)
+    assert "-" not in _token(public).split(".")[3]  # public playback follows no session
+    users.logout(session.access_token, everywhere=True)
+    _refused(client.get(master), "revoked")
+    _refused(client.get(media), "revoked")
+    if site.name == "nginx":
+        # nginx cannot read the KV store: a segment URL already known plays until it
+        # expires (README, "Streaming"); its playlists above no longer do.
+        assert client.get(segment).status_code == 200
+    else:
+        _refused(client.get(segment, follow_redirects=False), "revoked")
+    assert client.get(public).status_code == 200
+    # Signing in again gives URLs that play.
+    _sign_in(users)
+    assert len(_segments(client, site.url(PRIVATE, viewer=OWNER))) >= 4
+
+
+def test_suspension_stops_private_playback(
+    sites: dict[str, Site], client: httpx.Client, users: Users
+) -> None:
+    site = sites["embedded"]
+    master = site.url(PRIVATE, viewer=OWNER)
+    assert client.get(master).status_code == 200
+    users.suspend(actor_id=OTHER, user_id=OWNER)
+    try:
+        _refused(client.get(master), "revoked")
+        _refused(client.get(master.replace("master.m3u8", "img/poster.jpg")), "revoked")
+    finally:
+        users.suspend(actor_id=OTHER, user_id=OWNER, suspended=False)
+    # Lifting the suspension does not bring back the URLs it ended.
+    _refused(client.get(master), "revoked")
+    assert client.get(site.url(PRIVATE, viewer=OWNER)).status_code == 200
+
+
+class CountingKV:
+    """The stream's real KV store, counting reads."""
+
+    def __init__(self, kv: KV) -> None:
+        self.kv = kv
+        self.reads = 0
+
+    def get(self, key: str) -> bytes | None:
+        self.reads += 1
+        return self.kv.get(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.kv, name)
+
+
+def test_only_private_playback_reads_the_session(
+    sites: dict[str, Site], client: httpx.Client
+) -> None:
+    site = sites["embedded"]
+    counting = CountingKV(site.stream.kv)
+    anonymous, public = site.url(PUBLIC), site.url(PUBLIC, viewer=OTHER)
+    private = site.url(PRIVATE, viewer=OWNER)
+    real, site.stream.kv = site.stream.kv, counting
+    try:
+        for master in (anonymous, public):
+            _segments(client, master)
+        assert counting.reads == 0
+        assert client.get(private).status_code == 200
+        assert counting.reads == 1  # one read per playlist
+    finally:
+        site.stream.kv = real
+
+
+# --- the CDN path ---------------------------------------------------------------------
+
+
+def test_cdn_redirects_are_cloudfront_signed_and_share_one_cache_key(
+    sites: dict[str, Site], client: httpx.Client, cdn_key: rsa.RSAPrivateKey
+) -> None:
+    site = sites["cdn"]
+    cdn_base = site.stream.settings.cdn_base_url
+    locations = []
+    for viewer in (None, OTHER):
+        playback = site.stream.playback(video_id=PUBLIC, viewer_id=viewer)
+        master = site.base + playback.master_url
+        token = _token(master)
+        grant = site.stream.signer.verify(video_id=PUBLIC, token=token, ip=None)
+        segment = _segments(client, master)[0]
+        poster = site.base + (playback.poster_url or "")
+        for url, key in [(segment, urlsplit(segment).path.split(token + "/")[1]), (poster, "")]:
+            response = client.get(url, follow_redirects=False)
+            assert response.status_code == 302
+            location = response.headers["location"]
+            assert cloudfront_expiry(location, cdn_key.public_key()) <= grant.expires_at
+            assert dict(parse_qsl(urlsplit(location).query))["Key-Pair-Id"] == CDN_KEY_ID
+            assert token not in location and token.split(".")[-1] not in location
+            if key:
+                assert location.startswith(f"{cdn_base}/hls/{PUBLIC}/{key}?")
+            else:
+                assert location.startswith(f"{cdn_base}/img/{PUBLIC}/poster.jpg?")
+            locations.append(location.split("?")[0])
+    # Two viewers' requests differ only in the query string: one CDN cache entry each.
+    assert locations[:2] == locations[2:]
+    # A signature for one object opens no other.
+    response = client.get(segment, follow_redirects=False)
+    signed = response.headers["location"]
+    other = signed.replace("seg_00000", "seg_00001", 1)
+    assert other != signed
+    assert client.get(other).status_code == 403
+    assert client.get(signed).status_code == 200
