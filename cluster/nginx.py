@@ -6,9 +6,11 @@ prefix tokens with its `secure_link` module (see "signed HLS URLs" in
 GraphQL, uploads, pages) to Ray Serve. nginx receives the derived URL-signing keys, never
 `VIDRAY_SIGNING_SECRET` itself; regenerate the file after rotating the secret.
 
-What nginx does not check: a token's not-before time (nginx cannot compare numbers), and
-the expiry has no skew window there. Playlists still come from Serve, which checks both,
-so a player cannot start on such a token; only a bare segment fetch would pass.
+What nginx does not check: a token's not-before time (nginx cannot compare numbers), a
+private video's session generation (nginx cannot read the KV store; it verifies the
+binding only as signed text), and the expiry has no skew window there. Playlists still
+come from Serve, which checks all of them, so a player cannot start on such a token; only
+a bare segment fetch would pass.
 """
 
 from __future__ import annotations
