@@ -20,6 +20,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cluster.config import Settings, load_settings
 from cluster.errors import VidrayError
@@ -32,6 +33,11 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _say(message: str) -> None:
+    """A benchmark's progress line, dimmed; its text is never read as rich markup."""
+    err_console.print(f"[dim]{escape(message)}[/]", highlight=False)
 
 
 def _fail(exc: VidrayError) -> NoReturn:
@@ -520,7 +526,7 @@ def bench_transcode(
         preset=preset,
         cpus=cores,
         keep=keep,
-        say=lambda msg: err_console.print(f"[dim]{msg}[/]"),
+        say=_say,
     )
     table = Table(title=f"transcode: {plan.duration:.1f} s source, {cores} cores, {preset}")
     for column in ("metric", "vidray", "ffmpeg", "vidray / ffmpeg"):
@@ -562,7 +568,7 @@ def bench_upload(
         size=size_mb * 1024 * 1024,
         chunk_sizes=[c * 1024 * 1024 for c in sizes],
         with_s3=s3,
-        say=lambda msg: err_console.print(f"[dim]{msg}[/]"),
+        say=_say,
     )
     table = Table(title=f"upload: {size_mb} MiB")
     for column in (
@@ -613,7 +619,7 @@ def bench_stream(
         duration=duration,
         seconds=seconds,
         with_haproxy=haproxy,
-        say=lambda msg: err_console.print(f"[dim]{msg}[/]"),
+        say=_say,
     )
     table = Table(title=f"stream: {duration:.0f} s per row, load generator {rows[0].tool}")
     for column in ("target", "conns", "req/s", "MB/s", "p50 ms", "p99 ms", "errors", "vs nginx"):
@@ -657,7 +663,7 @@ def bench_graphql(
         duration=duration,
         max_requests=max_requests,
         ingresses=("serve", "haproxy") if haproxy else ("serve",),
-        say=lambda msg: err_console.print(f"[dim]{msg}[/]"),
+        say=_say,
     )
     table = Table(title=f"graphql: {duration:.0f} s per row, load generator httpx")
     for column in (
