@@ -363,8 +363,16 @@ def transcode(
             notes.append("GPU tasks requested: NVENC used where the card has it")
         driver = _Driver(store=store, plan=plan, prefix=prefix, staging=staging, progress=report)
 
+        queued_s = 0.0  # media seconds of the tasks submitted so far
+
         def submit(kind: str, ref: Waitable, seconds: float, weight: float) -> None:
-            pending[ref] = (kind, time.monotonic() + _limit(seconds), weight)
+            # A task's clock starts when it runs, not when it is queued: on a busy or small
+            # cluster the last chunks of a long video wait behind all the others, so each
+            # deadline also allows for the media queued ahead of it on every worker.
+            nonlocal queued_s
+            wait = TASK_REALTIME_FACTOR * queued_s / max(1, workers)
+            pending[ref] = (kind, time.monotonic() + wait + _limit(seconds), weight)
+            queued_s += seconds
 
         chunk_opts: dict[str, Any] = {"num_gpus": 1} if want_gpu else {}
         names = tuple(r.name for r in plan.rungs)
