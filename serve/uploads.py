@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import secrets
 import tempfile
@@ -139,6 +140,21 @@ def _size(n: int) -> str:
     return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / 1024**2:.0f} MiB"
 
 
+def _heap_trimmer() -> Callable[[], object]:
+    """glibc's `malloc_trim(0)`: hands the heap's free pages back to the OS.
+
+    A request body reaches the replica as many bytes objects (the ASGI messages Serve's
+    proxy forwards). glibc serves them from its heaps, whose free pages it keeps, so a
+    replica's RSS would stay at the high-water mark of its largest body. Elsewhere (musl,
+    macOS) this does nothing.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: trim(0)
+
+
 class Uploads:
     """tus upload logic over a database, an object store and a KV store (locks)."""
 
@@ -162,6 +178,7 @@ class Uploads:
             store, part_bytes=settings.upload_part_bytes, spool_dir=settings.upload_buffer_dir
         )
         self._token_key = derive_key(settings.signing_secret.get_secret_value(), "upload-url")
+        self._trim_heap = _heap_trimmer()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, jobs: JobSubmitter | None = None) -> Uploads:
@@ -509,6 +526,9 @@ class Uploads:
 
     def _close_writer(self, upload_id: str, token: str) -> None:
         self._unlock(upload_id, token)
+        # The body's chunks are freed by now, but glibc keeps the pages that held them:
+        # without this, the replica's RSS stays at the high-water mark of its largest PATCH.
+        self._trim_heap()
 
     async def _pump(
         self,
