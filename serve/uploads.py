@@ -5,9 +5,14 @@ finishes completed uploads and sweeps expired ones) and the ingress builds one t
 
 How bytes travel, and why memory stays flat: the tus routes run in the ingress replica
 (`serve/gateway/files.py`) and call `Uploads.write` there, which pulls the request body
-chunk by chunk as Serve's proxy forwards it and hands each few MiB to a writer thread
-that appends to the local file or to an on-disk S3 part spool. Nothing buffers more
-than one flush (`FLUSH_BYTES`) plus, on S3, the part being sent. Passing the body to the
+chunk by chunk and hands each few MiB to a writer thread that appends to the local file
+or to an on-disk S3 part spool. We hold at most two flushes (`FLUSH_BYTES`: one being
+written, one arriving) plus, on S3, the part being sent. Behind HAProxy
+(`VIDRAY_HTTP_INGRESS=haproxy`) the body arrives on the replica's own socket, so TCP
+holds back a client that sends faster than we write. Behind Serve's Python proxy it
+does not: the proxy reads the whole body as fast as the client sends it and the replica
+fetches it in pickled batches through Ray's object store, with no back-pressure, so up
+to one PATCH body can wait in Serve's queue in this process. Passing the body to the
 `uploads` deployment through a handle would copy every chunk through Ray's object store
 and a second process for no gain: any replica can serve any request, because an
 upload's whole state is its database row and its stored bytes. The deployment gets the
