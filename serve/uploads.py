@@ -7,12 +7,12 @@ How bytes travel, and why memory stays flat: the tus routes run in the ingress r
 (`serve/gateway/files.py`) and call `Uploads.write` there, which pulls the request body
 chunk by chunk and hands each few MiB to a writer thread that appends to the local file
 or to an on-disk S3 part spool. We hold at most two flushes (`FLUSH_BYTES`: one being
-written, one arriving) plus, on S3, the part being sent. Behind HAProxy
-(`VIDRAY_HTTP_INGRESS=haproxy`) the body arrives on the replica's own socket, so TCP
-holds back a client that sends faster than we write. Behind Serve's Python proxy it
-does not: the proxy reads the whole body as fast as the client sends it and the replica
-fetches it in pickled batches through Ray's object store, with no back-pressure, so up
-to one PATCH body can wait in Serve's queue in this process. Passing the body to the
+written, one arriving) plus, on S3, the part being sent. What we cannot bound is
+Serve's own receive queue: Ray Serve 2.60 drains the body into an unbounded asyncio
+queue in this process as fast as the client sends it, so up to one PATCH body can wait
+there while we write. Behind Serve's Python proxy it also travels through Ray's object
+store in pickled batches; behind HAProxy (`VIDRAY_HTTP_INGRESS=haproxy`) it comes from
+the replica's own socket, without that copy. Passing the body to the
 `uploads` deployment through a handle would copy every chunk through Ray's object store
 and a second process for no gain: any replica can serve any request, because an
 upload's whole state is its database row and its stored bytes. The deployment gets the
