@@ -555,8 +555,12 @@ def bench_upload(
     s3: Annotated[
         bool, typer.Option(help="Also on S3: VIDRAY_S3_* if set, else a local moto server.")
     ] = True,
+    haproxy: Annotated[bool, typer.Option(help="Also behind Serve's HAProxy ingress.")] = True,
 ) -> None:
-    """1 GiB through tus on Ray Serve, beside a bare uvicorn writer and a plain file copy."""
+    """1 GiB through tus on Ray Serve, beside a bare uvicorn writer and a plain file copy.
+
+    Replica memory: "private" is its own heap (RssAnon); "RSS" also counts the pages of
+    Ray's shared object store it has touched, through which Serve's proxy passes bodies."""
     from rich.table import Table
 
     from cluster.bench import upload as bench
@@ -568,10 +572,12 @@ def bench_upload(
         size=size_mb * 1024 * 1024,
         chunk_sizes=[c * 1024 * 1024 for c in sizes],
         with_s3=s3,
+        ingresses=("serve", "haproxy") if haproxy else ("serve",),
         say=_say,
     )
     table = Table(title=f"upload: {size_mb} MiB")
     for column in (
+        "ingress",
         "store",
         "chunk",
         "vidray MB/s",
@@ -579,11 +585,13 @@ def bench_upload(
         "copy MB/s",
         "vs uvicorn",
         "vs copy",
+        "replica private growth",
         "replica RSS growth",
     ):
         table.add_column(column, justify="right")
     for r in rows:
         table.add_row(
+            r.ingress,
             r.store,
             f"{r.chunk_mb} MiB",
             f"{r.vidray_mbps:.0f}",
@@ -591,6 +599,7 @@ def bench_upload(
             f"{r.copy_mbps:.0f}" if r.copy_mbps else "-",
             f"{r.vidray_mbps / r.bare_mbps:.2f}x",
             f"{r.vidray_mbps / r.copy_mbps:.2f}x" if r.copy_mbps else "-",
+            f"{r.private_growth_mb:.0f} MiB",
             f"{r.rss_growth_mb:.0f} MiB",
         )
     console.print(table)

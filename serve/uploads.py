@@ -5,9 +5,14 @@ finishes completed uploads and sweeps expired ones) and the ingress builds one t
 
 How bytes travel, and why memory stays flat: the tus routes run in the ingress replica
 (`serve/gateway/files.py`) and call `Uploads.write` there, which pulls the request body
-chunk by chunk as Serve's proxy forwards it and hands each few MiB to a writer thread
-that appends to the local file or to an on-disk S3 part spool. Nothing buffers more
-than one flush (`FLUSH_BYTES`) plus, on S3, the part being sent. Passing the body to the
+chunk by chunk and hands each few MiB to a writer thread that appends to the local file
+or to an on-disk S3 part spool. We hold at most two flushes (`FLUSH_BYTES`: one being
+written, one arriving) plus, on S3, the part being sent. What we cannot bound is
+Serve's own receive queue: Ray Serve 2.60 drains the body into an unbounded asyncio
+queue in this process as fast as the client sends it, so up to one PATCH body can wait
+there while we write. Behind Serve's Python proxy it also travels through Ray's object
+store in pickled batches; behind HAProxy (`VIDRAY_HTTP_INGRESS=haproxy`) it comes from
+the replica's own socket, without that copy. Passing the body to the
 `uploads` deployment through a handle would copy every chunk through Ray's object store
 and a second process for no gain: any replica can serve any request, because an
 upload's whole state is its database row and its stored bytes. The deployment gets the
@@ -19,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -138,6 +145,21 @@ def _size(n: int) -> str:
     return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / 1024**2:.0f} MiB"
 
 
+def _heap_trimmer() -> Callable[[], object]:
+    """glibc's `malloc_trim(0)`: hands the heap's free pages back to the OS.
+
+    A request body reaches the replica as many bytes objects (the ASGI messages Serve's
+    proxy forwards). glibc serves them from its heaps, whose free pages it keeps, so a
+    replica's RSS would stay at the high-water mark of its largest body. Elsewhere (musl,
+    macOS) this does nothing.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: trim(0)
+
+
 class Uploads:
     """tus upload logic over a database, an object store and a KV store (locks)."""
 
@@ -161,6 +183,7 @@ class Uploads:
             store, part_bytes=settings.upload_part_bytes, spool_dir=settings.upload_buffer_dir
         )
         self._token_key = derive_key(settings.signing_secret.get_secret_value(), "upload-url")
+        self._trim_heap = _heap_trimmer()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, jobs: JobSubmitter | None = None) -> Uploads:
@@ -467,22 +490,50 @@ class Uploads:
         A connection cut mid-body keeps (durably) what arrived, unless a checksum was
         promised, which only the whole body can satisfy; then the error is re-raised.
         """
-        token = await asyncio.to_thread(self._lock, upload_id)
+        row, token, writer = await asyncio.to_thread(
+            self._open_writer,
+            upload_id=upload_id,
+            owner=owner,
+            offset=offset,
+            content_length=content_length,
+            length=length,
+        )
         try:
-            row = await asyncio.to_thread(
-                self._prepare,
+            return await self._pump(
+                row=row, owner=owner, token=token, writer=writer, body=body, checksum=checksum
+            )
+        finally:
+            await asyncio.to_thread(self._close_writer, upload_id, token)
+
+    def _open_writer(
+        self,
+        *,
+        upload_id: str,
+        owner: Owner,
+        offset: int,
+        content_length: int | None,
+        length: int | None,
+    ) -> tuple[Upload, str, Writer]:
+        # Lock, row and writer in one thread hop: every hop is paid on every PATCH.
+        token = self._lock(upload_id)
+        try:
+            row = self._prepare(
                 upload_id=upload_id,
                 owner=owner,
                 offset=offset,
                 content_length=content_length,
                 length=length,
             )
-            writer: Writer = await asyncio.to_thread(self.backend.open, _target(row))
-            return await self._pump(
-                row=row, owner=owner, token=token, writer=writer, body=body, checksum=checksum
-            )
-        finally:
-            await asyncio.to_thread(self._unlock, upload_id, token)
+            return row, token, self.backend.open(_target(row))
+        except BaseException:
+            self._unlock(upload_id, token)
+            raise
+
+    def _close_writer(self, upload_id: str, token: str) -> None:
+        self._unlock(upload_id, token)
+        # The body's chunks are freed by now, but glibc keeps the pages that held them:
+        # without this, the replica's RSS stays at the high-water mark of its largest PATCH.
+        self._trim_heap()
 
     async def _pump(
         self,
@@ -496,63 +547,92 @@ class Uploads:
     ) -> UploadView:
         hasher = checksum.hasher() if checksum else None
         received = 0
-        buffer = bytearray()
+        # Chunks are handed to the writer thread as they came, a few MiB at a time, never
+        # copied into one buffer; and one batch is written while the next one arrives, so
+        # the body is read at the pace of the slower of network and disk, not of both in
+        # turn. Serve's proxy pushes the body into this replica with no back-pressure:
+        # whatever we are slow to take waits in its queue, in our memory.
+        batch: list[bytes] = []
+        batched = 0
+        hand = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-write")
+        writing: Future[None] | None = None
         refresh_at = time.monotonic() + self.settings.upload_lock_ttl_s / 3
         cut: BaseException | None = None
 
-        def absorb(data: bytearray) -> None:
-            # Hashing and disk writes run in a worker thread, a few MiB at a time.
-            if hasher is not None:
-                hasher.update(data)
-            writer.write(data)
+        def absorb(chunks: list[bytes]) -> None:
+            for data in chunks:
+                if hasher is not None:
+                    hasher.update(data)
+                writer.write(data)
+
+        async def hand_over(chunks: list[bytes]) -> None:
+            nonlocal writing
+            if writing is not None:
+                await asyncio.wrap_future(writing)  # at most one batch in flight
+            writing = hand.submit(absorb, chunks)
+
+        def drop() -> None:
+            hand.shutdown(wait=True)  # the writer is not closed under a running write
+            writer.abort()
 
         try:
-            iterator = body.__aiter__()
-            while True:
-                try:
-                    chunk = await iterator.__anext__()
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:  # the client went away mid-body
-                    cut = exc
-                    break
-                if not chunk:
-                    continue
-                # Checked before a byte of this chunk is kept: the excess is never stored.
-                self._refuse_excess(row, owner, row.offset + received + len(chunk))
-                received += len(chunk)
-                buffer += chunk
-                if len(buffer) >= FLUSH_BYTES:
-                    await asyncio.to_thread(absorb, buffer)
-                    buffer = bytearray()
-                if time.monotonic() > refresh_at:
-                    await asyncio.to_thread(self._refresh, row.id, token)
-                    refresh_at = time.monotonic() + self.settings.upload_lock_ttl_s / 3
-            if buffer:
-                await asyncio.to_thread(absorb, buffer)
-            if checksum is not None and hasher is not None:
-                if cut is not None:
-                    raise cut
-                checksum.verify(hasher.digest())
-        except BaseException:
-            await asyncio.to_thread(writer.abort)
-            raise
-        end = row.offset + received
-        final = row.length is not None and end == row.length
-        try:
-            await asyncio.to_thread(writer.commit, final=final)
-        except BaseException:
-            await asyncio.to_thread(writer.abort)
-            raise
+            try:
+                iterator = body.__aiter__()
+                while True:
+                    try:
+                        chunk = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    except Exception as exc:  # the client went away mid-body
+                        cut = exc
+                        break
+                    if not chunk:
+                        continue
+                    # Checked before a byte of this chunk is kept: the excess is never stored.
+                    self._refuse_excess(row, owner, row.offset + received + len(chunk))
+                    received += len(chunk)
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= FLUSH_BYTES:
+                        await hand_over(batch)
+                        batch, batched = [], 0
+                    if time.monotonic() > refresh_at:
+                        await asyncio.to_thread(self._refresh, row.id, token)
+                        refresh_at = time.monotonic() + self.settings.upload_lock_ttl_s / 3
+                if batch:
+                    await hand_over(batch)
+                    batch = []
+                if writing is not None:
+                    await asyncio.wrap_future(writing)
+                if checksum is not None and hasher is not None:
+                    if cut is not None:
+                        raise cut
+                    checksum.verify(hasher.digest())
+            except BaseException:
+                await asyncio.to_thread(drop)
+                raise
+        finally:
+            hand.shutdown(wait=False)
         view = await asyncio.to_thread(
-            self._advance, row=row, end=end, final=final, length=row.length
+            self._record, row=row, writer=writer, end=row.offset + received
         )
-        try:
-            await asyncio.to_thread(writer.recorded)
-        except StorageError as exc:  # a stale tail is only garbage; expiry removes it
-            log.warning("upload %s: could not drop a stale tail: %s", row.id, exc)
         if cut is not None:
             raise cut
+        return view
+
+    def _record(self, *, row: Upload, writer: Writer, end: int) -> UploadView:
+        """Make the bytes durable, and only then move the offset (one thread hop for both)."""
+        final = row.length is not None and end == row.length
+        try:
+            writer.commit(final=final)
+        except BaseException:
+            writer.abort()
+            raise
+        view = self._advance(row=row, end=end, final=final, length=row.length)
+        try:
+            writer.recorded()
+        except StorageError as exc:  # a stale tail is only garbage; expiry removes it
+            log.warning("upload %s: could not drop a stale tail: %s", row.id, exc)
         return view
 
     def _advance(self, *, row: Upload, end: int, final: bool, length: int | None) -> UploadView:
@@ -572,9 +652,8 @@ class Uploads:
             ).rowcount
             if moved != 1:
                 raise OffsetConflict("the upload moved while this request ran: HEAD and resume")
-            fresh = session.get(Upload, row.id)
-            session.refresh(fresh)
-            return _view(fresh)
+            # A new session: this loads the row as just written, no refresh needed.
+            return _view(session.get(Upload, row.id))
 
     # --- concatenation ---------------------------------------------------------------
 

@@ -2,12 +2,22 @@
 
 For each store (the local folder, then S3) and each PATCH size, the same file goes:
 
-- through vidray: `vidray up`'s Serve application, tus PATCHes from `cluster.upload_client`
-  (no checksums, so hashing does not count), while a thread samples the ingress
-  replica's RSS;
+- through vidray: `vidray up`'s Serve application, behind Serve's Python proxy and then
+  behind HAProxy (`VIDRAY_HTTP_INGRESS=haproxy`), tus PATCHes from
+  `cluster.upload_client` (no checksums, so hashing does not count), while a thread
+  samples the ingress replica's memory;
 - through a bare uvicorn app in its own process, without Ray, that streams each PATCH
   body to the same store with the same writers (`serve/upload_writers.py`);
 - and, once, through a plain file copy with fsync: the disk's limit.
+
+Memory is measured from one baseline, taken after a warm-up upload, so what one run
+leaves behind counts against the next. Two figures: the replica's private memory
+(`RssAnon`: its heaps, what a leak or a queue grows), and its whole RSS, which also
+counts the pages of Ray's shared object store that it has touched. Behind Serve's proxy
+every request body reaches the replica through that store, in batches, and its pages
+stay mapped; they belong to the store (bounded by `object_store_memory`, counted once
+per node), not to the replica. Behind HAProxy the body arrives on the replica's own
+socket and the store is not involved.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,18 +37,20 @@ from typing import Any
 import httpx
 import psutil
 
-from cluster.config import Settings
+from cluster.config import HttpIngress, Settings
 
 MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Row:
+    ingress: HttpIngress
     store: str
     chunk_mb: int
     vidray_mbps: float
     bare_mbps: float
     copy_mbps: float | None
+    private_growth_mb: float
     rss_growth_mb: float
 
 
@@ -164,21 +176,33 @@ def _bare_mbps(settings: Settings, source: Path, chunk: int) -> float:
 # --- vidray ----------------------------------------------------------------------------
 
 
-class RssPeak:
-    """Samples a process's RSS every 20 ms; `growth` is the peak over the first sample."""
+def _memory(pid: int) -> tuple[int, int]:
+    """(private, whole) resident bytes of a process: `RssAnon` and `VmRSS` (Linux)."""
+    fields = {}
+    with Path(f"/proc/{pid}/status").open() as fh:
+        for line in fh:
+            name, _, value = line.partition(":")
+            if name in ("RssAnon", "VmRSS"):
+                fields[name] = int(value.split()[0]) * 1024
+    return fields["RssAnon"], fields["VmRSS"]
 
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.base = self.peak = self.process.memory_info().rss
+
+class MemoryPeak:
+    """Samples a process's memory every 20 ms; growth is the peak over `base`."""
+
+    def __init__(self, pid: int, base: tuple[int, int]) -> None:
+        self.pid, self.base = pid, base
+        self.peak = _memory(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):
-            with contextlib.suppress(psutil.Error):
-                self.peak = max(self.peak, self.process.memory_info().rss)
+            with contextlib.suppress(OSError, KeyError):
+                now = _memory(self.pid)
+                self.peak = (max(self.peak[0], now[0]), max(self.peak[1], now[1]))
 
-    def __enter__(self) -> RssPeak:
+    def __enter__(self) -> MemoryPeak:
         self._thread.start()
         return self
 
@@ -187,8 +211,12 @@ class RssPeak:
         self._thread.join()
 
     @property
-    def growth_mb(self) -> float:
-        return (self.peak - self.base) / MIB
+    def private_growth_mb(self) -> float:
+        return (self.peak[0] - self.base[0]) / MIB
+
+    @property
+    def rss_growth_mb(self) -> float:
+        return (self.peak[1] - self.base[1]) / MIB
 
 
 def _gateway_pid() -> int:
@@ -243,6 +271,7 @@ def _vidray(settings: Settings) -> Iterator[str]:
 def _vidray_rows(
     *,
     settings: Settings,
+    ingress: HttpIngress,
     store: str,
     source: Path,
     chunk_sizes: list[int],
@@ -252,16 +281,17 @@ def _vidray_rows(
     from cluster.upload_client import upload_file
 
     rows = []
-    with _vidray(settings) as base:
+    with _vidray(settings.model_copy(update={"http_ingress": ingress})) as base:
         token = _token(settings)
         pid = _gateway_pid()
         # One small upload first, so one-time imports and pools do not count as growth.
         warm = source.with_name("warm.bin")
         _source(warm, 8 * MIB)
         upload_file(server=base, path=warm, token=token, metadata={}, checksum=False)
+        baseline = _memory(pid)
         for chunk in chunk_sizes:
-            say(f"{store}: vidray, {chunk // MIB} MiB PATCHes")
-            with RssPeak(pid) as rss, httpx.Client(timeout=300) as client:
+            say(f"{store}: vidray behind {ingress}, {chunk // MIB} MiB PATCHes")
+            with MemoryPeak(pid, baseline) as memory, httpx.Client(timeout=300) as client:
                 started = time.perf_counter()
                 upload_file(
                     server=base,
@@ -276,7 +306,18 @@ def _vidray_rows(
             ours = source.stat().st_size / MIB / seconds
             say(f"{store}: bare uvicorn, {chunk // MIB} MiB PATCHes")
             bare = _bare_mbps(settings, source, chunk)
-            rows.append(Row(store, chunk // MIB, ours, bare, copy, rss.growth_mb))
+            rows.append(
+                Row(
+                    ingress=ingress,
+                    store=store,
+                    chunk_mb=chunk // MIB,
+                    vidray_mbps=ours,
+                    bare_mbps=bare,
+                    copy_mbps=copy,
+                    private_growth_mb=memory.private_growth_mb,
+                    rss_growth_mb=memory.rss_growth_mb,
+                )
+            )
     return rows
 
 
@@ -316,6 +357,7 @@ def bench(
     size: int,
     chunk_sizes: list[int],
     with_s3: bool,
+    ingresses: Sequence[HttpIngress] = ("serve", "haproxy"),
     say: Callable[[str], None] = print,
 ) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="vidray-bench-upload-") as tmp:
@@ -333,21 +375,26 @@ def bench(
                 "redis_url": None,
             }
         )
-        rows = _vidray_rows(
-            settings=local,
-            store="local",
-            source=source,
-            chunk_sizes=chunk_sizes,
-            copy=copy,
-            say=say,
-        )
+        rows = []
+        for ingress in ingresses:
+            rows += _vidray_rows(
+                settings=local,
+                ingress=ingress,
+                store="local",
+                source=source,
+                chunk_sizes=chunk_sizes,
+                copy=copy,
+                say=say,
+            )
         if with_s3:
             with _s3_settings(settings, folder / "s3") as s3:
                 if s3 is None:
                     say("S3 skipped: set VIDRAY_S3_BUCKET or install moto[server]")
-                else:
+                    return rows
+                for ingress in ingresses:
                     rows += _vidray_rows(
                         settings=s3.model_copy(update={"http_port": port}),
+                        ingress=ingress,
                         store="s3",
                         source=source,
                         chunk_sizes=chunk_sizes,
