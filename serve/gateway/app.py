@@ -56,7 +56,8 @@ class Gateway:
         self.engine = db.make_engine(settings.resolved_database_url)
         self.store = open_store(settings)
         self.kv = open_kv(settings)
-        self.accounts = Accounts(users if users is not None else Users.from_settings(settings))
+        local_users = users if isinstance(users, Users) else Users.from_settings(settings)
+        self.accounts = Accounts(users if users is not None else local_users, verifier=local_users)
         # Reads of the library are one indexed query each: answered here, in-process,
         # they cost a fraction of a hop to the `videos` deployment (a page makes two or
         # three in a row). Changes go to the deployment, which also cancels jobs. Both
