@@ -10,11 +10,26 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 VIDRAY = str(Path(sys.executable).with_name("vidray"))
+
+
+def graphql(base: str, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
+    """POST one GraphQL operation to a running platform; the whole response body."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.post(
+        f"{base}/graphql",
+        json={"query": query, "variables": variables},
+        headers=headers,
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def platform_env(tmp_path: Path, **extra: str) -> dict[str, str]:

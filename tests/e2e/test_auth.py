@@ -11,12 +11,11 @@ from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import free_port
-from tests.e2e.conftest import Launch
+from tests.e2e.conftest import Launch, graphql
 
 SIGN_IN = """mutation($email: String, $phone: String, $code: String!) {
   verifyOtp(email: $email, phone: $phone, code: $code) {
@@ -52,19 +51,6 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
         controller.stop()
 
 
-def _gql(base: str, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = httpx.post(
-        f"{base}/graphql",
-        json={"query": query, "variables": variables},
-        headers=headers,
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def _wait_for_code(read: Any) -> str:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -76,15 +62,15 @@ def _wait_for_code(read: Any) -> str:
 
 
 def _session_round_trip(base: str, session: dict[str, Any]) -> None:
-    me = _gql(base, ME, session["accessToken"])["data"]["me"]
+    me = graphql(base, ME, session["accessToken"])["data"]["me"]
     assert me["id"] == session["user"]["id"]
-    fresh = _gql(base, REFRESH, r=session["refreshToken"])["data"]["refreshSession"]
+    fresh = graphql(base, REFRESH, r=session["refreshToken"])["data"]["refreshSession"]
     assert fresh["refreshToken"] != session["refreshToken"]
-    assert _gql(base, ME, fresh["accessToken"])["data"]["me"]["id"] == me["id"]
-    assert _gql(base, "mutation { logout }", fresh["accessToken"])["data"]["logout"] is True
-    refused = _gql(base, ME, fresh["accessToken"])
+    assert graphql(base, ME, fresh["accessToken"])["data"]["me"]["id"] == me["id"]
+    assert graphql(base, "mutation { logout }", fresh["accessToken"])["data"]["logout"] is True
+    refused = graphql(base, ME, fresh["accessToken"])
     assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    refused = _gql(base, REFRESH, r=fresh["refreshToken"])
+    refused = graphql(base, REFRESH, r=fresh["refreshToken"])
     assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
@@ -97,15 +83,15 @@ def test_sign_up_by_email_and_by_phone(
     )
 
     email = "ana@example.com"
-    assert _gql(base, REQUEST, email=email) == {"data": {"requestOtp": True}}
+    assert graphql(base, REQUEST, email=email) == {"data": {"requestOtp": True}}
     code = _wait_for_code(lambda: next((b for to, b in mailbox.bodies if to == email), None))
-    session = _gql(base, SIGN_IN, email=email, code=code)["data"]["verifyOtp"]
+    session = graphql(base, SIGN_IN, email=email, code=code)["data"]["verifyOtp"]
     assert session["user"]["email"] == email
     _session_round_trip(base, session)
 
     phone = "+14155550123"
     outbox = tmp_path / "data" / "outbox"
-    assert _gql(base, REQUEST, phone=phone) == {"data": {"requestOtp": True}}
+    assert graphql(base, REQUEST, phone=phone) == {"data": {"requestOtp": True}}
 
     def read_outbox() -> str | None:
         for path in sorted(outbox.glob("*-sms-*.json")):
@@ -114,7 +100,7 @@ def test_sign_up_by_email_and_by_phone(
                 return str(message["body"])
         return None
 
-    session = _gql(base, SIGN_IN, phone=phone, code=_wait_for_code(read_outbox))["data"][
+    session = graphql(base, SIGN_IN, phone=phone, code=_wait_for_code(read_outbox))["data"][
         "verifyOtp"
     ]
     assert session["user"]["phone"] == phone

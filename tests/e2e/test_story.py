@@ -20,7 +20,8 @@ from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from cluster.bench.sources import make_source
-from tests.e2e.conftest import Launch
+from tests.e2e.conftest import Launch, graphql
+from tests.unit.pipelines.media.mediafiles import require_tool
 
 EMAIL = "story@example.com"
 SIGN_IN = """mutation($email: String!, $code: String!) {
@@ -50,15 +51,7 @@ DELETE = "mutation($id: ID!) { deleteVideo(id: $id) }"
 
 def _gql(base: str, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
     """POST one operation; its `data`, after checking that no error came with it."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = httpx.post(
-        f"{base}/graphql",
-        json={"query": query, "variables": variables},
-        headers=headers,
-        timeout=60,
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
+    body = graphql(base, query, token, **variables)
     assert "errors" not in body, body["errors"]
     data: dict[str, Any] = body["data"]
     return data
@@ -144,6 +137,8 @@ def _probe(url: str) -> dict[str, Any]:
 def test_the_whole_story_over_http_and_websockets(
     launch_platform: Launch, tmp_path: Path, ingress: str
 ) -> None:
+    if ingress == "haproxy":
+        require_tool("haproxy")
     base = launch_platform(VIDRAY_HTTP_INGRESS=ingress)
     objects = tmp_path / "data" / "objects"
 
