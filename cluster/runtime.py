@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import psutil
 import ray
 
 from cluster.config import HttpIngress, Settings
@@ -119,9 +120,31 @@ def start(settings: Settings, *, num_cpus: int | None = None, quiet: bool = True
 
 
 def stop() -> None:
-    """Disconnect; a local cluster started by `start` stops with its processes."""
-    if ray.is_initialized():
-        ray.shutdown()
+    """Disconnect; a local cluster started by `start` stops with its processes.
+
+    Serve's HAProxy ingress is a process of its own that stopping Ray does not reach
+    (Serve stops it only when drained, which `vidray up` skips to stop fast); left
+    running it would hold the HTTP and stats ports. A remote cluster's ingress is not
+    a child of this process and is left alone.
+    """
+    if not ray.is_initialized():
+        return
+    ingress = [p for p in psutil.Process().children(recursive=True) if _is_haproxy(p)]
+    ray.shutdown()
+    for proc in ingress:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(ingress, timeout=5)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+def _is_haproxy(proc: psutil.Process) -> bool:
+    try:
+        return proc.name() == "haproxy"
+    except psutil.Error:
+        return False
 
 
 def alive_nodes() -> int:

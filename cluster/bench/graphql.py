@@ -39,6 +39,7 @@ from typing import Any
 
 import httpx
 
+from cluster import runtime
 from cluster.config import HttpIngress, Settings
 from cluster.runtime import serve_ingress
 
@@ -355,7 +356,7 @@ def _vidray(settings: Settings, ingress: HttpIngress) -> Iterator[str]:
         yield base
     finally:
         # Stopping the local cluster ends the proxy and replicas at once (see `vidray up`).
-        ray.shutdown()
+        runtime.stop()  # also ends Serve's HAProxy ingress, which Ray leaves behind
 
 
 # --- the run ----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from cluster import runtime
 from cluster.config import Settings
 from cluster.runtime import serve_ingress
 
@@ -226,7 +227,7 @@ def _serve(settings: Settings, *, port: int, haproxy: bool) -> Iterator[None]:
     finally:
         with contextlib.suppress(Exception):
             serve.shutdown()
-        ray.shutdown()
+        runtime.stop()  # also ends Serve's HAProxy ingress, which Ray leaves behind
 
 
 def bench(

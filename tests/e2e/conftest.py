@@ -76,7 +76,13 @@ class Launch:
         pytest.fail("vidray up did not become healthy in 180 s")
 
     def stop_all(self) -> None:
+        """Ctrl-C first, as a person would (vidray stops Ray and its ingress), then kill."""
         for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGINT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=30)
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
