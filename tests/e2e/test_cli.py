@@ -6,7 +6,6 @@ import shutil
 import sqlite3
 import stat
 import subprocess
-import uuid
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cluster.db import head_revision, normalise_url
 from cluster.db.models import User
-from tests.conftest import POSTGRES_ADMIN_URL, require
+from tests.conftest import fresh_postgres_database, require
 from tests.e2e.conftest import VIDRAY, platform_env
 
 TABLES = {"users", "videos", "renditions", "uploads", "jobs", "comments", "likes", "outbox"}
@@ -37,19 +36,8 @@ def _vidray(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
 @pytest.fixture
 def empty_postgres() -> Iterator[str]:
     """A database of its own: `vidray migrate` must start from nothing."""
-    import psycopg
-
-    name = f"vidray_cli_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        require("PostgreSQL", str(exc).strip().splitlines()[0])
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database("vidray_cli") as url:
+        yield url
 
 
 def test_version_prints_the_installed_version(tmp_path: Path) -> None:
