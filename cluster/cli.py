@@ -609,7 +609,7 @@ def bench_upload(
 def bench_stream(
     concurrency: Annotated[
         str, typer.Option(help="Concurrent connections, comma-separated.")
-    ] = "1,16,64",
+    ] = "1,8,16,64",
     duration: Annotated[float, typer.Option(help="Seconds per measurement.")] = 4.0,
     seconds: Annotated[float, typer.Option(help="Length of the generated 720p source.")] = 12.0,
     haproxy: Annotated[bool, typer.Option(help="Also behind Serve's HAProxy ingress.")] = True,
@@ -632,7 +632,7 @@ def bench_stream(
     )
     table = Table(title=f"stream: {duration:.0f} s per row, load generator {rows[0].tool}")
     for column in ("target", "conns", "req/s", "MB/s", "p50 ms", "p99 ms", "errors", "vs nginx"):
-        table.add_column(column, justify="right" if column != "target" else "left")
+        table.add_column(column, justify="right" if column != "target" else "left", no_wrap=True)
     for r in rows:
         table.add_row(
             r.target,

@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     # Replicas and nginx hosts disagree about the time by a little: a URL signed on a
     # fast clock is accepted this much early, and one just expired this much late.
     stream_skew_s: int = Field(default=30, ge=0, le=300)
+    # Replicas are single event loops: two keep both cores of a small node busy (twice
+    # the playlists per second of one, behind HAProxy); more only add switching.
+    stream_replicas: int = Field(
+        default=2, ge=1, le=256, description="Stream deployment replicas (playlists, segments)."
+    )
     stream_bind_ip: bool = Field(
         default=False, description="Bind signed URLs to the viewer's IP address."
     )

@@ -193,4 +193,4 @@ StreamDeployment = serve.deployment(
 
 
 def build_stream_app(settings: Settings) -> Application:
-    return StreamDeployment.bind(settings)
+    return StreamDeployment.options(num_replicas=settings.stream_replicas).bind(settings)

@@ -300,14 +300,17 @@ def bench(
             say("starting Ray Serve (default proxy)")
             with _serve(run_settings, port=serve_port, haproxy=False):
                 _wait(f"http://127.0.0.1:{serve_port}{playlists[0]}")
-                run("serve proxy", f"http://127.0.0.1:{serve_port}", signed)
+                run("serve segments", f"http://127.0.0.1:{serve_port}", signed)
                 run("serve playlists", f"http://127.0.0.1:{serve_port}", playlists)
             if with_haproxy:
                 say("starting Ray Serve (HAProxy ingress)")
                 try:
                     with _serve(run_settings, port=serve_port, haproxy=True):
                         _wait(f"http://127.0.0.1:{serve_port}{playlists[0]}", timeout=90)
-                        run("serve haproxy", f"http://127.0.0.1:{serve_port}", signed)
+                        run("haproxy segments", f"http://127.0.0.1:{serve_port}", signed)
+                        run("haproxy playlists", f"http://127.0.0.1:{serve_port}", playlists)
+                        # The recommended production path: nginx proxies playlists to it.
+                        run("nginx>haproxy playlists", f"http://127.0.0.1:{link_port}", playlists)
                 except Exception as exc:  # a missing binary or an old HAProxy: say so, go on
                     say(f"HAProxy ingress unavailable: {exc}")
     anchor = {r.concurrency: r.rps for r in rows if r.target == "nginx static"}

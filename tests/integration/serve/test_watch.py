@@ -165,6 +165,9 @@ def test_hls_behind_ray_serves_proxy(ray_cluster: None, data_dir: Path) -> None:
         serve.run(
             build_stream_app(settings), name=STREAM_APP_NAME, route_prefix=STREAM_ROUTE_PREFIX
         )
+        # Two replicas by default, so playlists and segments use both cores of a node.
+        states = serve.status().applications[STREAM_APP_NAME].deployments["stream"]
+        assert states.replica_states.get("RUNNING") == settings.stream_replicas == 2
         stream = _stream(settings, LocalStore(settings.objects_dir), Clock())
         base = f"http://127.0.0.1:{port}"
         master = base + stream.playback(video_id=PUBLIC, viewer_id=None).master_url

@@ -74,6 +74,7 @@ def test_dev_accepts_the_placeholder() -> None:
         ("VIDRAY_HTTP_PORT", "99999"),
         ("VIDRAY_HTTP_PORT", "eighty"),
         ("VIDRAY_MODE", "production"),
+        ("VIDRAY_STREAM_REPLICAS", "0"),
     ],
 )
 def test_malformed_values_name_their_variable(
