@@ -73,6 +73,9 @@ class Options:
     ladder: tuple[int, ...] | None = None
     max_height: int | None = None
     segment_seconds: float = 6.0
+    # Fast start: a one-GOP first segment, so the first chunk decodes 2 s, not 6 s, of the
+    # source before the lowest rung is published (and a player's first download is small).
+    first_segment_seconds: float | None = 2.0
     segments_per_chunk: int | None = None  # None: enough chunks to keep every core busy
     preset: str = "veryfast"
     accelerator: Accelerator = "auto"
@@ -156,6 +159,7 @@ def _probe_and_plan(
         max_height=options.max_height,
         segment_seconds=options.segment_seconds,
         segments_per_chunk=per_chunk,
+        first_segment_seconds=options.first_segment_seconds,
     )
     summary = {"duration": info.duration, "has_video": info.video is not None}
     if info.video is not None:

@@ -9,6 +9,11 @@ Timing model. Output frame `n` is shown at `n / fps` seconds after the source's 
 video frame (the "origin"). Keyframes sit on frames `round(j * gop * fps)`; every
 `segment_seconds / gop_seconds`-th keyframe starts a segment; a chunk is a run of whole
 segments. All of this is computed with `Fraction`s so 29.97 fps sources stay exact.
+
+Fast start: with `first_segment_seconds` (whole GOPs), the first segment is cut short and
+the next one fills up to `segment_seconds`, so the grid after it is unchanged
+(0, 2, 6, 12, ... for 2 s and 6 s). A player starts on a small first download, and the
+pipeline publishes the lowest rung after decoding 2 s of the source instead of 6.
 """
 
 from __future__ import annotations
@@ -151,12 +156,14 @@ def plan_transcode(
     gop_seconds: float = 2.0,
     segments_per_chunk: int = 5,
     first_chunk_segments: int = 1,
+    first_segment_seconds: float | None = None,
 ) -> TranscodePlan:
     """Decide renditions and chunking for `info`.
 
     `ladder` lists short-side sizes (default 360p…2160p); `max_height` caps it (an owner's
     tier). A short first chunk (`first_chunk_segments`) lets the lowest rung play within
-    seconds of upload while the rest is still encoding.
+    seconds of upload while the rest is still encoding; a short first segment
+    (`first_segment_seconds`, rounded to whole GOPs) makes that chunk shorter still.
 
     >>> plan = plan_transcode(info, max_height=720)
     >>> [r.name for r in plan.rungs], len(plan.chunks)
@@ -175,15 +182,16 @@ def plan_transcode(
     # The timeline runs from the first video frame to the end of the longest stream.
     duration = max(info.duration - max(origin, 0.0), 0.0) if video else info.duration
 
+    exact = Fraction(duration).limit_denominator(1_000_000)
+    starts = _segment_starts(exact, seg=seg, gop=gop, first=first_segment_seconds)
     if fps is not None:
-        total_frames = max(1, round(Fraction(duration).limit_denominator(1_000_000) * fps))
-        seg_frames = [round(k * seg * fps) for k in range(math.ceil(total_frames / (seg * fps)))]
+        total_frames = max(1, round(exact * fps))
+        seg_frames = sorted({round(t * fps) for t in starts if round(t * fps) < total_frames})
         seg_frames.append(total_frames)
         times = tuple(float(f / fps) for f in seg_frames)
     else:
-        count = max(1, math.ceil(Fraction(duration).limit_denominator(1_000_000) / seg))
-        seg_frames = [0] * (count + 1)
-        times = (*(float(k * seg) for k in range(count)), duration)
+        seg_frames = [0] * (len(starts) + 1)
+        times = (*(float(t) for t in starts), duration)
 
     chunks = _chunks(
         times, seg_frames, first=max(1, first_chunk_segments), per_chunk=segments_per_chunk
@@ -236,6 +244,19 @@ def _output_fps(fps: Fraction, *, vfr: bool) -> Fraction:
         ]
         fps = min(standard, key=lambda s: abs(s - fps))
     return fps
+
+
+def _segment_starts(
+    duration: Fraction, *, seg: Fraction, gop: Fraction, first: float | None
+) -> list[Fraction]:
+    """Segment start times: every `seg`, with the first segment cut to `first` (whole
+    GOPs, at least one) when that is shorter. Always at least one segment."""
+    starts = [k * seg for k in range(max(1, math.ceil(duration / seg)))]
+    if first is not None:
+        short = max(1, round(Fraction(first).limit_denominator(1000) / gop)) * gop
+        if short < seg and short < duration:
+            starts.insert(1, short)
+    return starts
 
 
 def _chunks(

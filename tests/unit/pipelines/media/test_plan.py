@@ -96,6 +96,22 @@ def test_chunks_are_whole_segments_covering_the_duration() -> None:
     assert sum(c.segment_count for c in plan.chunks) == plan.segment_count == 16
 
 
+@pytest.mark.parametrize("fps", [Fraction(30), Fraction(30000, 1001)])
+def test_fast_start_cuts_only_the_first_segment_short(fps: Fraction) -> None:
+    plan = plan_transcode(_info(duration=20.0, fps=fps), first_segment_seconds=2)
+    # 2 s, then 4 s to rejoin the 6 s grid: segments after the first are where they were.
+    assert plan.segment_times[:4] == pytest.approx((0.0, 2.0, 6.0, 12.0), abs=0.02)
+    assert plan.chunks[0].end == pytest.approx(2.0, abs=0.02)  # 2 s to decode, not 6
+    assert all(plan.keyframe(f) for f in plan.segment_frames[:-1])
+    durations = [b - a for a, b in zip(plan.segment_times, plan.segment_times[1:], strict=False)]
+    assert max(durations) <= plan.segment_seconds + 0.01
+    # Not shorter than one GOP (a segment must start on a keyframe), and never longer
+    # than the segments themselves; a source shorter than it keeps one segment.
+    assert plan_transcode(_info(duration=20.0), first_segment_seconds=0.5).segment_times[1] == 2.0
+    assert plan_transcode(_info(duration=20.0), first_segment_seconds=8).segment_times[1] == 6.0
+    assert plan_transcode(_info(duration=1.5), first_segment_seconds=2).segment_count == 1
+
+
 def test_keyframes_fall_on_every_segment_start_even_at_ntsc_rates() -> None:
     plan = plan_transcode(_info(fps=Fraction(30000, 1001)), segment_seconds=6, gop_seconds=2)
     assert all(plan.keyframe(f) for f in plan.segment_frames[:-1])
