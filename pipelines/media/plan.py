@@ -157,6 +157,7 @@ def plan_transcode(
     segments_per_chunk: int = 5,
     first_chunk_segments: int = 1,
     first_segment_seconds: float | None = None,
+    tail_chunks: int = 0,
 ) -> TranscodePlan:
     """Decide renditions and chunking for `info`.
 
@@ -164,6 +165,9 @@ def plan_transcode(
     tier). A short first chunk (`first_chunk_segments`) lets the lowest rung play within
     seconds of upload while the rest is still encoding; a short first segment
     (`first_segment_seconds`, rounded to whole GOPs) makes that chunk shorter still.
+    The last `tail_chunks` chunks hold one segment each: with one per worker, the workers
+    run out of work at about the same time instead of one encoding a long last chunk
+    while the others wait.
 
     >>> plan = plan_transcode(info, max_height=720)
     >>> [r.name for r in plan.rungs], len(plan.chunks)
@@ -194,7 +198,11 @@ def plan_transcode(
         times = (*(float(t) for t in starts), duration)
 
     chunks = _chunks(
-        times, seg_frames, first=max(1, first_chunk_segments), per_chunk=segments_per_chunk
+        times,
+        seg_frames,
+        first=max(1, first_chunk_segments),
+        per_chunk=segments_per_chunk,
+        tail=max(0, tail_chunks),
     )
     rungs = _rungs(
         info,
@@ -260,14 +268,16 @@ def _segment_starts(
 
 
 def _chunks(
-    times: tuple[float, ...], frames: list[int], *, first: int, per_chunk: int
+    times: tuple[float, ...], frames: list[int], *, first: int, per_chunk: int, tail: int
 ) -> tuple[Chunk, ...]:
     count = len(times) - 1
     chunks: list[Chunk] = []
     start = 0
     while start < count:
         size = first if not chunks else per_chunk
-        end = min(count, start + size)
+        if count - start <= tail:  # the last few: one segment each
+            size = 1
+        end = min(count, start + size, max(start + 1, count - tail))
         chunks.append(
             Chunk(
                 index=len(chunks),

@@ -96,6 +96,14 @@ def test_chunks_are_whole_segments_covering_the_duration() -> None:
     assert sum(c.segment_count for c in plan.chunks) == plan.segment_count == 16
 
 
+def test_the_last_chunks_are_single_segments_so_workers_finish_together() -> None:
+    plan = plan_transcode(_info(duration=95.0), segments_per_chunk=4, tail_chunks=3)
+    assert [c.segment_count for c in plan.chunks] == [1, 4, 4, 4, 1, 1, 1]
+    assert sum(c.segment_count for c in plan.chunks) == plan.segment_count
+    few = plan_transcode(_info(duration=10.0), segments_per_chunk=4, tail_chunks=3)
+    assert [c.segment_count for c in few.chunks] == [1, 1]
+
+
 @pytest.mark.parametrize("fps", [Fraction(30), Fraction(30000, 1001)])
 def test_fast_start_cuts_only_the_first_segment_short(fps: Fraction) -> None:
     plan = plan_transcode(_info(duration=20.0, fps=fps), first_segment_seconds=2)
