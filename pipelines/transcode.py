@@ -136,8 +136,8 @@ def chunk_size(*, duration: float, segment_seconds: float, workers: int) -> int:
 
     Fewer, longer chunks waste less on seeking; more, shorter ones leave fewer cores idle
     at the end of a job. Three per worker balances the two; never more than 5 segments.
-    The plan then ends on one single-segment chunk per worker (`tail_chunks`), so the
-    workers run dry together.
+    The plan then ends on two single-segment chunks per worker (`tail_chunks`): the last
+    rounds are short, so the workers run dry together.
 
     >>> chunk_size(duration=60, segment_seconds=6, workers=2)
     2
@@ -162,7 +162,7 @@ def _probe_and_plan(
         segment_seconds=options.segment_seconds,
         segments_per_chunk=per_chunk,
         first_segment_seconds=options.first_segment_seconds,
-        tail_chunks=workers,
+        tail_chunks=2 * workers,
     )
     summary = {"duration": info.duration, "has_video": info.video is not None}
     if info.video is not None:

@@ -165,9 +165,9 @@ def plan_transcode(
     tier). A short first chunk (`first_chunk_segments`) lets the lowest rung play within
     seconds of upload while the rest is still encoding; a short first segment
     (`first_segment_seconds`, rounded to whole GOPs) makes that chunk shorter still.
-    The last `tail_chunks` chunks hold one segment each: with one per worker, the workers
-    run out of work at about the same time instead of one encoding a long last chunk
-    while the others wait.
+    The last `tail_chunks` chunks hold one segment each: with a couple per worker, the
+    workers run out of work at about the same time instead of one encoding a long last
+    chunk while the others wait.
 
     >>> plan = plan_transcode(info, max_height=720)
     >>> [r.name for r in plan.rungs], len(plan.chunks)
