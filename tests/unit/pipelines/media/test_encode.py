@@ -117,6 +117,28 @@ def test_audio_and_video_durations_agree(main: object, ffprobe: str) -> None:
     assert audio == pytest.approx(video, abs=0.1)
 
 
+def _ts_tables_and_pes(segment: Path) -> tuple[int, int]:
+    """(PAT packets, PES packets started) in an MPEG-TS file, read packet by packet."""
+    data = segment.read_bytes()
+    pats = pes = 0
+    for i in range(0, len(data), 188):
+        pid = ((data[i + 1] & 0x1F) << 8) | data[i + 2]
+        pats += pid == 0
+        pes += pid not in (0, 17, 4096) and bool(data[i + 1] & 0x40)  # payload unit start
+    return pats, pes
+
+
+def test_segments_spend_few_bytes_on_the_container(main: object) -> None:
+    # FFmpeg's muxer defaults repeat PAT/PMT every 0.1 s and put every AAC frame in a PES
+    # of its own: a tenth of a 240p rung's bytes and a fifth of the audio's went to that.
+    for rung in [*(r.name for r in main.plan.rungs), "audio"]:
+        for seg in _segments(main.out, rung):
+            pats, pes = _ts_tables_and_pes(seg)
+            assert pats <= 2, f"{seg}: PAT/PMT {pats} times in a 2 s segment"
+            if rung == "audio":  # 2 s of 48 kHz AAC is ~94 frames: not one PES each
+                assert pes <= 20, f"{seg}: {pes} audio PES packets"
+
+
 def test_rotated_phone_video_gives_portrait_rungs(
     media: Callable[..., Path], ladder: Callable[..., object], ffprobe: str
 ) -> None:
