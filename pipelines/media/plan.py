@@ -190,7 +190,7 @@ def plan_transcode(
     starts = _segment_starts(exact, seg=seg, gop=gop, first=first_segment_seconds)
     if fps is not None:
         total_frames = max(1, round(exact * fps))
-        seg_frames = sorted({round(t * fps) for t in starts if round(t * fps) < total_frames})
+        seg_frames = sorted({f for f in (round(t * fps) for t in starts) if f < total_frames})
         seg_frames.append(total_frames)
         times = tuple(float(f / fps) for f in seg_frames)
     else:
@@ -275,8 +275,7 @@ def _chunks(
     start = 0
     while start < count:
         size = first if not chunks else per_chunk
-        if count - start <= tail:  # the last few: one segment each
-            size = 1
+        # Bulk chunks stop where the tail begins; inside the tail, one segment each.
         end = min(count, start + size, max(start + 1, count - tail))
         chunks.append(
             Chunk(
