@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,6 +185,9 @@ class Uploads:
         )
         self._token_key = derive_key(settings.signing_secret.get_secret_value(), "upload-url")
         self._trim_heap = _heap_trimmer()
+        # Every blocking step of a PATCH (lock and row, batches of the body, commit)
+        # runs here; threads start when first needed.
+        self._io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="upload-io")
 
     @classmethod
     def from_settings(cls, settings: Settings, *, jobs: JobSubmitter | None = None) -> Uploads:
@@ -490,20 +494,31 @@ class Uploads:
         A connection cut mid-body keeps (durably) what arrived, unless a checksum was
         promised, which only the whole body can satisfy; then the error is re-raised.
         """
-        row, token, writer = await asyncio.to_thread(
-            self._open_writer,
-            upload_id=upload_id,
-            owner=owner,
-            offset=offset,
-            content_length=content_length,
-            length=length,
+        loop = asyncio.get_running_loop()
+        row, token, writer = await loop.run_in_executor(
+            self._io,
+            functools.partial(
+                self._open_writer,
+                upload_id=upload_id,
+                owner=owner,
+                offset=offset,
+                content_length=content_length,
+                length=length,
+            ),
         )
         try:
-            return await self._pump(
+            received, cut = await self._pump(
                 row=row, owner=owner, token=token, writer=writer, body=body, checksum=checksum
             )
-        finally:
-            await asyncio.to_thread(self._close_writer, upload_id, token)
+        except BaseException:
+            await loop.run_in_executor(self._io, self._close_writer, upload_id, token)
+            raise
+        view = await loop.run_in_executor(
+            self._io, self._record_and_close, row, writer, row.offset + received, token
+        )
+        if cut is not None:
+            raise cut
+        return view
 
     def _open_writer(
         self,
@@ -544,18 +559,20 @@ class Uploads:
         writer: Writer,
         body: AsyncIterator[bytes],
         checksum: Checksum | None,
-    ) -> UploadView:
+    ) -> tuple[int, BaseException | None]:
+        """Write the body; (bytes received, the error that cut it short, if any)."""
+        loop = asyncio.get_running_loop()
         hasher = checksum.hasher() if checksum else None
         received = 0
-        # Chunks are handed to the writer thread as they came, a few MiB at a time, never
+        # Chunks are handed to a writer thread as they came, a few MiB at a time, never
         # copied into one buffer; and one batch is written while the next one arrives, so
         # the body is read at the pace of the slower of network and disk, not of both in
-        # turn. Serve's proxy pushes the body into this replica with no back-pressure:
-        # whatever we are slow to take waits in its queue, in our memory.
+        # turn. At most one batch is in flight, so batches land in order. Serve's proxy
+        # pushes the body into a replica with no back-pressure: whatever we are slow to
+        # take waits in its queue, in our memory (the upload edge has back-pressure).
         batch: list[bytes] = []
         batched = 0
-        hand = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-write")
-        writing: Future[None] | None = None
+        writing: asyncio.Future[None] | None = None
         refresh_at = time.monotonic() + self.settings.upload_lock_ttl_s / 3
         cut: BaseException | None = None
 
@@ -568,57 +585,53 @@ class Uploads:
         async def hand_over(chunks: list[bytes]) -> None:
             nonlocal writing
             if writing is not None:
-                await asyncio.wrap_future(writing)  # at most one batch in flight
-            writing = hand.submit(absorb, chunks)
-
-        def drop() -> None:
-            hand.shutdown(wait=True)  # the writer is not closed under a running write
-            writer.abort()
+                await writing
+            writing = loop.run_in_executor(self._io, absorb, chunks)
 
         try:
-            try:
-                iterator = body.__aiter__()
-                while True:
-                    try:
-                        chunk = await iterator.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    except Exception as exc:  # the client went away mid-body
-                        cut = exc
-                        break
-                    if not chunk:
-                        continue
-                    # Checked before a byte of this chunk is kept: the excess is never stored.
-                    self._refuse_excess(row, owner, row.offset + received + len(chunk))
-                    received += len(chunk)
-                    batch.append(chunk)
-                    batched += len(chunk)
-                    if batched >= FLUSH_BYTES:
-                        await hand_over(batch)
-                        batch, batched = [], 0
-                    if time.monotonic() > refresh_at:
-                        await asyncio.to_thread(self._refresh, row.id, token)
-                        refresh_at = time.monotonic() + self.settings.upload_lock_ttl_s / 3
-                if batch:
+            iterator = body.__aiter__()
+            while True:
+                try:
+                    chunk = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # the client went away mid-body
+                    cut = exc
+                    break
+                if not chunk:
+                    continue
+                # Checked before a byte of this chunk is kept: the excess is never stored.
+                self._refuse_excess(row, owner, row.offset + received + len(chunk))
+                received += len(chunk)
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= FLUSH_BYTES:
                     await hand_over(batch)
-                    batch = []
-                if writing is not None:
-                    await asyncio.wrap_future(writing)
-                if checksum is not None and hasher is not None:
-                    if cut is not None:
-                        raise cut
-                    checksum.verify(hasher.digest())
-            except BaseException:
-                await asyncio.to_thread(drop)
-                raise
+                    batch, batched = [], 0
+                if time.monotonic() > refresh_at:
+                    await loop.run_in_executor(self._io, self._refresh, row.id, token)
+                    refresh_at = time.monotonic() + self.settings.upload_lock_ttl_s / 3
+            if batch:
+                await hand_over(batch)
+            if writing is not None:
+                await writing
+            if checksum is not None and hasher is not None:
+                if cut is not None:
+                    raise cut
+                checksum.verify(hasher.digest())
+        except BaseException:
+            if writing is not None:  # the writer is not closed under a running write
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(writing)
+            await loop.run_in_executor(self._io, writer.abort)
+            raise
+        return received, cut
+
+    def _record_and_close(self, row: Upload, writer: Writer, end: int, token: str) -> UploadView:
+        try:
+            return self._record(row=row, writer=writer, end=end)
         finally:
-            hand.shutdown(wait=False)
-        view = await asyncio.to_thread(
-            self._record, row=row, writer=writer, end=row.offset + received
-        )
-        if cut is not None:
-            raise cut
-        return view
+            self._close_writer(row.id, token)
 
     def _record(self, *, row: Upload, writer: Writer, end: int) -> UploadView:
         """Make the bytes durable, and only then move the offset (one thread hop for both)."""
