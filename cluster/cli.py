@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from importlib.metadata import version as package_version
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -189,6 +189,7 @@ def nginx_config(
     options = NginxOptions(
         listen=listen,
         upstream=upstream or f"{settings.http_host}:{settings.http_port}",
+        uploads=f"{settings.http_host}:{settings.upload_port}" if settings.upload_edge else None,
         standalone=standalone,
         prefix=prefix,
     )
@@ -201,16 +202,16 @@ def nginx_config(
     err_console.print(f"wrote {out}; check it with: nginx -t -c {out.resolve()}")
 
 
-def _check_port_free(settings: Settings) -> None:
+def _check_port_free(host: str, port: int, variable: str) -> None:
     from cluster.errors import ConfigError
 
-    where = f"{settings.http_host}:{settings.http_port}"
+    where = f"{host}:{port}"
     try:
-        infos = socket.getaddrinfo(settings.http_host, settings.http_port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise ConfigError(
             "VIDRAY_HTTP_HOST",
-            f"cannot resolve {settings.http_host!r} ({exc.strerror}): "
+            f"cannot resolve {host!r} ({exc.strerror}): "
             "use an address of this machine, such as 127.0.0.1 or 0.0.0.0",
         ) from None
     family, _, _, _, address = infos[0]
@@ -222,11 +223,11 @@ def _check_port_free(settings: Settings) -> None:
             if exc.errno == errno.EADDRNOTAVAIL:
                 raise ConfigError(
                     "VIDRAY_HTTP_HOST",
-                    f"{settings.http_host} is not an address of this "
+                    f"{host} is not an address of this "
                     "machine: use 127.0.0.1, 0.0.0.0 or one of its interfaces",
                 ) from None
             raise ConfigError(
-                "VIDRAY_HTTP_PORT",
+                variable,
                 f"cannot listen on {where} ({exc.strerror}): "
                 "stop the process using it or choose another port",
             ) from None
@@ -255,7 +256,9 @@ def _preflight(settings: Settings) -> None:
     from cluster.storage import open_store
 
     _check_data_dir(settings)
-    _check_port_free(settings)
+    _check_port_free(settings.http_host, settings.http_port, "VIDRAY_HTTP_PORT")
+    if settings.upload_edge:
+        _check_port_free(settings.http_host, settings.upload_port, "VIDRAY_UPLOAD_PORT")
     engine = db.make_engine(settings.resolved_database_url)
     with console.status("migrating the database"):
         db.migrate(engine)
@@ -273,6 +276,7 @@ def up(
     ] = None,
 ) -> None:
     """Start vidray: Ray (unless RAY_ADDRESS is set), migrations, and the HTTP services."""
+    import ray
     from ray import serve
     from ray.serve.config import HTTPOptions
 
@@ -284,6 +288,7 @@ def up(
         STREAM_ROUTE_PREFIX,
         build_app,
         build_stream_app,
+        start_upload_edges,
     )
     from serve.gateway.watch import hls_js_path
 
@@ -294,6 +299,7 @@ def up(
         stop.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    edges: list[Any] = []  # the upload edges: our Ray job's actors, so they stop with us
     with _clear_errors():
         _preflight(settings)
         with console.status("starting Ray"):
@@ -307,12 +313,18 @@ def up(
             serve.run(
                 build_stream_app(settings), name=STREAM_APP_NAME, route_prefix=STREAM_ROUTE_PREFIX
             )
+        if settings.upload_edge:
+            with console.status("starting the upload edge"):
+                edges = start_upload_edges(settings)
         if not hls_js_path(settings.resolved_web_assets_dir).is_file():
             _install_assets(settings)
         base = f"http://{settings.http_host}:{settings.http_port}"
         console.print(f"[bold green]vidray is up[/] ({settings.mode} mode)")
         console.print(f"  web       {base}/")
         console.print(f"  graphql   {base}/graphql")
+        if settings.upload_edge:
+            uploads = settings.upload_url or f"http://{settings.http_host}:{settings.upload_port}"
+            console.print(f"  uploads   {uploads}/files/ (tus; {base}/files/ also works)")
         console.print(f"  health    {base}/healthz")
         console.print(f"  ray       {info.address}")
         if info.dashboard_url:
@@ -328,6 +340,8 @@ def up(
                 # A shared cluster keeps running: remove only our applications, gracefully.
                 serve.delete(APP_NAME)
                 serve.delete(STREAM_APP_NAME)
+                for edge in edges:
+                    ray.kill(edge)
             # A local cluster goes down whole: stopping Ray ends the proxy and replicas at
             # once, where serve.shutdown() would first drain each replica (up to a minute
             # on a loaded machine). Unfinished jobs resume on the next `vidray up`.
@@ -555,12 +569,16 @@ def bench_upload(
     s3: Annotated[
         bool, typer.Option(help="Also on S3: VIDRAY_S3_* if set, else a local moto server.")
     ] = True,
-    haproxy: Annotated[bool, typer.Option(help="Also behind Serve's HAProxy ingress.")] = True,
+    gateway: Annotated[
+        bool, typer.Option(help="Also through the gateway alone, as without the upload edge.")
+    ] = True,
+    rounds: Annotated[int, typer.Option(min=1, help="Runs of each; medians are shown.")] = 3,
 ) -> None:
-    """1 GiB through tus on Ray Serve, beside a bare uvicorn writer and a plain file copy.
+    """1 GiB through tus into vidray, beside a bare uvicorn writer and a plain file copy.
 
-    Replica memory: "private" is its own heap (RssAnon); "RSS" also counts the pages of
-    Ray's shared object store it has touched, through which Serve's proxy passes bodies."""
+    Memory of the process the bytes reach (the upload edge, or the gateway replica):
+    "private" is its own heap (RssAnon); "RSS" also counts the pages of Ray's shared
+    object store it has touched, through which Serve's proxy passes bodies."""
     from rich.table import Table
 
     from cluster.bench import upload as bench
@@ -572,12 +590,13 @@ def bench_upload(
         size=size_mb * 1024 * 1024,
         chunk_sizes=[c * 1024 * 1024 for c in sizes],
         with_s3=s3,
-        ingresses=("serve", "haproxy") if haproxy else ("serve",),
+        paths=("edge", "gateway") if gateway else ("edge",),
+        rounds=rounds,
         say=_say,
     )
-    table = Table(title=f"upload: {size_mb} MiB")
+    table = Table(title=f"upload: {size_mb} MiB, medians of {rounds}")
     for column in (
-        "ingress",
+        "path",
         "store",
         "chunk",
         "vidray MB/s",
@@ -585,13 +604,13 @@ def bench_upload(
         "copy MB/s",
         "vs uvicorn",
         "vs copy",
-        "replica private growth",
-        "replica RSS growth",
+        "private growth",
+        "RSS growth",
     ):
         table.add_column(column, justify="right")
     for r in rows:
         table.add_row(
-            r.ingress,
+            r.path,
             r.store,
             f"{r.chunk_mb} MiB",
             f"{r.vidray_mbps:.0f}",

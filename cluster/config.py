@@ -196,6 +196,15 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
     http_ingress: HttpIngress = "serve"
+    # tus PATCHes skip Serve's HTTP path: a plain uvicorn server on each node takes them
+    # (serve/upload_edge.py); off, every upload request goes through the gateway.
+    upload_edge: bool = Field(default=True, description="Serve /files/ from the upload edge.")
+    upload_port: int = Field(default=8001, ge=1, le=65535, description="The upload edge's port.")
+    upload_url: str | None = Field(
+        default=None,
+        description="Public base URL of the upload edge, for a proxy that routes /files/ to "
+        "it; default: the request's host, on upload_port.",
+    )
 
     ray_namespace: str = "vidray"
     ray_address: str | None = Field(
@@ -234,13 +243,13 @@ class Settings(BaseSettings):
             raise ValueError(f"define every tier (free, pro, business); missing {sorted(missing)}")
         return value
 
-    @field_validator("cdn_base_url")
+    @field_validator("cdn_base_url", "upload_url")
     @classmethod
-    def _cdn_base_url(cls, value: str | None) -> str | None:
+    def _base_url(cls, value: str | None) -> str | None:
         if value is not None:
             parts = urlsplit(value)
             if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
-                raise ValueError("expected https://host[/path], with no query string")
+                raise ValueError("expected https://host[:port][/path], with no query string")
             _check_port(value)
             return value.rstrip("/")
         return value

@@ -1,7 +1,8 @@
 """Wiring of the whole application: the one place that binds deployments.
 
 `vidray up` runs `build_app(settings)` at `/` and `build_stream_app(settings)` at
-`/hls`; each deployment gets its settings and the handles it needs through its
+`/hls`, then `start_upload_edges(settings)`: the tus byte path on each node, beside
+Serve. Each deployment gets its settings and the handles it needs through its
 constructor.
 """
 
@@ -17,6 +18,7 @@ from ray.serve import Application
 from cluster.config import Settings
 from serve.gateway.app import Gateway
 from serve.stream import Stream, StreamApp
+from serve.upload_edge import UploadEdge, edge_base
 from serve.uploads import Uploads
 from serve.users import Users
 from serve.videos import Videos
@@ -147,7 +149,15 @@ class GatewayReplica(Gateway):
         except ValueError:  # no job actor in this cluster (a benchmark): no progress feed
             log.warning("no job actor is running: transcodeProgress is unavailable")
             jobs = None
-        super().__init__(settings, users=users, uploads=uploads, videos=videos, jobs=jobs)
+        super().__init__(
+            settings,
+            users=users,
+            uploads=uploads,
+            videos=videos,
+            jobs=jobs,
+            # Uploads it creates are written through the upload edge.
+            upload_base=edge_base(settings) if settings.upload_edge else None,
+        )
 
 
 # The ingress does little CPU work per request (leave the cores to transcoding), and
@@ -194,3 +204,34 @@ StreamDeployment = serve.deployment(
 
 def build_stream_app(settings: Settings) -> Application:
     return StreamDeployment.options(num_replicas=settings.stream_replicas).bind(settings)
+
+
+class UploadEdgeActor(UploadEdge):
+    """The upload edge on one node; completed uploads go to the `uploads` deployment."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            settings, finisher=serve.get_deployment_handle("uploads", app_name=APP_NAME)
+        )
+
+
+def start_upload_edges(settings: Settings) -> list[Any]:
+    """One upload edge on each live node, on `settings.upload_port`, once `build_app`
+    runs (the edges hand completed uploads to its `uploads` deployment). Returns the
+    actors: they belong to the caller's Ray job and stop with it. A crashed edge
+    restarts; a node that joins later gets none until the next `vidray up`."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    remote = ray.remote(num_cpus=0, max_restarts=-1)(UploadEdgeActor)
+    edges: list[Any] = [
+        remote.options(
+            name=f"upload-edge-{node['NodeID'][:16]}",
+            namespace=settings.ray_namespace,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+        ).remote(settings)
+        for node in ray.nodes()
+        if node["Alive"]
+    ]
+    ray.get([edge.ready.remote() for edge in edges])
+    return edges

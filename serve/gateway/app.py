@@ -7,10 +7,10 @@ the `users` and `uploads` deployments' handles. Tests build it directly, with a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
@@ -25,12 +25,11 @@ from cluster.security import UrlSigner
 from cluster.storage import open_store
 from serve.gateway.accounts import Accounts, Service
 from serve.gateway.context import GatewayContext
-from serve.gateway.files import Files, create_router
+from serve.gateway.files import Files, allow_browsers, create_router
 from serve.gateway.limits import BodyLimit
 from serve.gateway.schema import build_schema
 from serve.gateway.watch import create_router as create_watch_router
 from serve.stream import Stream
-from serve.tus import EXPOSED_HEADERS
 from serve.uploads import Uploads
 from serve.users import Users
 from serve.videos import Videos
@@ -46,12 +45,15 @@ class Gateway:
         uploads: Any = None,
         videos: Any = None,
         jobs: Any = None,
+        upload_base: Callable[[HTTPConnection], str] | None = None,
     ) -> None:
         """`users`, `videos`: the deployments' handles, or plain `Users` and `Videos`;
         without one (a single process, as in tests) the gateway builds its own from the
         settings. `uploads`: the uploads deployment's handle (it finishes completed
         uploads), or an `Uploads` to do everything in this process. `jobs`: the job
-        actor's handle, for transcode progress; None where no Ray cluster runs."""
+        actor's handle, for transcode progress; None where no Ray cluster runs.
+        `upload_base`: where clients write the uploads created here (the upload edge,
+        serve/upload_edge.py); by default, this gateway."""
         self.settings = settings
         self.engine = db.make_engine(settings.resolved_database_url)
         self.store = open_store(settings)
@@ -75,7 +77,9 @@ class Gateway:
         # The byte path always runs here, in the ingress: see serve/uploads.py.
         local = uploads if isinstance(uploads, Uploads) else Uploads.from_settings(settings)
         finisher = None if isinstance(uploads, Uploads) else uploads
-        self.files = Files(uploads=local, accounts=self.accounts, finisher=finisher)
+        self.files = Files(
+            uploads=local, accounts=self.accounts, finisher=finisher, upload_base=upload_base
+        )
         # Signing a playback URL is a database read and one hash: done here, for the
         # watch page; the bytes under /hls/ are the stream application's (serve/app.py).
         self.stream = Stream(
@@ -97,15 +101,7 @@ class Gateway:
 def create_app(gateway: Gateway) -> ASGIApp:
     dev = gateway.settings.mode == "dev"
     app = FastAPI(title="vidray", docs_url=None, redoc_url=None, openapi_url=None)
-    # Browsers upload with tus-js-client from other origins: let them read tus headers.
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=list(gateway.settings.cors_origins),
-        allow_methods=["GET", "POST", "PATCH", "HEAD", "DELETE", "OPTIONS"],
-        allow_headers=["*"],
-        expose_headers=list(EXPOSED_HEADERS),
-        max_age=600,
-    )
+    allow_browsers(app, list(gateway.settings.cors_origins))
     app.include_router(create_router(gateway.files, max_size=gateway.settings.upload_max_bytes))
     app.include_router(
         create_watch_router(gateway.stream, assets_dir=gateway.settings.resolved_web_assets_dir)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Callable
 from email.utils import format_datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, HTTPConnection
 
 from cluster.errors import Forbidden, InvalidInput, Unauthenticated, VidrayError
 from serve.errors import (
@@ -37,6 +39,7 @@ from serve.errors import (
 from serve.gateway.accounts import Accounts
 from serve.tus import (
     CHECKSUM_ALGORITHMS,
+    EXPOSED_HEADERS,
     EXTENSIONS,
     OFFSET_CONTENT_TYPE,
     TUS_VERSION,
@@ -78,12 +81,27 @@ STATUS: dict[type[VidrayError], int] = {
 class Files:
     """What the /files/ routes need: the local upload logic and a way to finish one."""
 
-    def __init__(self, *, uploads: Uploads, accounts: Accounts, finisher: Any = None) -> None:
-        """`finisher`: the uploads deployment's handle; without one, finish in-process."""
+    def __init__(
+        self,
+        *,
+        uploads: Uploads,
+        accounts: Accounts,
+        finisher: Any = None,
+        upload_base: Callable[[HTTPConnection], str] | None = None,
+    ) -> None:
+        """`finisher`: the uploads deployment's handle; without one, finish in-process.
+        `upload_base`: where clients send an upload's requests (the upload edge), from
+        the request that created it; without one, this server."""
         self.uploads = uploads
         self.accounts = accounts
         self.finisher = finisher
+        self.upload_base = upload_base or _own_base
         self.pending: set[asyncio.Task[Any]] = set()
+
+    def url(self, request: HTTPConnection, upload_id: str, token: str | None = None) -> str:
+        """An upload's URL, with the one-time token of an upload link if given."""
+        base = self.upload_base(request)
+        return f"{base}/files/{upload_id}" + (f"?token={token}" if token else "")
 
     async def owner(self, request: Request, upload_id: str | None = None) -> Owner:
         token = request.query_params.get("token")
@@ -157,9 +175,21 @@ def _upload_headers(view: UploadView, request: Request) -> dict[str, str]:
     return headers
 
 
-def _location(request: Request, upload_id: str, token: str | None = None) -> str:
-    base = str(request.base_url).rstrip("/")
-    return f"{base}/files/{upload_id}" + (f"?token={token}" if token else "")
+def _own_base(request: HTTPConnection) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def allow_browsers(app: FastAPI, origins: list[str]) -> None:
+    """CORS for tus-js-client and the GraphQL pages: browsers upload from other origins
+    (and from the gateway's origin to the upload edge's port), and read the tus headers."""
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "PATCH", "HEAD", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=list(EXPOSED_HEADERS),
+        max_age=600,
+    )
 
 
 def create_router(files: Files, *, max_size: int) -> APIRouter:
@@ -226,7 +256,7 @@ def create_router(files: Files, *, max_size: int) -> APIRouter:
         if view.complete and not view.is_partial:
             files.finish_later(view.id)
         headers = _upload_headers(view, request)
-        headers["Location"] = _location(request, view.id)
+        headers["Location"] = files.url(request, view.id)
         return Response(status_code=201, headers=headers)
 
     @router.head("/files/{upload_id}")

@@ -96,14 +96,16 @@ async def create_upload(context: GatewayContext, data: CreateUploadInput) -> Cre
         raise InvalidInput(limit, str(exc)) from None
     token = files.uploads.url_token(view.id)
     request = context.request
-    base = str(request.base_url).rstrip("/") if request is not None else ""
+    url = f"/files/{view.id}?token={token}"  # a bare context (tests) has no request
+    if request is not None:
+        url = files.url(request, view.id, token)
     assert view.video_id is not None
     video: VideoView | None = await context.library.call(
         "video", video_id=view.video_id, viewer_id=viewer.id
     )
     assert video is not None  # just created, and the viewer owns it
     return CreateUploadPayload(
-        upload_url=f"{base}/files/{view.id}?token={token}",
+        upload_url=url,
         upload=Upload.of(view),
         video=Video.of(video),
     )
