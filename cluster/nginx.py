@@ -2,9 +2,11 @@
 
 nginx answers segment requests from the store folder itself, checking vidray's signed
 prefix tokens with its `secure_link` module (see "signed HLS URLs" in
-`cluster/security.py` for the token form), and proxies everything else (playlists,
-GraphQL, uploads, pages) to Ray Serve. nginx receives the derived URL-signing keys, never
-`VIDRAY_SIGNING_SECRET` itself; regenerate the file after rotating the secret.
+`cluster/security.py` for the token form), passes tus uploads at /files/ to the upload
+edge, and proxies everything else (playlists, GraphQL, pages) to Ray Serve. Uploads made
+with `createUpload` reach nginx too once `VIDRAY_UPLOAD_URL` names nginx's address.
+nginx receives the derived URL-signing keys, never `VIDRAY_SIGNING_SECRET` itself;
+regenerate the file after rotating the secret.
 
 What nginx does not check: a token's not-before time (nginx cannot compare numbers), a
 private video's session generation (nginx cannot read the KV store; it verifies the
@@ -34,6 +36,8 @@ SEGMENT_TYPES = {
 class NginxOptions:
     listen: str = "8080"
     upstream: str = "127.0.0.1:8000"
+    # The upload edge, which takes /files/ (serve/upload_edge.py); None: Serve takes it.
+    uploads: str | None = "127.0.0.1:8001"
     # Standalone: a whole nginx.conf whose pid, logs and temp files live in `prefix`.
     standalone: bool = False
     prefix: Path | None = None
@@ -47,6 +51,35 @@ def _refuse(reason: str) -> str:
         " add_header Access-Control-Allow-Origin * always;"
         " add_header Access-Control-Expose-Headers X-Vidray-Refused always; return 403;"
     )
+
+
+def _uploads_upstream(options: NginxOptions) -> str:
+    if options.uploads is None:
+        return ""
+    return f"""upstream vidray_uploads {{
+    server {options.uploads};
+    keepalive 16;
+}}
+"""
+
+
+def _uploads_location(options: NginxOptions) -> str:
+    if options.uploads is None:
+        return ""
+    # $http_host keeps the port: the edge builds each upload's Location from it.
+    return """
+    # tus uploads: to the upload edge, streamed as they arrive (tus resumes a dropped one).
+    location /files/ {
+        proxy_pass http://vidray_uploads;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_request_buffering off;
+        proxy_read_timeout 3600s;
+    }
+"""
 
 
 def render(settings: Settings, options: NginxOptions) -> str:
@@ -82,7 +115,7 @@ upstream vidray_serve {{
     server {options.upstream};
     keepalive 64;
 }}
-
+{_uploads_upstream(options)}
 server {{
     listen {options.listen} reuseport;
     server_name _;
@@ -106,7 +139,8 @@ server {{
         tcp_nopush on;
     }}
 
-    # Everything else: Ray Serve (playlists, images, GraphQL, uploads, pages).
+{_uploads_location(options)}
+    # Everything else: Ray Serve (playlists, images, GraphQL, pages).
     location / {{
         proxy_pass http://vidray_serve;
         proxy_http_version 1.1;
