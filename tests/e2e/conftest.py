@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import free_port
+
 VIDRAY = str(Path(sys.executable).with_name("vidray"))
 
 
@@ -43,7 +45,13 @@ class Launch:
 
     def __init__(self, tmp_path: Path, port: int) -> None:
         self.tmp_path, self.port = tmp_path, port
+        self.upload_port = free_port()
         self.procs: list[subprocess.Popen[str]] = []
+
+    @property
+    def upload_base(self) -> str:
+        """Where the platform's upload edge listens (tus PATCHes)."""
+        return f"http://127.0.0.1:{self.upload_port}"
 
     @property
     def proc(self) -> subprocess.Popen[str]:
@@ -53,7 +61,12 @@ class Launch:
     def __call__(self, **env: str) -> str:
         proc = subprocess.Popen(
             [VIDRAY, "up", "--cpus", "2"],
-            env=platform_env(self.tmp_path, VIDRAY_HTTP_PORT=str(self.port), **env),
+            env=platform_env(
+                self.tmp_path,
+                VIDRAY_HTTP_PORT=str(self.port),
+                VIDRAY_UPLOAD_PORT=str(self.upload_port),
+                **env,
+            ),
             cwd=self.tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -68,7 +81,11 @@ class Launch:
         while time.monotonic() < deadline:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                # The upload edge starts once Serve's applications run.
+                if all(
+                    httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+                    for url in (base, self.upload_base)
+                ):
                     return base
             except httpx.TransportError:
                 pass

@@ -3,21 +3,27 @@ checksums, and watch the video get transcoded."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import socket
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import psutil
 from tusclient import client as tus
 
 from cluster.bench.sources import make_source
+from cluster.upload_client import upload_file
 from tests.e2e.conftest import Launch
 
+MIB = 1024 * 1024
 SIGN_IN = """mutation($email: String!, $code: String!) {
   verifyOtp(email: $email, code: $code) { accessToken }
 }"""
@@ -83,7 +89,8 @@ def test_tuspy_uploads_resumes_and_the_video_is_transcoded(
     )
     url = uploader.create_url()
     uploader.set_url(url)
-    assert url.startswith(f"{base}/files/")
+    # Created at the gateway, written through the upload edge, as `Location` says.
+    assert url.startswith(f"{launch_platform.upload_base}/files/")
 
     # The connection is cut mid-body: HEAD reports only what was stored.
     _cut_patch(url, token, payload[: 100 * 1024], declared=len(payload))
@@ -122,3 +129,71 @@ def test_tuspy_uploads_resumes_and_the_video_is_transcoded(
     assert status == ("ready", None), status
     video_dirs = list((data_dir / "objects" / "hls").iterdir())
     assert any((d / "master.m3u8").is_file() for d in video_dirs)
+
+
+def _edge_memory(launch: Launch) -> tuple[int, int]:
+    """(pid, private resident bytes) of the platform's upload edge actor."""
+    for child in psutil.Process(launch.proc.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "UploadEdgeActor" in " ".join(child.cmdline()):
+                for line in Path(f"/proc/{child.pid}/status").read_text().splitlines():
+                    if line.startswith("RssAnon:"):
+                        return child.pid, int(line.split()[1]) * 1024
+    raise AssertionError("no upload edge among the platform's processes")
+
+
+def test_a_large_upload_leaves_the_upload_edge_memory_flat(
+    launch_platform: Launch, tmp_path: Path
+) -> None:
+    base = launch_platform()
+    token = _sign_in(base, tmp_path / "data" / "outbox")
+    source = tmp_path / "big.bin"
+    with source.open("wb") as fh:
+        for _ in range(24):
+            fh.write(os.urandom(16 * MIB))
+    warm = tmp_path / "warm.bin"
+    warm.write_bytes(os.urandom(MIB))
+    upload_file(server=base, path=warm, token=token, metadata={}, checksum=False)
+    pid, before = _edge_memory(launch_platform)
+
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.02):
+            with contextlib.suppress(OSError, AssertionError):
+                peak = max(peak, _edge_memory(launch_platform)[1])
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        url = upload_file(
+            server=base,
+            path=source,
+            token=token,
+            metadata={"filename": "big.bin"},
+            chunk_size=64 * MIB,
+        )
+    finally:
+        done.set()
+        sampler.join()
+    assert url.startswith(f"{launch_platform.upload_base}/files/")
+    # 384 MiB in 64 MiB PATCHes: the edge holds a few MiB of body at a time.
+    assert (peak - before) < 64 * MIB, f"the edge grew by {(peak - before) / MIB:.0f} MiB"
+    assert _edge_memory(launch_platform)[0] == pid  # the same process throughout
+
+    # Random bytes are no video: refused once complete, with the reason, bytes deleted.
+    upload_id = url.rsplit("/", 1)[-1]
+    deadline = time.monotonic() + 60
+    row = None
+    while time.monotonic() < deadline:
+        with sqlite3.connect(tmp_path / "data" / "vidray.db") as conn:
+            row = conn.execute(
+                "SELECT status, failure_reason FROM uploads WHERE id = ?", (upload_id,)
+            ).fetchone()
+        if row is not None and row[0] == "failed":
+            break
+        time.sleep(0.5)
+    assert row is not None and row[0] == "failed", row
+    assert not (tmp_path / "data" / "objects" / "raw" / upload_id).exists()

@@ -1,0 +1,278 @@
+"""The upload edge: tus on its own uvicorn server, over real sockets.
+
+The tus rules themselves are tested through the gateway (test_uploads.py); the edge
+serves the same router. These tests check what the edge adds: a real server that
+tuspy talks to, bodies cut on a real connection, `Location`s that send a gateway's
+uploads to the edge, CORS for browsers, and a clear error when its port is taken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from tusclient import client as tus
+
+from cluster import db
+from cluster.bench.sources import make_source
+from cluster.config import Settings, load_settings
+from cluster.db.models import Upload, Video
+from serve.gateway.app import Gateway, create_app
+from serve.upload_edge import UploadEdge, edge_base
+from serve.uploads import Uploads
+from serve.users import Users
+from tests.conftest import free_port
+from tests.integration.serve.conftest import latest_code
+from tests.integration.serve.test_uploads import s3_bucket  # noqa: F401  (a fixture)
+
+MIB = 1024 * 1024
+TUS = {"Tus-Resumable": "1.0.0"}
+OCTETS = {**TUS, "Content-Type": "application/offset+octet-stream"}
+
+
+def _settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return load_settings(
+        data_dir=tmp_path,
+        signing_secret=secrets.token_urlsafe(32),
+        jwt_secret=secrets.token_urlsafe(32),
+        upload_part_bytes=5 * MIB,
+        upload_port=free_port(),
+        **overrides,
+    )
+
+
+class Edge:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        db.migrate(db.make_engine(settings.resolved_database_url))
+        users = Users.from_settings(settings)
+        email = "ana@example.com"
+        users.request_otp(email=email)
+        code = latest_code(settings.outbox_dir, email)
+        self.token = users.verify_otp(email=email, code=code).access_token
+        self.server = UploadEdge(settings)
+        self.url = self.server.ready()
+        self.uploads = Uploads.from_settings(settings)
+
+    def auth(self, **extra: str) -> dict[str, str]:
+        return {**TUS, "Authorization": f"Bearer {self.token}", **extra}
+
+    def row(self, upload_id: str) -> Upload:
+        with self.uploads.sessions() as session:
+            row = session.get(Upload, upload_id)
+            assert row is not None
+            return row
+
+    def offset(self, url: str) -> int:
+        response = httpx.head(url, headers=self.auth())
+        assert response.status_code == 200, response.text
+        return int(response.headers["upload-offset"])
+
+
+@pytest.fixture(params=["local", "s3"])
+def edge(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Edge]:
+    overrides: dict[str, Any] = {}
+    if request.param == "s3":
+        overrides = {
+            "s3_bucket": request.getfixturevalue("s3_bucket"),
+            "s3_endpoint_url": request.getfixturevalue("s3_server"),
+            "s3_access_key_id": "testing",
+            "s3_secret_access_key": "testing",
+        }
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    running = Edge(_settings(tmp_path, **overrides))
+    yield running
+    running.server.stop()
+
+
+def _wait_for_video(edge: Edge, upload_id: str) -> Video:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        video_id = edge.row(upload_id).video_id
+        if video_id is not None:
+            with edge.uploads.sessions() as session:
+                video = session.get(Video, video_id)
+                assert video is not None
+                return video
+        time.sleep(0.1)
+    raise AssertionError(f"upload {upload_id} never became a video")
+
+
+def test_tuspy_uploads_through_the_edge_with_checksums(edge: Edge, tmp_path: Path) -> None:
+    source = make_source(tmp_path / "clip.mp4", width=320, height=180, seconds=2)
+    client = tus.TusClient(f"{edge.url}/files/", headers={"Authorization": f"Bearer {edge.token}"})
+    uploader = client.uploader(
+        str(source),
+        chunk_size=64 * 1024,
+        metadata={"filename": "clip.mp4", "title": "through the edge"},
+        upload_checksum=True,
+    )
+    uploader.upload()
+    assert uploader.url is not None and uploader.url.startswith(f"{edge.url}/files/")
+
+    upload_id = uploader.url.rsplit("/", 1)[-1]
+    stored = edge.uploads.store.get_bytes(f"raw/{upload_id}")
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(source.read_bytes()).digest()
+    # Finished on the edge's loop: probed, and the video created for the transcode.
+    video = _wait_for_video(edge, upload_id)
+    assert (video.title, video.status, video.width) == ("through the edge", "processing", 320)
+
+
+def _cut_patch(url: str, token: str, body: bytes, *, declared: int) -> None:
+    """A PATCH that promises `declared` bytes, sends `body`, and hangs up."""
+    parts = urlsplit(url)
+    head = (
+        f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n"
+        "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+        f"Content-Length: {declared}\r\n\r\n"
+    ).encode()
+    assert parts.hostname is not None and parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head + body)
+        time.sleep(0.5)  # let the bytes arrive before the connection drops
+
+
+def test_a_cut_connection_keeps_what_arrived_and_the_upload_resumes(
+    edge: Edge, tmp_path: Path
+) -> None:
+    source = make_source(tmp_path / "clip.mp4", width=640, height=360, seconds=2)
+    data = source.read_bytes()
+    cut_at = 2 * MIB
+    assert len(data) > cut_at + MIB
+    created = httpx.post(
+        f"{edge.url}/files/", headers=edge.auth(**{"Upload-Length": str(len(data))})
+    )
+    assert created.status_code == 201, created.text
+    url = created.headers["location"]
+
+    _cut_patch(url, edge.token, data[:cut_at], declared=len(data))
+    # The handler notices the cut, commits what it stored, then lets go of the lock.
+    deadline = time.monotonic() + 20
+    while (stored := edge.offset(url)) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # Every byte that arrived is kept: in the file, or on S3 as a tail object.
+    assert stored == cut_at
+
+    with httpx.Client(timeout=60) as client:
+        while stored < len(data):
+            response = client.patch(
+                url,
+                headers={**edge.auth(), **OCTETS, "Upload-Offset": str(stored)},
+                content=data[stored : stored + MIB],
+            )
+            if response.status_code == 423:  # the cut request's lock, until it lets go
+                time.sleep(0.2)
+                continue
+            assert response.status_code == 204, response.text
+            stored = int(response.headers["upload-offset"])
+    upload_id = url.rsplit("/", 1)[-1]
+    assert edge.uploads.store.get_bytes(f"raw/{upload_id}") == data
+    assert _wait_for_video(edge, upload_id).status == "processing"
+
+
+async def test_the_gateway_sends_uploads_to_the_edge(tmp_path: Path) -> None:
+    edge = Edge(_settings(tmp_path))
+    try:
+        port = edge.settings.upload_port
+        users = Users.from_settings(edge.settings)
+        gateway = Gateway(edge.settings, users, edge.uploads, upload_base=edge_base(edge.settings))
+        transport = httpx.ASGITransport(app=create_app(gateway))
+        async with httpx.AsyncClient(transport=transport, base_url="http://vidray") as client:
+            created = await client.post("/files/", headers=edge.auth(**{"Upload-Length": "5"}))
+            location = created.headers["location"]
+            assert location.startswith(f"http://vidray:{port}/files/")
+            answer = await client.post(
+                "/graphql",
+                json={
+                    "query": "mutation { createUpload(input: {size: 3}) { uploadUrl } }",
+                },
+                headers={"Authorization": f"Bearer {edge.token}"},
+            )
+            link = answer.json()["data"]["createUpload"]["uploadUrl"]
+            assert link.startswith(f"http://vidray:{port}/files/") and "?token=" in link
+
+            # The edge takes the bytes, the gateway sees them: one upload, two servers.
+            path = urlsplit(location).path
+            patched = httpx.patch(
+                f"{edge.url}{path}",
+                headers={**edge.auth(), **OCTETS, "Upload-Offset": "0"},
+                content=b"hello",
+            )
+            assert patched.status_code == 204
+            head = await client.head(path, headers=edge.auth())
+            assert head.headers["upload-offset"] == "5"
+            # The one-time link works on the edge, without a bearer token.
+            link_parts = urlsplit(link)
+            sent = httpx.patch(
+                f"{edge.url}{link_parts.path}?{link_parts.query}",
+                headers={**OCTETS, "Upload-Offset": "0"},
+                content=b"abc",
+            )
+            assert sent.status_code == 204, sent.text
+        await gateway.files.settle()
+    finally:
+        edge.server.stop()
+
+
+async def test_a_public_upload_url_names_the_proxy_in_front(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, upload_url="https://up.example.com/")
+    db.migrate(db.make_engine(settings.resolved_database_url))
+    users = Users.from_settings(settings)
+    users.request_otp(email="ana@example.com")
+    code = latest_code(settings.outbox_dir, "ana@example.com")
+    token = users.verify_otp(email="ana@example.com", code=code).access_token
+    gateway = Gateway(settings, users, upload_base=edge_base(settings))
+    transport = httpx.ASGITransport(app=create_app(gateway))
+    async with httpx.AsyncClient(transport=transport, base_url="http://vidray") as client:
+        created = await client.post(
+            "/files/",
+            headers={**TUS, "Authorization": f"Bearer {token}", "Upload-Length": "5"},
+        )
+    assert created.headers["location"].startswith("https://up.example.com/files/")
+
+
+def test_browsers_may_upload_to_the_edge_from_the_web_pages(tmp_path: Path) -> None:
+    edge = Edge(_settings(tmp_path))
+    try:
+        origin = "http://127.0.0.1:8000"  # the gateway's pages, another origin than the edge
+        preflight = httpx.options(
+            f"{edge.url}/files/abc",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "upload-offset,tus-resumable,content-type",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] in {"*", origin}
+        assert "PATCH" in preflight.headers["access-control-allow-methods"]
+        created = httpx.post(
+            f"{edge.url}/files/", headers=edge.auth(Origin=origin, **{"Upload-Length": "5"})
+        )
+        exposed = created.headers["access-control-expose-headers"].lower()
+        assert "location" in exposed and "upload-offset" in exposed
+    finally:
+        edge.server.stop()
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    db.migrate(db.make_engine(settings.resolved_database_url))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", settings.upload_port))
+        taken.listen()
+        server = UploadEdge(settings)
+        with pytest.raises(RuntimeError, match="VIDRAY_UPLOAD_PORT"):
+            server.ready()
