@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 
@@ -60,6 +61,24 @@ class UrlStore:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(self.path)
+
+
+SEND_PIECE = 1024 * 1024
+
+
+def send_patch(
+    http: httpx.Client, url: str, headers: dict[str, str], chunk: bytes
+) -> httpx.Response:
+    """PATCH `chunk` as one body, handed to httpx in views of 1 MiB.
+
+    Given bytes, httpcore keeps `buffer = buffer[n:]` after each partial `send`, a copy of
+    the rest each time: about 13 GiB of copying per GiB of 64 MiB PATCHes, which made
+    this client, not the server, the limit. Views of the one buffer copy nothing."""
+    view = memoryview(chunk)
+    pieces = (view[i : i + SEND_PIECE] for i in range(0, len(view), SEND_PIECE))
+    # httpx and h11 take any bytes-like piece; their types say bytes.
+    content = cast("Iterator[bytes]", pieces)
+    return http.patch(url, headers={**headers, "Content-Length": str(len(chunk))}, content=content)
 
 
 def _refused(response: httpx.Response) -> UploadFailed:
@@ -114,7 +133,7 @@ def upload_file(
             if checksum:
                 digest = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
                 headers["Upload-Checksum"] = f"sha256 {digest}"
-            response = http.patch(url, headers=headers, content=chunk)
+            response = send_patch(http, url, headers, chunk)
             if response.status_code == 409:  # someone else moved it: ask where it stands
                 offset = int(http.head(url, headers=auth).headers["upload-offset"])
                 continue
