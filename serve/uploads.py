@@ -3,21 +3,20 @@
 `Uploads` is a plain class; `serve/app.py` makes it the `uploads` deployment (which
 finishes completed uploads and sweeps expired ones) and the ingress builds one too.
 
-How bytes travel, and why memory stays flat: the tus routes run in the ingress replica
-(`serve/gateway/files.py`) and call `Uploads.write` there, which pulls the request body
-chunk by chunk and hands each few MiB to a writer thread that appends to the local file
-or to an on-disk S3 part spool. We hold at most two flushes (`FLUSH_BYTES`: one being
-written, one arriving) plus, on S3, the part being sent. What we cannot bound is
-Serve's own receive queue: Ray Serve 2.60 drains the body into an unbounded asyncio
-queue in this process as fast as the client sends it, so up to one PATCH body can wait
-there while we write. Behind Serve's Python proxy it also travels through Ray's object
-store in pickled batches; behind HAProxy (`VIDRAY_HTTP_INGRESS=haproxy`) it comes from
-the replica's own socket, without that copy. Passing the body to the
-`uploads` deployment through a handle would copy every chunk through Ray's object store
-and a second process for no gain: any replica can serve any request, because an
-upload's whole state is its database row and its stored bytes. The deployment gets the
-work that is not on the byte path: probing, creating the video, submitting the job,
-and the expiry sweep.
+How bytes travel, and why memory stays flat: the tus routes (`serve/gateway/files.py`)
+run in the upload edge on each node (`serve/upload_edge.py`, a plain uvicorn server) and
+in the gateway replica, and call `Uploads.write` in that process, which pulls the request
+body chunk by chunk and hands each few MiB to a writer thread that appends to the local
+file or to an on-disk S3 part spool. We hold at most two flushes (`FLUSH_BYTES`: one
+being written, one arriving) plus, on S3, the part being sent. On the edge, uvicorn reads
+the socket only as fast as we take the body. In the gateway we cannot bound Serve's own
+receive queue: Ray Serve 2.60 drains the body into an unbounded asyncio queue there as
+fast as the client sends it, so up to one PATCH body can wait in the replica while we
+write. Passing the body to the `uploads` deployment through a handle would copy every
+chunk through Ray's object store and a second process for no gain: any server can take
+any request, because an upload's whole state is its database row and its stored bytes.
+The deployment gets the work that is not on the byte path: probing, creating the video,
+submitting the job, and the expiry sweep.
 """
 
 from __future__ import annotations
@@ -482,7 +481,7 @@ class Uploads:
         self,
         *,
         upload_id: str,
-        owner: Owner,
+        owner: Owner | Callable[[], Owner],
         offset: int,
         body: AsyncIterator[bytes],
         content_length: int | None = None,
@@ -491,11 +490,14 @@ class Uploads:
     ) -> UploadView:
         """Append one PATCH body at `offset`; returns the upload after the commit.
 
+        `owner` may be a blocking call that says who asks (`Files.owner_of`): it runs in
+        the same worker-thread hop that locks the upload and reads its row.
+
         A connection cut mid-body keeps (durably) what arrived, unless a checksum was
         promised, which only the whole body can satisfy; then the error is re-raised.
         """
         loop = asyncio.get_running_loop()
-        row, token, writer = await loop.run_in_executor(
+        asker, row, token, writer = await loop.run_in_executor(
             self._io,
             functools.partial(
                 self._open_writer,
@@ -508,7 +510,7 @@ class Uploads:
         )
         try:
             received, cut = await self._pump(
-                row=row, owner=owner, token=token, writer=writer, body=body, checksum=checksum
+                row=row, owner=asker, token=token, writer=writer, body=body, checksum=checksum
             )
         except BaseException:
             await loop.run_in_executor(self._io, self._close_writer, upload_id, token)
@@ -524,12 +526,14 @@ class Uploads:
         self,
         *,
         upload_id: str,
-        owner: Owner,
+        owner: Owner | Callable[[], Owner],
         offset: int,
         content_length: int | None,
         length: int | None,
-    ) -> tuple[Upload, str, Writer]:
-        # Lock, row and writer in one thread hop: every hop is paid on every PATCH.
+    ) -> tuple[Owner, Upload, str, Writer]:
+        # Owner, lock, row and writer in one thread hop: every hop is paid on every PATCH.
+        if not isinstance(owner, Owner):
+            owner = owner()
         token = self._lock(upload_id)
         try:
             row = self._prepare(
@@ -539,7 +543,7 @@ class Uploads:
                 content_length=content_length,
                 length=length,
             )
-            return row, token, self.backend.open(_target(row))
+            return owner, row, token, self.backend.open(_target(row))
         except BaseException:
             self._unlock(upload_id, token)
             raise
@@ -653,7 +657,8 @@ class Uploads:
         if final:
             values["status"] = UploadStatus.COMPLETE
         with self.sessions.begin() as session:
-            # Compare-and-set: a writer whose lock lapsed cannot move the offset.
+            # Compare-and-set: a writer whose lock lapsed cannot move the offset. One
+            # statement, which also hands back the row as written.
             moved = session.execute(
                 update(Upload)
                 .where(
@@ -662,11 +667,11 @@ class Uploads:
                     Upload.status == UploadStatus.ACTIVE,
                 )
                 .values(**values)
-            ).rowcount
-            if moved != 1:
+                .returning(Upload)
+            ).scalar_one_or_none()
+            if moved is None:
                 raise OffsetConflict("the upload moved while this request ran: HEAD and resume")
-            # A new session: this loads the row as just written, no refresh needed.
-            return _view(session.get(Upload, row.id))
+            return _view(moved)
 
     # --- concatenation ---------------------------------------------------------------
 

@@ -48,7 +48,14 @@ class Accounts(Service):
 
     def __init__(self, target: Any, *, verifier: Any = None) -> None:
         super().__init__(target)
-        self.verifier = Service(verifier) if verifier is not None else Service(target)
+        self.local = verifier if verifier is not None else target
+        self.verifier = Service(self.local)
+
+    def authenticate_here(self, access_token: str) -> UserView:
+        """`authenticate`, blocking, in the caller's thread: for a worker thread that
+        has more to do in the same hop (a tus PATCH opens its upload there)."""
+        result: UserView = self.local.authenticate(access_token)
+        return result
 
     async def request_otp(self, *, email: str | None, phone: str | None, ip: str) -> None:
         await self.call("request_otp", email=email, phone=phone, ip=ip)

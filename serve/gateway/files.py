@@ -1,9 +1,11 @@
 """tus 1.0.0 at /files/: the HTTP edge of `serve/uploads.py`.
 
-These routes run in the ingress replica and stream each PATCH body straight into
-`Uploads.write` in this process (see `serve/uploads.py` for why bytes never cross a
-deployment handle). Completed uploads are handed to the `uploads` deployment, which
-probes them and submits the transcode; the client's PATCH does not wait for that.
+These routes run in the upload edge (`serve/upload_edge.py`) and in the gateway
+replica, and stream each PATCH body straight into `Uploads.write` in that process (see
+`serve/uploads.py` for why bytes never cross a deployment handle). `Files.url` says
+where an upload's requests go: the upload edge, wherever it was created. Completed
+uploads are handed to the `uploads` deployment, which probes them and submits the
+transcode; the client's PATCH does not wait for that.
 
 Credentials: `Authorization: Bearer <access token>`, or the `token` query parameter of
 an upload URL made by the `createUpload` mutation (good for that one upload only).
@@ -103,11 +105,14 @@ class Files:
         base = self.upload_base(request)
         return f"{base}/files/{upload_id}" + (f"?token={token}" if token else "")
 
-    async def owner(self, request: Request, upload_id: str | None = None) -> Owner:
+    def owner_of(self, request: Request, upload_id: str | None = None) -> Callable[[], Owner]:
+        """Who sends `request`, as a blocking call for a worker thread, so that a PATCH
+        resolves its owner and opens its upload in one hop. Raises at once when the
+        request carries no credentials at all."""
         token = request.query_params.get("token")
         if token is not None and upload_id is not None:
-            owner_id = await run_in_threadpool(self.uploads.owner_for_token, upload_id, token)
-            return await run_in_threadpool(self.uploads.owner, owner_id)
+            uploads = self.uploads
+            return lambda: uploads.owner(uploads.owner_for_token(upload_id, token))
         header = request.headers.get("authorization")
         scheme, _, access = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not access.strip():
@@ -115,8 +120,16 @@ class Files:
                 "send 'Authorization: Bearer <access token>' (sign in with verifyOtp or "
                 "login), or use the upload URL from the createUpload mutation"
             )
-        user = await self.accounts.authenticate(access.strip())
-        return Owner(id=user.id, limits=user.limits)
+        accounts = self.accounts
+
+        def signed_in() -> Owner:
+            user = accounts.authenticate_here(access.strip())
+            return Owner(id=user.id, limits=user.limits)
+
+        return signed_in
+
+    async def owner(self, request: Request, upload_id: str | None = None) -> Owner:
+        return await run_in_threadpool(self.owner_of(request, upload_id))
 
     def finish_later(self, upload_id: str) -> None:
         """Probe and publish in the background; a lost task is redone by the sweep."""
@@ -285,10 +298,9 @@ def create_router(files: Files, *, max_size: int) -> APIRouter:
             content_length = parse_uint("Content-Length", h.get("content-length"))
             length = parse_uint("Upload-Length", h.get("upload-length"))
             checksum = parse_checksum(h.get("upload-checksum"))
-            owner = await files.owner(request, upload_id)
             view = await uploads.write(
                 upload_id=upload_id,
-                owner=owner,
+                owner=files.owner_of(request, upload_id),
                 offset=offset,
                 body=request.stream(),
                 content_length=content_length,
