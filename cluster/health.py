@@ -1,10 +1,12 @@
-"""Readiness of the services vidray stands on: database, object storage, KV and Ray."""
+"""Readiness of the services vidray stands on: database, object storage, KV, Ray, and
+the upload edge of this node."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy import Engine
 
 from cluster import db, runtime
@@ -29,7 +31,11 @@ def _probe(name: str, check: Callable[[], str]) -> ComponentHealth:
         return ComponentHealth(name, False, f"{exc.__class__.__name__}: {exc}")
 
 
-def check_all(*, engine: Engine, store: ObjectStore, kv: KV) -> list[ComponentHealth]:
+def check_all(
+    *, engine: Engine, store: ObjectStore, kv: KV, upload_edge: str | None = None
+) -> list[ComponentHealth]:
+    """`upload_edge`: the base URL of this node's upload edge, where one should run."""
+
     def database() -> str:
         db.check(engine)
         return engine.dialect.name
@@ -48,9 +54,20 @@ def check_all(*, engine: Engine, store: ObjectStore, kv: KV) -> list[ComponentHe
             raise VidrayError("no live Ray node: start one with `vidray up` or set RAY_ADDRESS")
         return f"{nodes} node(s) alive"
 
-    return [
+    def uploads() -> str:
+        assert upload_edge is not None
+        try:
+            httpx.get(f"{upload_edge}/healthz", timeout=2).raise_for_status()
+        except httpx.HTTPError as exc:
+            raise VidrayError(f"the upload edge at {upload_edge} does not answer: {exc}") from None
+        return f"upload edge at {upload_edge}"
+
+    checks = [
         _probe("database", database),
         _probe("storage", storage),
         _probe("kv", cache),
         _probe("ray", ray_cluster),
     ]
+    if upload_edge is not None:
+        checks.append(_probe("uploads", uploads))
+    return checks

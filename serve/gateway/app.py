@@ -30,6 +30,7 @@ from serve.gateway.limits import BodyLimit
 from serve.gateway.schema import build_schema
 from serve.gateway.watch import create_router as create_watch_router
 from serve.stream import Stream
+from serve.upload_edge import local_edge_url
 from serve.uploads import Uploads
 from serve.users import Users
 from serve.videos import Videos
@@ -74,12 +75,14 @@ class Gateway:
         self.library = Service(library)
         self.videos = Service(videos if videos is not None else library)
         self.jobs = jobs
-        # The byte path always runs here, in the ingress: see serve/uploads.py.
+        # tus runs here too, for clients that send it here: see serve/uploads.py.
         local = uploads if isinstance(uploads, Uploads) else Uploads.from_settings(settings)
         finisher = None if isinstance(uploads, Uploads) else uploads
         self.files = Files(
             uploads=local, accounts=self.accounts, finisher=finisher, upload_base=upload_base
         )
+        # This node's upload edge, for /healthz: there is one wherever uploads go there.
+        self.edge_url = local_edge_url(settings) if upload_base else None
         # Signing a playback URL is a database read and one hash: done here, for the
         # watch page; the bytes under /hls/ are the stream application's (serve/app.py).
         self.stream = Stream(
@@ -92,7 +95,9 @@ class Gateway:
 
     async def health(self) -> list[ComponentHealth]:
         # The probes block on sockets and files: keep them off the event loop.
-        return await run_in_threadpool(check_all, engine=self.engine, store=self.store, kv=self.kv)
+        return await run_in_threadpool(
+            check_all, engine=self.engine, store=self.store, kv=self.kv, upload_edge=self.edge_url
+        )
 
     def __serve_build_asgi_app__(self) -> ASGIApp:
         return create_app(self)
