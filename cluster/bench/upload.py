@@ -1,23 +1,27 @@
-"""`vidray bench upload`: tus uploads through Ray Serve beside their anchors.
+"""`vidray bench upload`: tus uploads into vidray beside their anchors.
 
 For each store (the local folder, then S3) and each PATCH size, the same file goes:
 
-- through vidray: `vidray up`'s Serve application, behind Serve's Python proxy and then
-  behind HAProxy (`VIDRAY_HTTP_INGRESS=haproxy`), tus PATCHes from
-  `cluster.upload_client` (no checksums, so hashing does not count), while a thread
-  samples the ingress replica's memory;
+- through vidray as `vidray up` runs it: created at the gateway (Serve's proxy), then
+  PATCHed to the upload edge that its `Location` names (`serve/upload_edge.py`), with
+  tus PATCHes from `cluster.upload_client` (no checksums, so hashing does not count),
+  while a thread samples the edge's memory;
+- with `gateway`, through the gateway replica alone (`VIDRAY_UPLOAD_EDGE=false`, Serve's
+  proxy): the path the edge replaces, for comparison;
 - through a bare uvicorn app in its own process, without Ray, that streams each PATCH
   body to the same store with the same writers (`serve/upload_writers.py`);
 - and, once, through a plain file copy with fsync: the disk's limit.
 
+vidray and the bare writer take turns, `rounds` times each, and each figure is the
+median: the disk and the two shared cores make single runs wander by 30% and more.
+
 Memory is measured from one baseline, taken after a warm-up upload, so what one run
-leaves behind counts against the next. Two figures: the replica's private memory
+leaves behind counts against the next. Two figures: the process's private memory
 (`RssAnon`: its heaps, what a leak or a queue grows), and its whole RSS, which also
 counts the pages of Ray's shared object store that it has touched. Behind Serve's proxy
-every request body reaches the replica through that store, in batches, and its pages
-stay mapped; they belong to the store (bounded by `object_store_memory`, counted once
-per node), not to the replica. Behind HAProxy the body arrives on the replica's own
-socket and the store is not involved.
+every request body reaches the gateway replica through that store, in batches, and its
+pages stay mapped; they belong to the store (bounded by `object_store_memory`, counted
+once per node), not to the replica. The edge reads its own socket: no store involved.
 """
 
 from __future__ import annotations
@@ -26,25 +30,36 @@ import contextlib
 import multiprocessing
 import os
 import shutil
+import statistics
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import psutil
 
-from cluster.config import HttpIngress, Settings
+from cluster.config import Settings
+from cluster.storage import open_store
+from cluster.upload_client import send_patch
 
 MIB = 1024 * 1024
 
 
+Path_ = Literal["edge", "gateway"]
+# What each path's memory is read from: the process a PATCH body reaches.
+PROCESS_MARKS: dict[Path_, str] = {
+    "edge": "UploadEdgeActor",
+    "gateway": "ServeReplica:vidray:gateway",
+}
+
+
 @dataclass(frozen=True)
 class Row:
-    ingress: HttpIngress
+    path: Path_
     store: str
     chunk_mb: int
     vidray_mbps: float
@@ -91,7 +106,6 @@ def _bare_server(settings: Settings, port: int) -> None:
     """A single-process ASGI app: PATCH /bare/{name} appends the body at Upload-Offset."""
     import uvicorn
 
-    from cluster.storage import open_store
     from serve.upload_writers import Target, open_backend
 
     store = open_store(settings)
@@ -102,6 +116,10 @@ def _bare_server(settings: Settings, port: int) -> None:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
+            return
+        if scope["method"] != "PATCH":  # the readiness probe
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
             return
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         name = scope["path"].rsplit("/", 1)[-1]
@@ -156,21 +174,39 @@ def _bare_mbps(settings: Settings, source: Path, chunk: int) -> float:
                         raise
                     time.sleep(0.2)
             size, offset = source.stat().st_size, 0
-            name = f"b{os.getpid()}{chunk}"
+            name = f"b{os.getpid()}{time.time_ns()}"
             started = time.perf_counter()
             with source.open("rb") as fh:
                 while offset < size:
-                    data = fh.read(chunk)
-                    response = client.patch(
+                    response = send_patch(  # as vidray's client sends its PATCHes
+                        client,
                         f"{base}/bare/{name}",
-                        headers={"Upload-Offset": str(offset), "Upload-Length": str(size)},
-                        content=data,
+                        {"Upload-Offset": str(offset), "Upload-Length": str(size)},
+                        fh.read(chunk),
                     )
                     offset = int(response.headers["upload-offset"])
-            return size / MIB / (time.perf_counter() - started)
+            mbps = size / MIB / (time.perf_counter() - started)
     finally:
         process.terminate()
         process.join(10)
+    # As vidray drops its copy (random bytes are no video), and outside the timing.
+    open_store(settings).delete(f"bench/{name}")
+    return mbps
+
+
+def _settle(settings: Settings, url: str) -> None:
+    """Wait until vidray has finished an upload (probed it, refused it, deleted its
+    bytes), so that work does not land in the next measurement."""
+    from serve.tus import upload_id_from_url
+    from serve.uploads import Uploads
+
+    uploads, upload_id = Uploads.from_settings(settings), upload_id_from_url(url)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        view = uploads.view(upload_id)
+        if view is None or view.status != "complete":
+            return
+        time.sleep(0.2)
 
 
 # --- vidray ----------------------------------------------------------------------------
@@ -219,17 +255,17 @@ class MemoryPeak:
         return (self.peak[1] - self.base[1]) / MIB
 
 
-def _gateway_pid() -> int:
+def _pid_of(mark: str) -> int:
     # Ray started here: its workers are our descendants (other Ray instances on the
-    # machine are not), and a Serve replica's process title names its deployment.
+    # machine are not), and a worker's process title names its actor or replica.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for child in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                if "ServeReplica:vidray:gateway" in " ".join(child.cmdline()):
+                if mark in " ".join(child.cmdline()):
                     return child.pid
         time.sleep(0.5)
-    raise RuntimeError("no gateway replica among this process's descendants")
+    raise RuntimeError(f"no {mark} among this process's descendants")
 
 
 def _token(settings: Settings) -> str:
@@ -255,13 +291,15 @@ def _vidray(settings: Settings) -> Iterator[str]:
     from ray.serve.config import HTTPOptions
 
     from cluster import db, runtime
-    from serve.app import APP_NAME, build_app
+    from serve.app import APP_NAME, build_app, start_upload_edges
 
     db.migrate(db.make_engine(settings.resolved_database_url))
     runtime.start(settings)
     try:
         serve.start(http_options=HTTPOptions(host="127.0.0.1", port=settings.http_port))
         serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
+        # Held while the benchmark runs: the edges are this job's actors.
+        _edges = start_upload_edges(settings) if settings.upload_edge else []
         yield f"http://127.0.0.1:{settings.http_port}"
     finally:
         serve.shutdown()
@@ -271,48 +309,54 @@ def _vidray(settings: Settings) -> Iterator[str]:
 def _vidray_rows(
     *,
     settings: Settings,
-    ingress: HttpIngress,
+    path: Path_,
     store: str,
     source: Path,
     chunk_sizes: list[int],
     copy: float | None,
+    rounds: int,
     say: Callable[[str], None],
 ) -> list[Row]:
     from cluster.upload_client import upload_file
 
     rows = []
-    with _vidray(settings.model_copy(update={"http_ingress": ingress})) as base:
+    run_settings = settings.model_copy(update={"upload_edge": path == "edge"})
+    with _vidray(run_settings) as base:
         token = _token(settings)
-        pid = _gateway_pid()
+        pid = _pid_of(PROCESS_MARKS[path])
         # One small upload first, so one-time imports and pools do not count as growth.
         warm = source.with_name("warm.bin")
         _source(warm, 8 * MIB)
         upload_file(server=base, path=warm, token=token, metadata={}, checksum=False)
         baseline = _memory(pid)
         for chunk in chunk_sizes:
-            say(f"{store}: vidray behind {ingress}, {chunk // MIB} MiB PATCHes")
-            with MemoryPeak(pid, baseline) as memory, httpx.Client(timeout=300) as client:
-                started = time.perf_counter()
-                upload_file(
-                    server=base,
-                    path=source,
-                    token=token,
-                    metadata={"filename": "bench.bin"},
-                    chunk_size=chunk,
-                    client=client,
-                    checksum=False,
-                )
-                seconds = time.perf_counter() - started
-            ours = source.stat().st_size / MIB / seconds
-            say(f"{store}: bare uvicorn, {chunk // MIB} MiB PATCHes")
-            bare = _bare_mbps(settings, source, chunk)
+            ours: list[float] = []
+            bare: list[float] = []
+            with MemoryPeak(pid, baseline) as memory:
+                for turn in range(1, rounds + 1):
+                    say(f"{store}: vidray ({path}), {chunk // MIB} MiB PATCHes, {turn}/{rounds}")
+                    with httpx.Client(timeout=300) as client:
+                        started = time.perf_counter()
+                        url = upload_file(
+                            server=base,
+                            path=source,
+                            token=token,
+                            metadata={"filename": "bench.bin"},
+                            chunk_size=chunk,
+                            client=client,
+                            checksum=False,
+                        )
+                        ours.append(source.stat().st_size / MIB / (time.perf_counter() - started))
+                    _settle(settings, url)
+                    say(f"{store}: bare uvicorn, {chunk // MIB} MiB PATCHes, {turn}/{rounds}")
+                    bare.append(_bare_mbps(settings, source, chunk))
             rows.append(
                 Row(
-                    ingress=ingress,
+                    path=path,
                     store=store,
                     chunk_mb=chunk // MIB,
-                    vidray_mbps=ours,
-                    bare_mbps=bare,
+                    vidray_mbps=statistics.median(ours),
+                    bare_mbps=statistics.median(bare),
                     copy_mbps=copy,
                     private_growth_mb=memory.private_growth_mb,
                     rss_growth_mb=memory.rss_growth_mb,
@@ -357,48 +401,46 @@ def bench(
     size: int,
     chunk_sizes: list[int],
     with_s3: bool,
-    ingresses: Sequence[HttpIngress] = ("serve", "haproxy"),
+    paths: Sequence[Path_] = ("edge", "gateway"),
+    rounds: int = 3,
     say: Callable[[str], None] = print,
 ) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="vidray-bench-upload-") as tmp:
         folder = Path(tmp)
         say(f"writing a {size // MIB} MiB source")
         source = _source(folder / "source.bin", size)
-        copy = _copy_mbps(source, folder)
-        port = _port()
+        copy = statistics.median([_copy_mbps(source, folder) for _ in range(rounds)])
+        # Its own ports, the embedded database and KV: nothing of a running platform.
+        isolated = {
+            "http_port": _port(),
+            "upload_port": _port(),
+            "upload_url": None,
+            "database_url": None,
+            "redis_url": None,
+        }
         local = settings.model_copy(
-            update={
-                "data_dir": folder / "local",
-                "s3_bucket": None,
-                "http_port": port,
-                "database_url": None,
-                "redis_url": None,
-            }
+            update={"data_dir": folder / "local", "s3_bucket": None, **isolated}
         )
-        rows = []
-        for ingress in ingresses:
-            rows += _vidray_rows(
-                settings=local,
-                ingress=ingress,
-                store="local",
-                source=source,
-                chunk_sizes=chunk_sizes,
-                copy=copy,
-                say=say,
-            )
-        if with_s3:
-            with _s3_settings(settings, folder / "s3") as s3:
+        stores: list[tuple[str, Settings, float | None]] = [("local", local, copy)]
+        with contextlib.ExitStack() as stack:
+            if with_s3:
+                s3 = stack.enter_context(_s3_settings(settings, folder / "s3"))
                 if s3 is None:
                     say("S3 skipped: set VIDRAY_S3_BUCKET or install moto[server]")
-                    return rows
-                for ingress in ingresses:
-                    rows += _vidray_rows(
-                        settings=s3.model_copy(update={"http_port": port}),
-                        ingress=ingress,
-                        store="s3",
-                        source=source,
-                        chunk_sizes=chunk_sizes,
-                        copy=None,
-                        say=say,
-                    )
-    return rows
+                else:
+                    stores.append(("s3", s3.model_copy(update=isolated), None))
+            return [
+                row
+                for store, store_settings, store_copy in stores
+                for path in paths
+                for row in _vidray_rows(
+                    settings=store_settings,
+                    path=path,
+                    store=store,
+                    source=source,
+                    chunk_sizes=chunk_sizes,
+                    copy=store_copy,
+                    rounds=rounds,
+                    say=say,
+                )
+            ]
