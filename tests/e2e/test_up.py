@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -20,7 +21,8 @@ def test_up_serves_health_and_graphql_then_stops_cleanly(launch_platform: Launch
     proc = launch_platform.proc
     health = httpx.get(f"{base}/healthz").json()
     assert health["status"] == "ok"
-    assert set(health["components"]) == {"database", "storage", "kv", "ray"}
+    assert set(health["components"]) == {"database", "storage", "kv", "ray", "uploads"}
+    assert health["components"]["uploads"]["ok"] is True
 
     answer = httpx.post(f"{base}/graphql", json={"query": "{ health { ok version } }"}).json()
     assert answer["data"]["health"]["ok"] is True
@@ -49,6 +51,7 @@ def test_up_serves_health_and_graphql_then_stops_cleanly(launch_platform: Launch
 
 
 S3_AUTH = "{s3 server that checks credentials}"
+TAKEN = "{a port another process listens on}"
 
 
 @pytest.mark.parametrize(
@@ -88,6 +91,9 @@ S3_AUTH = "{s3 server that checks credentials}"
         ({"VIDRAY_TIERS": "not json"}, "VIDRAY_TIERS"),
         ({"VIDRAY_DATA_DIR": "/proc/vidray"}, "VIDRAY_DATA_DIR"),
         ({"VIDRAY_HTTP_HOST": "203.0.113.7"}, "VIDRAY_HTTP_HOST"),
+        ({"VIDRAY_UPLOAD_URL": "ftp://uploads.example.com"}, "VIDRAY_UPLOAD_URL"),
+        # The upload edge's port is taken.
+        ({"VIDRAY_UPLOAD_PORT": TAKEN}, "VIDRAY_UPLOAD_PORT"),
         # A placeholder secret in prod.
         ({"VIDRAY_MODE": "prod"}, "VIDRAY_SIGNING_SECRET"),
         (
@@ -106,13 +112,17 @@ def test_bad_configuration_is_one_clear_line(
     if S3_AUTH in env.values():
         endpoint = request.getfixturevalue("s3_server_checking_credentials")
         env = {k: endpoint if v == S3_AUTH else v for k, v in env.items()}
-    result = subprocess.run(
-        [VIDRAY, "up"],
-        env=platform_env(tmp_path, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = subprocess.run(
+            [VIDRAY, "up"],
+            env=platform_env(tmp_path, **{k: port if v == TAKEN else v for k, v in env.items()}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -226,6 +226,21 @@ async def test_the_gateway_sends_uploads_to_the_edge(tmp_path: Path) -> None:
         edge.server.stop()
 
 
+async def test_health_reports_the_upload_edge(tmp_path: Path) -> None:
+    edge = Edge(_settings(tmp_path))
+    gateway = Gateway(edge.settings, upload_base=edge_base(edge.settings))
+    transport = httpx.ASGITransport(app=create_app(gateway))
+    async with httpx.AsyncClient(transport=transport, base_url="http://vidray") as client:
+        try:
+            healthy = (await client.get("/healthz")).json()
+        finally:
+            edge.server.stop()
+        down = await client.get("/healthz")
+    assert healthy["components"]["uploads"]["ok"] is True
+    assert down.json()["components"]["uploads"]["ok"] is False
+    assert "does not answer" in down.json()["components"]["uploads"]["detail"]
+
+
 async def test_a_public_upload_url_names_the_proxy_in_front(tmp_path: Path) -> None:
     settings = _settings(tmp_path, upload_url="https://up.example.com/")
     db.migrate(db.make_engine(settings.resolved_database_url))

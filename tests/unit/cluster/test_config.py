@@ -18,6 +18,7 @@ def test_embedded_defaults_need_nothing_configured() -> None:
     settings = load_settings()
     assert settings.mode == "dev"
     assert settings.http_port == 8000
+    assert (settings.upload_edge, settings.upload_port, settings.upload_url) == (True, 8001, None)
     assert settings.resolved_database_url.startswith("sqlite:///")
     assert settings.resolved_database_url.endswith(".vidray/vidray.db")
     assert settings.redis_url is None
@@ -75,6 +76,10 @@ def test_dev_accepts_the_placeholder() -> None:
         ("VIDRAY_HTTP_PORT", "eighty"),
         ("VIDRAY_MODE", "production"),
         ("VIDRAY_STREAM_REPLICAS", "0"),
+        ("VIDRAY_UPLOAD_PORT", "0"),
+        ("VIDRAY_UPLOAD_URL", "uploads.example.com"),
+        ("VIDRAY_UPLOAD_URL", "https://up.example.com/?x=1"),
+        ("VIDRAY_UPLOAD_EDGE", "maybe"),
     ],
 )
 def test_malformed_values_name_their_variable(
