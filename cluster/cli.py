@@ -41,7 +41,8 @@ def _say(message: str) -> None:
 
 
 def _fail(exc: VidrayError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    # Escaped: messages quote URLs such as https://host[:port][/path], not markup.
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

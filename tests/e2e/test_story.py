@@ -157,7 +157,8 @@ def test_the_whole_story_over_http_and_websockets(
         "createUpload"
     ]
     video_id, upload_url = created["video"]["id"], created["uploadUrl"]
-    assert upload_url.startswith(f"{base}/files/")
+    # The link leads to the upload edge, beside Serve's HTTP path.
+    assert upload_url.startswith(f"{launch_platform.upload_base}/files/")
     uploader = tus.TusClient(f"{base}/files/").uploader(
         str(source), url=upload_url, chunk_size=256 * 1024
     )
