@@ -8,12 +8,10 @@ import hashlib
 import json
 import os
 import re
-import socket
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -21,6 +19,7 @@ from tusclient import client as tus
 
 from cluster.bench.sources import make_source
 from cluster.upload_client import upload_file
+from tests.conftest import cut_patch
 from tests.e2e.conftest import Launch
 
 MIB = 1024 * 1024
@@ -57,20 +56,6 @@ def _sign_in(base: str, outbox: Path) -> str:
     return token
 
 
-def _cut_patch(url: str, token: str, body: bytes, *, declared: int) -> None:
-    """Send a PATCH that promises `declared` bytes, send fewer, and hang up."""
-    parts = urlsplit(url)
-    head = (
-        f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        f"Authorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n"
-        "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
-        f"Content-Length: {declared}\r\n\r\n"
-    ).encode()
-    with socket.create_connection((parts.hostname, parts.port or 80), timeout=10) as sock:
-        sock.sendall(head + body)
-        time.sleep(1.0)  # let the bytes reach the replica before the connection drops
-
-
 def test_tuspy_uploads_resumes_and_the_video_is_transcoded(
     launch_platform: Launch, tmp_path: Path
 ) -> None:
@@ -93,7 +78,7 @@ def test_tuspy_uploads_resumes_and_the_video_is_transcoded(
     assert url.startswith(f"{launch_platform.upload_base}/files/")
 
     # The connection is cut mid-body: HEAD reports only what was stored.
-    _cut_patch(url, token, payload[: 100 * 1024], declared=len(payload))
+    cut_patch(url, token, payload[: 100 * 1024], declared=len(payload))
     head = httpx.head(url, headers={"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"})
     stored = int(head.headers["upload-offset"])
     assert 0 <= stored <= 100 * 1024

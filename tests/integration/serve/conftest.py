@@ -1,4 +1,5 @@
-"""Accounts on real backends: SQLite + the embedded KV, and PostgreSQL + Redis."""
+"""Accounts on real backends (SQLite + the embedded KV, PostgreSQL + Redis), and the
+object stores uploads are tested on (a local folder, a bucket on moto's S3 server)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, delete
@@ -16,7 +18,7 @@ from cluster.config import Settings, load_settings
 from cluster.db.models import Base, User
 from cluster.kv import KV, EmbeddedKV, RedisKV
 from cluster.messaging import OutboxSender
-from cluster.storage import LocalStore
+from cluster.storage import LocalStore, S3Store
 from serve.users import RateLimits, Users
 
 
@@ -116,3 +118,33 @@ def make_users(engine: Engine, kv: KV, settings: Settings, clock: FakeClock) -> 
 @pytest.fixture
 def users(make_users: MakeUsers) -> Users:
     return make_users()
+
+
+@pytest.fixture(scope="module")
+def s3_bucket(s3_server: str) -> str:
+    bucket = f"uploads-{secrets.token_hex(4)}"
+    S3Store(
+        bucket=bucket,
+        endpoint_url=s3_server,
+        access_key_id="testing",
+        secret_access_key="testing",
+        create_bucket=True,
+    )
+    return bucket
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_overrides(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """Settings for the store under test: the local folder, or a bucket on moto's server."""
+    if request.param == "local":
+        return {}
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    return {
+        "s3_bucket": request.getfixturevalue("s3_bucket"),
+        "s3_endpoint_url": request.getfixturevalue("s3_server"),
+        "s3_access_key_id": "testing",
+        "s3_secret_access_key": "testing",
+    }

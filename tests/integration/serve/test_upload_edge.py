@@ -29,9 +29,8 @@ from serve.gateway.app import Gateway, create_app
 from serve.upload_edge import UploadEdge, edge_base
 from serve.uploads import Uploads
 from serve.users import Users
-from tests.conftest import free_port
+from tests.conftest import cut_patch, free_port
 from tests.integration.serve.conftest import latest_code
-from tests.integration.serve.test_uploads import s3_bucket  # noqa: F401  (a fixture)
 
 MIB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -77,21 +76,9 @@ class Edge:
         return int(response.headers["upload-offset"])
 
 
-@pytest.fixture(params=["local", "s3"])
-def edge(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Edge]:
-    overrides: dict[str, Any] = {}
-    if request.param == "s3":
-        overrides = {
-            "s3_bucket": request.getfixturevalue("s3_bucket"),
-            "s3_endpoint_url": request.getfixturevalue("s3_server"),
-            "s3_access_key_id": "testing",
-            "s3_secret_access_key": "testing",
-        }
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    running = Edge(_settings(tmp_path, **overrides))
+@pytest.fixture
+def edge(tmp_path: Path, store_overrides: dict[str, Any]) -> Iterator[Edge]:
+    running = Edge(_settings(tmp_path, **store_overrides))
     yield running
     running.server.stop()
 
@@ -129,21 +116,6 @@ def test_tuspy_uploads_through_the_edge_with_checksums(edge: Edge, tmp_path: Pat
     assert (video.title, video.status, video.width) == ("through the edge", "processing", 320)
 
 
-def _cut_patch(url: str, token: str, body: bytes, *, declared: int) -> None:
-    """A PATCH that promises `declared` bytes, sends `body`, and hangs up."""
-    parts = urlsplit(url)
-    head = (
-        f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        f"Authorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n"
-        "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
-        f"Content-Length: {declared}\r\n\r\n"
-    ).encode()
-    assert parts.hostname is not None and parts.port is not None
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(head + body)
-        time.sleep(0.5)  # let the bytes arrive before the connection drops
-
-
 def test_a_cut_connection_keeps_what_arrived_and_the_upload_resumes(
     edge: Edge, tmp_path: Path
 ) -> None:
@@ -157,7 +129,7 @@ def test_a_cut_connection_keeps_what_arrived_and_the_upload_resumes(
     assert created.status_code == 201, created.text
     url = created.headers["location"]
 
-    _cut_patch(url, edge.token, data[:cut_at], declared=len(data))
+    cut_patch(url, edge.token, data[:cut_at], declared=len(data))
     # The handler notices the cut, commits what it stored, then lets go of the lock.
     deadline = time.monotonic() + 20
     while (stored := edge.offset(url)) == 0 and time.monotonic() < deadline:

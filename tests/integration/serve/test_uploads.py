@@ -78,38 +78,14 @@ class Env:
         return self.uploads.store.get_bytes(f"raw/{upload_id}")
 
 
-@pytest.fixture(scope="module")
-def s3_bucket(s3_server: str) -> str:
-    bucket = f"uploads-{secrets.token_hex(4)}"
-    S3Store(
-        bucket=bucket,
-        endpoint_url=s3_server,
-        access_key_id="testing",
-        secret_access_key="testing",
-        create_bucket=True,
-    )
-    return bucket
-
-
 def _sign_in(users: Users, settings: Settings, email: str) -> str:
     users.request_otp(email=email)
     return users.verify_otp(email=email, code=latest_code(settings.outbox_dir, email)).access_token
 
 
-@pytest.fixture(params=["local", "s3"])
-async def env(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Env]:
-    overrides: dict[str, Any] = {}
-    if request.param == "s3":
-        overrides = {
-            "s3_bucket": request.getfixturevalue("s3_bucket"),
-            "s3_endpoint_url": request.getfixturevalue("s3_server"),
-            "s3_access_key_id": "testing",
-            "s3_secret_access_key": "testing",
-        }
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+@pytest.fixture
+async def env(tmp_path: Path, store_overrides: dict[str, Any]) -> AsyncIterator[Env]:
+    overrides = store_overrides
     settings = load_settings(
         data_dir=tmp_path,
         signing_secret=secrets.token_urlsafe(32),
