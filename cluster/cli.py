@@ -325,7 +325,7 @@ def up(
         console.print(f"  graphql   {base}/graphql")
         if settings.upload_edge:
             uploads = settings.upload_url or f"http://{settings.http_host}:{settings.upload_port}"
-            console.print(f"  uploads   {uploads}/files/ (tus; {base}/files/ also works)")
+            console.print(f"  uploads   {uploads}/files/ (tus)")
         console.print(f"  health    {base}/healthz")
         console.print(f"  ray       {info.address}")
         if info.dashboard_url:
