@@ -315,7 +315,7 @@ def up(
                 build_stream_app(settings), name=STREAM_APP_NAME, route_prefix=STREAM_ROUTE_PREFIX
             )
         if settings.upload_edge:
-            with console.status("starting the upload edge"):
+            with console.status("starting the upload edge"), _clear_errors():
                 edges = start_upload_edges(settings)
         if not hls_js_path(settings.resolved_web_assets_dir).is_file():
             _install_assets(settings)

@@ -16,6 +16,7 @@ from ray import serve
 from ray.serve import Application
 
 from cluster.config import Settings
+from cluster.errors import VidrayError
 from serve.gateway.app import Gateway
 from serve.stream import Stream, StreamApp
 from serve.upload_edge import UploadEdge, edge_base
@@ -233,5 +234,8 @@ def start_upload_edges(settings: Settings) -> list[Any]:
         for node in ray.nodes()
         if node["Alive"]
     ]
-    ray.get([edge.ready.remote() for edge in edges])
+    try:
+        ray.get([edge.ready.remote() for edge in edges])
+    except ray.exceptions.RayTaskError as exc:  # a taken port: the edge's own error
+        raise exc.cause if isinstance(exc.cause, VidrayError) else exc from None
     return edges

@@ -34,6 +34,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from cluster.config import Settings
+from cluster.errors import ConfigError
 from serve.gateway.accounts import Accounts
 from serve.gateway.files import Files, allow_browsers, create_router
 from serve.uploads import Uploads
@@ -137,9 +138,10 @@ class UploadEdge:
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self._thread.is_alive():
-                raise RuntimeError(
-                    f"the upload edge could not listen on {self.url}: is the port taken? "
-                    "Set VIDRAY_UPLOAD_PORT to a free one"
+                raise ConfigError(
+                    "VIDRAY_UPLOAD_PORT",
+                    f"the upload edge cannot listen on {self.url}: stop the process using "
+                    "the port or choose another one",
                 )
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the upload edge did not start on {self.url} in {timeout} s")

@@ -25,6 +25,7 @@ from cluster import db
 from cluster.bench.sources import make_source
 from cluster.config import Settings, load_settings
 from cluster.db.models import Upload, Video
+from cluster.errors import ConfigError
 from serve.gateway.app import Gateway, create_app
 from serve.upload_edge import UploadEdge, edge_base
 from serve.uploads import Uploads
@@ -261,5 +262,7 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", settings.upload_port))
         taken.listen()
         server = UploadEdge(settings)
-        with pytest.raises(RuntimeError, match="VIDRAY_UPLOAD_PORT"):
+        with pytest.raises(ConfigError) as caught:
             server.ready()
+    assert caught.value.variable == "VIDRAY_UPLOAD_PORT"
+    assert str(settings.upload_port) in str(caught.value)
