@@ -1,4 +1,5 @@
-"""The watch page plays in headless Chromium, and /hls/ works behind Ray Serve's proxy.
+"""The watch page plays in headless Chromium, a page on the gateway's origin uploads to
+the upload edge, and /hls/ works behind Ray Serve's proxy.
 
 Chromium is driven over the DevTools protocol with a few lines of websocket JSON: no
 browser-automation package to keep in step with the browser.
@@ -182,3 +183,56 @@ def test_hls_behind_ray_serves_proxy(ray_cluster: None, data_dir: Path) -> None:
             assert refused.headers["x-vidray-refused"] == "tampered"
     finally:
         serve.shutdown()
+
+
+UPLOAD_FROM_PAGE = """(async () => {
+  const auth = {"Tus-Resumable": "1.0.0", "Authorization": "Bearer %(token)s"};
+  const body = new TextEncoder().encode("%(text)s");
+  const created = await fetch("%(edge)s/files/", {
+    method: "POST", headers: {...auth, "Upload-Length": String(body.length)}});
+  const location = created.headers.get("Location");
+  const patched = await fetch(location, {method: "PATCH", body, headers: {...auth,
+    "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}});
+  return {created: created.status, location, patched: patched.status,
+          offset: patched.headers.get("Upload-Offset")};
+})()"""
+
+
+def test_a_page_uploads_to_the_upload_edge_across_origins(
+    site: str,
+    browser: DevTools,
+    data_dir: Path,  # noqa: F811
+) -> None:
+    """What tus-js-client does from vidray's pages: the edge is another origin (its own
+    port), so every tus request and header it reads must pass the browser's CORS."""
+    from serve.upload_edge import UploadEdge
+    from serve.users import Users
+    from tests.integration.serve.conftest import latest_code
+
+    settings = _settings(data_dir, upload_port=free_port())
+    users = Users.from_settings(settings)
+    users.request_otp(email="page@example.com")
+    code = latest_code(settings.outbox_dir, "page@example.com")
+    token = users.verify_otp(email="page@example.com", code=code).access_token
+    edge = UploadEdge(settings)
+    try:
+        edge_url = edge.ready()
+        browser.call("Page.navigate", url=f"{site}/watch/{PUBLIC}")  # the gateway's origin
+        deadline = time.monotonic() + 10
+        while browser.evaluate("document.readyState") != "complete":
+            assert time.monotonic() < deadline, "the watch page did not load"
+            time.sleep(0.1)
+        text = "uploaded from a web page"
+        script = UPLOAD_FROM_PAGE % {"token": token, "text": text, "edge": edge_url}
+        answer = browser.call(
+            "Runtime.evaluate", expression=script, awaitPromise=True, returnByValue=True
+        )
+        assert "exceptionDetails" not in answer, answer  # a CORS refusal rejects the fetch
+        result = answer["result"]["value"]
+        assert (result["created"], result["patched"]) == (201, 204)
+        assert result["location"].startswith(f"{edge_url}/files/")
+        assert result["offset"] == str(len(text))
+        upload_id = result["location"].rsplit("/", 1)[-1]
+        assert LocalStore(settings.objects_dir).get_bytes(f"raw/{upload_id}") == text.encode()
+    finally:
+        edge.stop()
