@@ -188,8 +188,9 @@ def test_hls_behind_ray_serves_proxy(ray_cluster: None, data_dir: Path) -> None:
 UPLOAD_FROM_PAGE = """(async () => {
   const auth = {"Tus-Resumable": "1.0.0", "Authorization": "Bearer %(token)s"};
   const body = new TextEncoder().encode("%(text)s");
+  // Twice the length: the upload stays open, so no probe deletes the bytes under test.
   const created = await fetch("%(edge)s/files/", {
-    method: "POST", headers: {...auth, "Upload-Length": String(body.length)}});
+    method: "POST", headers: {...auth, "Upload-Length": String(2 * body.length)}});
   const location = created.headers.get("Location");
   const patched = await fetch(location, {method: "PATCH", body, headers: {...auth,
     "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}});
@@ -207,13 +208,10 @@ def test_a_page_uploads_to_the_upload_edge_across_origins(
     port), so every tus request and header it reads must pass the browser's CORS."""
     from serve.upload_edge import UploadEdge
     from serve.users import Users
-    from tests.integration.serve.conftest import latest_code
+    from tests.integration.serve.conftest import sign_in
 
     settings = _settings(data_dir, upload_port=free_port())
-    users = Users.from_settings(settings)
-    users.request_otp(email="page@example.com")
-    code = latest_code(settings.outbox_dir, "page@example.com")
-    token = users.verify_otp(email="page@example.com", code=code).access_token
+    token = sign_in(Users.from_settings(settings), settings, "page@example.com")
     edge = UploadEdge(settings)
     try:
         edge_url = edge.ready()
