@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import psutil
@@ -45,6 +45,9 @@ import psutil
 from cluster.config import Settings
 from cluster.storage import open_store
 from cluster.upload_client import send_patch
+
+if TYPE_CHECKING:
+    from serve.uploads import Uploads
 
 MIB = 1024 * 1024
 
@@ -194,13 +197,12 @@ def _bare_mbps(settings: Settings, source: Path, chunk: int) -> float:
     return mbps
 
 
-def _settle(settings: Settings, url: str) -> None:
+def _settle(uploads: Uploads, url: str) -> None:
     """Wait until vidray has finished an upload (probed it, refused it, deleted its
     bytes), so that work does not land in the next measurement."""
     from serve.tus import upload_id_from_url
-    from serve.uploads import Uploads
 
-    uploads, upload_id = Uploads.from_settings(settings), upload_id_from_url(url)
+    upload_id = upload_id_from_url(url)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         view = uploads.view(upload_id)
@@ -318,8 +320,10 @@ def _vidray_rows(
     say: Callable[[str], None],
 ) -> list[Row]:
     from cluster.upload_client import upload_file
+    from serve.uploads import Uploads
 
     rows = []
+    uploads = Uploads.from_settings(settings)  # to see when each upload is finished
     run_settings = settings.model_copy(update={"upload_edge": path == "edge"})
     with _vidray(run_settings) as base:
         token = _token(settings)
@@ -347,7 +351,7 @@ def _vidray_rows(
                             checksum=False,
                         )
                         ours.append(source.stat().st_size / MIB / (time.perf_counter() - started))
-                    _settle(settings, url)
+                    _settle(uploads, url)
                     say(f"{store}: bare uvicorn, {chunk // MIB} MiB PATCHes, {turn}/{rounds}")
                     bare.append(_bare_mbps(settings, source, chunk))
             rows.append(

@@ -46,6 +46,12 @@ def latest_code(outbox: Path, to: str) -> str:
     raise AssertionError(f"no message to {to} in {outbox}")
 
 
+def sign_in(users: Users, settings: Settings, email: str) -> str:
+    """An access token for `email`, signed up with the code from the dev outbox."""
+    users.request_otp(email=email)
+    return users.verify_otp(email=email, code=latest_code(settings.outbox_dir, email)).access_token
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

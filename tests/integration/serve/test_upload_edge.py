@@ -31,7 +31,7 @@ from serve.upload_edge import UploadEdge, edge_base
 from serve.uploads import Uploads
 from serve.users import Users
 from tests.conftest import cut_patch, free_port
-from tests.integration.serve.conftest import latest_code
+from tests.integration.serve.conftest import sign_in
 
 MIB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -53,11 +53,7 @@ class Edge:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         db.migrate(db.make_engine(settings.resolved_database_url))
-        users = Users.from_settings(settings)
-        email = "ana@example.com"
-        users.request_otp(email=email)
-        code = latest_code(settings.outbox_dir, email)
-        self.token = users.verify_otp(email=email, code=code).access_token
+        self.token = sign_in(Users.from_settings(settings), settings, "ana@example.com")
         self.server = UploadEdge(settings)
         self.url = self.server.ready()
         self.uploads = Uploads.from_settings(settings)
@@ -163,7 +159,8 @@ async def test_the_gateway_sends_uploads_to_the_edge(tmp_path: Path) -> None:
         gateway = Gateway(edge.settings, users, edge.uploads, upload_base=edge_base(edge.settings))
         transport = httpx.ASGITransport(app=create_app(gateway))
         async with httpx.AsyncClient(transport=transport, base_url="http://vidray") as client:
-            created = await client.post("/files/", headers=edge.auth(**{"Upload-Length": "5"}))
+            # Longer than what is sent: the upload stays open, and no probe deletes it.
+            created = await client.post("/files/", headers=edge.auth(**{"Upload-Length": "10"}))
             location = created.headers["location"]
             assert location.startswith(f"http://vidray:{port}/files/")
             answer = await client.post(
@@ -218,9 +215,7 @@ async def test_a_public_upload_url_names_the_proxy_in_front(tmp_path: Path) -> N
     settings = _settings(tmp_path, upload_url="https://up.example.com/")
     db.migrate(db.make_engine(settings.resolved_database_url))
     users = Users.from_settings(settings)
-    users.request_otp(email="ana@example.com")
-    code = latest_code(settings.outbox_dir, "ana@example.com")
-    token = users.verify_otp(email="ana@example.com", code=code).access_token
+    token = sign_in(users, settings, "ana@example.com")
     gateway = Gateway(settings, users, upload_base=edge_base(settings))
     transport = httpx.ASGITransport(app=create_app(gateway))
     async with httpx.AsyncClient(transport=transport, base_url="http://vidray") as client:

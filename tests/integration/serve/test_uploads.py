@@ -35,7 +35,7 @@ from serve.gateway.app import Gateway, create_app
 from serve.uploads import Uploads
 from serve.users import Users
 from tests.conftest import free_port
-from tests.integration.serve.conftest import FakeClock, latest_code
+from tests.integration.serve.conftest import FakeClock, sign_in
 from tests.integration.serve.test_stream import _serve
 
 MIB = 1024 * 1024
@@ -78,11 +78,6 @@ class Env:
         return self.uploads.store.get_bytes(f"raw/{upload_id}")
 
 
-def _sign_in(users: Users, settings: Settings, email: str) -> str:
-    users.request_otp(email=email)
-    return users.verify_otp(email=email, code=latest_code(settings.outbox_dir, email)).access_token
-
-
 @pytest.fixture
 async def env(tmp_path: Path, store_overrides: dict[str, Any]) -> AsyncIterator[Env]:
     overrides = store_overrides
@@ -97,8 +92,8 @@ async def env(tmp_path: Path, store_overrides: dict[str, Any]) -> AsyncIterator[
     engine = db.make_engine(settings.resolved_database_url)
     db.migrate(engine)
     users = Users.from_settings(settings)
-    token = _sign_in(users, settings, "ana@example.com")
-    other = _sign_in(users, settings, "bob@example.com")
+    token = sign_in(users, settings, "ana@example.com")
+    other = sign_in(users, settings, "bob@example.com")
     clock, jobs = FakeClock(), Recorder()
     base = Uploads.from_settings(settings, jobs=jobs)
     uploads = Uploads(
