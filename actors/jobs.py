@@ -1,31 +1,53 @@
 """Transcode jobs: durable state in the database, run on Ray, resumed after a restart.
 
-One detached actor (`JobManager`) is the only writer of job rows. It runs each job's
-task-graph driver in a thread of its own, picks the next job fairly (the owner with the
-fewest running jobs goes first, then the oldest job), publishes progress to watchers,
-and on start re-queues every job a previous incarnation left queued or running.
+One detached actor, `Jobs` (named "jobs"), is the only writer of job rows. It runs each
+job's task-graph driver in a thread of its own, picks the next job fairly (the owner
+with the fewest running jobs goes first, then the oldest job), publishes progress to
+watchers, and on start re-queues every job a previous incarnation left queued or running.
+Callers hold a `JobsClient` (typed, one actor call per method), never the raw handle.
+
+A completed upload comes in through `submit_upload`. Its job probes the file once (in a
+Ray task, hardened: uploads are hostile), checks it against what the owner's tier has
+left, records the video's duration and size, and hands the probe on to the transcode.
+Which fields each side writes, so that each has one writer:
+
+    serve/uploads   video row created; status UPLOADING -> PROCESSING; source_key
+    jobs            duration, width, height; status -> READY or FAILED; renditions,
+                    poster, storyboard; a refused upload's status and bytes
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
+from actors.fair_share import Queued, pick_next
 from cluster import db
 from cluster.config import Settings
-from cluster.db.models import Job, JobState, Rendition, Video, VideoStatus, utcnow
+from cluster.db.models import (
+    Job,
+    JobState,
+    Rendition,
+    Upload,
+    UploadStatus,
+    Video,
+    VideoStatus,
+    utcnow,
+)
+from cluster.errors import StorageError
 from cluster.events import emit
 from cluster.storage import open_store
 from pipelines import transcode as graph
 from pipelines.errors import TranscodeCancelled, TranscodeFailed
+from pipelines.media import MediaError, MediaInfo
+
+log = logging.getLogger(__name__)
 
 ACTOR_NAME = "jobs"
 UNFINISHED = (JobState.QUEUED, JobState.RUNNING)
@@ -46,30 +68,17 @@ class JobView:
     version: int
 
 
-@dataclass(frozen=True)
-class Queued:
-    id: str
-    owner_id: str
-    created_at: datetime
+class Refused(Exception):
+    """The upload cannot become a video: not media we accept, or over the tier's limit.
+    `reason` is machine-readable (a probe's reason, or the limit's name)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
 
 
-def pick_next(queued: Sequence[Queued], running_owners: Sequence[str]) -> Queued | None:
-    """Fair share: the owner with fewest running jobs first, then the oldest job.
-
-    >>> from datetime import datetime as dt
-    >>> a1, a2 = Queued("a1", "ann", dt(2026, 1, 1)), Queued("a2", "ann", dt(2026, 1, 2))
-    >>> b1 = Queued("b1", "bob", dt(2026, 1, 3))
-    >>> pick_next([a1, a2, b1], running_owners=["ann"]).id
-    'b1'
-    """
-    if not queued:
-        return None
-    running = Counter(running_owners)
-    return min(queued, key=lambda q: (running[q.owner_id], q.created_at, q.id))
-
-
-class JobManager:
-    """The job actor's logic; `serve/app.py` / the CLI create it as a detached actor."""
+class Jobs:
+    """The job actor's logic; `start` makes it the cluster's one detached actor."""
 
     def __init__(self, settings: Settings, *, max_running: int = 2) -> None:
         self.settings = settings
@@ -85,21 +94,29 @@ class JobManager:
 
     # -- public API (actor methods) ---------------------------------------------------
 
-    def submit(
-        self, *, video_id: str, owner_id: str, source_key: str, params: dict[str, Any]
+    def submit_upload(
+        self,
+        *,
+        upload_id: str,
+        video_id: str,
+        owner_id: str,
+        source_key: str,
+        params: dict[str, Any],
     ) -> str:
-        """Queue a transcode of `source_key` for `video_id`; returns the job id."""
+        """Queue the transcode of a completed upload; returns the job id. Idempotent: a
+        video that already has a job gets that job's id back (a retried completion)."""
         with self.sessions.begin() as session:
+            existing = session.scalar(
+                select(Job.id).where(Job.video_id == video_id).order_by(Job.created_at.desc())
+            )
+            if existing is not None:
+                return existing
             job = Job(
                 video_id=video_id,
                 owner_id=owner_id,
-                params={"source_key": source_key, **params},
+                params={"source_key": source_key, "upload_id": upload_id, **params},
             )
             session.add(job)
-            video = session.get(Video, video_id)
-            if video is not None:
-                video.status = VideoStatus.PROCESSING
-                video.source_key = source_key
             session.flush()
         # Watchers hear of a change only once it is committed.
         self._publish(job)
@@ -238,16 +255,24 @@ class JobManager:
                     job.stage, job.percent = p.stage, round(p.percent, 1)
                     job.notes = list(p.notes)
 
+        source = graph.Source(key=params["source_key"])
         try:
+            info = graph.probe_source(open_store=self.open_store, source=source)
+            self._admit(video_id=video_id, info=info, params=params)
             result = graph.transcode(
                 open_store=self.open_store,
-                source=graph.Source(key=params["source_key"]),
+                source=source,
+                probe=info,
                 prefix=f"hls/{video_id}/",
                 image_prefix=f"img/{video_id}/",
                 options=options,
                 progress=progress,
                 cancelled=lambda: job_id in self._cancel,
             )
+        except MediaError as exc:
+            self._refuse(job_id, params, Refused(exc.reason, str(exc)))
+        except Refused as exc:
+            self._refuse(job_id, params, exc)
         except TranscodeCancelled:
             self._finish(job_id, JobState.CANCELLED, error=None)
         except TranscodeFailed as exc:
@@ -256,6 +281,40 @@ class JobManager:
             self._finish(job_id, JobState.FAILED, error=f"internal error: {exc!r}")
         else:
             self._complete(job_id, result)
+
+    def _admit(self, *, video_id: str, info: MediaInfo, params: dict[str, Any]) -> None:
+        """Check the probed upload against the owner's monthly minutes, then record its
+        duration and display size: the video shows them while it transcodes."""
+        minutes_left = params.get("minutes_left")
+        if minutes_left is not None and info.duration / 60 > float(minutes_left):
+            raise Refused(
+                "upload_minutes_per_month",
+                f"this video is {info.duration / 60:.0f} minutes long and your tier has "
+                f"{max(0, float(minutes_left)):.0f} upload minutes left this month: wait for "
+                "next month or upgrade your plan",
+            )
+        with self.sessions.begin() as session:
+            video = session.get(Video, video_id)
+            if video is not None:
+                video.duration = info.duration
+                if info.video is not None:
+                    video.width = info.video.display_width
+                    video.height = info.video.display_height
+
+    def _refuse(self, job_id: str, params: dict[str, Any], refused: Refused) -> None:
+        """A refused upload: the job and its video fail with the reason, the upload is
+        marked failed and its bytes are deleted (nothing can ever be made of them)."""
+        upload_id = params.get("upload_id")
+        if upload_id is not None:
+            with self.sessions.begin() as session:
+                upload = session.get(Upload, upload_id)
+                if upload is not None:
+                    upload.status, upload.failure_reason = UploadStatus.FAILED, str(refused)
+            try:
+                self.open_store().delete(params["source_key"])
+            except StorageError as exc:  # the upload sweep deletes what is left
+                log.warning("could not delete refused upload %s: %s", upload_id, exc)
+        self._finish(job_id, JobState.FAILED, error=str(refused), reason=refused.reason)
 
     def _finish(
         self, job_id: str, state: JobState, *, error: str | None, reason: str | None = None
@@ -281,8 +340,7 @@ class JobManager:
             job.finished_at, job.notes = utcnow(), list(result.notes)
             video = session.get(Video, job.video_id)
             if video is not None:
-                video.status, video.duration = VideoStatus.READY, result.plan.duration
-                video.width, video.height = result.width, result.height
+                video.status = VideoStatus.READY
                 video.poster_key, video.storyboard_key = result.poster_key, result.storyboard_key
                 rungs = {rung.name: rung for rung in result.plan.rungs}
                 video.renditions = [
@@ -349,12 +407,82 @@ def view_dict(view: JobView) -> dict[str, Any]:
     return asdict(view)
 
 
-def start_actor(settings: Settings) -> Any:
-    """The cluster's one job actor: created if missing, restarted by Ray if it dies."""
+class JobsClient:
+    """Typed calls to the job actor. Blocking methods are for worker threads and the
+    CLI; the async ones for an event loop (a GraphQL subscription)."""
+
+    def __init__(self, actor: Any) -> None:  # Any: a Ray actor handle
+        self.actor = actor
+
+    @classmethod
+    def connect(cls, settings: Settings) -> JobsClient | None:
+        """The running job actor's client, or None where there is none (a benchmark of
+        the request path)."""
+        import ray
+
+        try:
+            return cls(ray.get_actor(ACTOR_NAME, namespace=settings.ray_namespace))
+        except ValueError:
+            return None
+
+    def submit_upload(
+        self,
+        *,
+        upload_id: str,
+        video_id: str,
+        owner_id: str,
+        source_key: str,
+        params: dict[str, Any],
+    ) -> str:
+        """Queue a completed upload's transcode and wait until its job row exists."""
+        import ray
+
+        job_id: str = ray.get(
+            self.actor.submit_upload.remote(
+                upload_id=upload_id,
+                video_id=video_id,
+                owner_id=owner_id,
+                source_key=source_key,
+                params=params,
+            )
+        )
+        return job_id
+
+    def cancel_video(self, video_id: str) -> int:
+        import ray
+
+        cancelled: int = ray.get(self.actor.cancel_video.remote(video_id))
+        return cancelled
+
+    def status(self, job_id: str) -> JobView | None:
+        import ray
+
+        view: JobView | None = ray.get(self.actor.status.remote(job_id))
+        return view
+
+    def wait_idle(self, timeout: float = 300.0) -> bool:
+        import ray
+
+        idle: bool = ray.get(self.actor.wait_idle.remote(timeout))
+        return idle
+
+    async def latest(self, video_id: str) -> JobView | None:
+        view: JobView | None = await self.actor.latest.remote(video_id)
+        return view
+
+    async def watch(self, job_id: str, *, after_version: int, timeout: float) -> JobView | None:
+        view: JobView | None = await self.actor.watch.remote(
+            job_id, after_version=after_version, timeout=timeout
+        )
+        return view
+
+
+def start(settings: Settings) -> JobsClient:
+    """The cluster's one job actor, created if missing (restarted by Ray if it dies)."""
     import ray
 
-    return (
-        ray.remote(JobManager)
+    actor = (
+        ray.remote(Jobs)
         .options(
             name=ACTOR_NAME,
             namespace=settings.ray_namespace,
@@ -366,3 +494,4 @@ def start_actor(settings: Settings) -> Any:
         )
         .remote(settings)
     )
+    return JobsClient(actor)

@@ -10,22 +10,46 @@ Every message says what to do next; HTTP status codes are chosen at the edge (`s
     │   └── ObjectNotFound   no object under that key
     ├── KVError              the cache / KV store failed
     ├── DeliveryError        an email or SMS could not be handed over
-    └── AccountError         a sign-in, session or profile request was refused
-        ├── InvalidInput     a field is malformed (`field` names it)
-        ├── Unauthenticated  no valid credentials: wrong code, bad or revoked token
-        ├── Forbidden        valid credentials, but not allowed (suspended, not an admin)
-        └── RateLimited      too many attempts; `retry_after` says when to try again
-    └── StreamError          playback was refused
-        ├── UrlRefused       a signed HLS URL is malformed, tampered, expired, not yet
-        │                    valid or revoked (`reason` is machine-readable)
-        └── VideoUnavailable no such video, not playable yet, or private to someone else
+    ├── AccountError         a request was refused for who sent it, or what it said
+    │   ├── InvalidInput     a field is malformed (`field` names it)
+    │   ├── Unauthenticated  no valid credentials: wrong code, bad or revoked token
+    │   ├── Forbidden        valid credentials, but not allowed (suspended, not an admin)
+    │   └── RateLimited      too many attempts; `retry_after` says when to try again
+    └── UrlRefused           a signed HLS URL is malformed, tampered, expired, not yet
+                             valid or revoked (`reason` is machine-readable)
+
+The `AccountError` family is shared by every service (each checks who asks and what
+they sent); each package's own refusals live in its `errors.py` (`serve/uploads/`,
+`serve/library/`, `serve/stream/`, `pipelines/`).
+
+Every error crosses Ray process boundaries by pickling: `VidrayError` remembers the
+arguments it was built with and rebuilds from them, so no subclass writes `__reduce__`.
 """
 
 from __future__ import annotations
 
+from typing import Any, Self
+
 
 class VidrayError(Exception):
     """Base of every error vidray raises on purpose."""
+
+    _args: tuple[Any, ...]
+    _kwargs: dict[str, Any]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        error = super().__new__(cls, *args)
+        # Kept for pickling: a subclass's __init__ may take other arguments than the
+        # message it passes to Exception, so rebuild by calling it again with these.
+        error._args, error._kwargs = args, kwargs
+        return error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self._args, self._kwargs))
+
+
+def _rebuild(kind: type[VidrayError], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return kind(*args, **kwargs)
 
 
 class ConfigError(VidrayError):
@@ -80,9 +104,6 @@ class InvalidInput(AccountError):
         self.field = field
         self.detail = message
 
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        # Errors cross Ray process boundaries by pickling: rebuild from the parts.
-        return (type(self), (self.field, self.detail))
 
 
 class Unauthenticated(AccountError):
@@ -100,32 +121,15 @@ class RateLimited(AccountError):
         super().__init__(message)
         self.retry_after = max(1, round(retry_after))
 
-    def __reduce__(self) -> tuple[object, ...]:
-        # Errors cross Ray process boundaries by pickling: rebuild from the parts.
-        return (_rate_limited, (str(self), self.retry_after))
 
 
-def _rate_limited(message: str, retry_after: float) -> RateLimited:
-    return RateLimited(message, retry_after=retry_after)
-
-
-class StreamError(VidrayError):
-    """Playback was refused; the edge picks the status."""
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Errors cross Ray process boundaries by pickling: rebuild from the message.
-        return (type(self), (str(self),))
-
-
-class UrlRefused(StreamError):
+class UrlRefused(VidrayError):
     """A signed HLS URL failed its check; `reason` is one of `URL_REFUSALS`."""
 
     def __init__(self, reason: str, message: str | None = None) -> None:
         super().__init__(message or URL_REFUSALS.get(reason, reason))
         self.reason = reason
 
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.reason, str(self)))
 
 
 # What each refusal tells the person holding the URL.
@@ -140,6 +144,3 @@ URL_REFUSALS = {
     "playback URL",
 }
 
-
-class VideoUnavailable(StreamError):
-    """No such video, not playable yet, or private and the viewer is not its owner."""

@@ -1,12 +1,11 @@
-"""Readiness of the services vidray stands on: database, object storage, KV, Ray, and
-the upload edge of this node."""
+"""Readiness of the services vidray stands on: database, object storage, KV and Ray,
+plus whatever checks the caller adds (the gateway adds this node's upload edge)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import httpx
 from sqlalchemy import Engine
 
 from cluster import db, runtime
@@ -32,9 +31,13 @@ def _probe(name: str, check: Callable[[], str]) -> ComponentHealth:
 
 
 def check_all(
-    *, engine: Engine, store: ObjectStore, kv: KV, upload_edge: str | None = None
+    *,
+    engine: Engine,
+    store: ObjectStore,
+    kv: KV,
+    more: Sequence[tuple[str, Callable[[], str]]] = (),
 ) -> list[ComponentHealth]:
-    """`upload_edge`: the base URL of this node's upload edge, where one should run."""
+    """`more`: further (name, check) pairs; a check returns a detail or raises."""
 
     def database() -> str:
         db.check(engine)
@@ -54,20 +57,5 @@ def check_all(
             raise VidrayError("no live Ray node: start one with `vidray up` or set RAY_ADDRESS")
         return f"{nodes} node(s) alive"
 
-    def uploads() -> str:
-        assert upload_edge is not None
-        try:
-            httpx.get(f"{upload_edge}/healthz", timeout=2).raise_for_status()
-        except httpx.HTTPError as exc:
-            raise VidrayError(f"the upload edge at {upload_edge} does not answer: {exc}") from None
-        return f"upload edge at {upload_edge}"
-
-    checks = [
-        _probe("database", database),
-        _probe("storage", storage),
-        _probe("kv", cache),
-        _probe("ray", ray_cluster),
-    ]
-    if upload_edge is not None:
-        checks.append(_probe("uploads", uploads))
-    return checks
+    checks = [("database", database), ("storage", storage), ("kv", cache), ("ray", ray_cluster)]
+    return [_probe(name, check) for name, check in [*checks, *more]]

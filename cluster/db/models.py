@@ -266,3 +266,16 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     dispatched_at: Mapped[datetime | None]
+
+
+class ScheduledRun(Base):
+    """The last run of one piece of periodic work (`actors/scheduler.py`): a run missed
+    while the cluster was down is seen as overdue at the next start, and runs once."""
+
+    __tablename__ = "scheduled_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    runs: Mapped[int] = mapped_column(Integer, default=0)

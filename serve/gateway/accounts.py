@@ -1,132 +1,148 @@
-"""The gateway's view of the services (users, videos), whichever form they take.
+"""Queries and mutations of accounts: sign-in, sessions, profiles, tiers.
 
-In production the gateway holds a Ray Serve `DeploymentHandle` to the `users`
-deployment; in tests and single-process use it holds a plain `Users`. `Service`
-awaits either, so the schema never knows which.
+Resolvers validate, authorise through the account service and call it; they hold no
+account logic. Every limit on sign-in attempts is counted by the service per attempt,
+so aliases and batches gain nothing; an alias limit also keeps one request from
+carrying many of them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
 
+import strawberry
 from starlette.concurrency import run_in_threadpool
+from strawberry.types import Info
 
-from cluster.config import TierLimits
-from cluster.db.models import Tier
-from cluster.errors import VidrayError
-from serve.users import AuthSession, UserView
+from cluster.db.models import Tier as TierEnum
+from cluster.errors import InvalidInput
+from serve.gateway.account_types import (
+    AuthPayload,
+    ProfileInput,
+    Tier,
+    TierInfo,
+    TierLimits,
+    User,
+)
+from serve.gateway.context import GatewayContext
 
-
-class Service:
-    """A plain service object or a deployment handle to it, awaited alike: a handle's
-    method is called with `.remote()`, a plain method in a worker thread (the services
-    block on the database and the store), and a deployment's error is re-raised as the
-    vidray error it carries."""
-
-    def __init__(self, target: Any) -> None:  # Any: a service or a DeploymentHandle
-        self.target = target
-
-    async def call(self, method: str, /, *args: Any, **kwargs: Any) -> Any:
-        bound = getattr(self.target, method)
-        remote = getattr(bound, "remote", None)
-        try:
-            if remote is not None:
-                return await remote(*args, **kwargs)
-            return await run_in_threadpool(bound, *args, **kwargs)
-        except Exception as exc:
-            # Ray wraps a deployment's exception in RayTaskError; hand on the real one.
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, VidrayError):
-                raise cause from None
-            raise
+Ctx = Info[GatewayContext, None]
 
 
-class Accounts(Service):
-    """The users service. `verifier`, a `Users` in this process, checks access tokens:
-    a signature, one row and two KV reads, which every signed-in request and every tus
-    PATCH needs, and which would otherwise cost a hop to the deployment each time."""
+@strawberry.type
+class AccountQueries:
+    @strawberry.field(description="The signed-in user; null without an Authorization header.")
+    async def me(self, info: Ctx) -> User | None:
+        context = info.context
+        if context.access_token is None:
+            return None
+        return User.of(context.require_viewer())
 
-    def __init__(self, target: Any, *, verifier: Any = None) -> None:
-        super().__init__(target)
-        self.local = verifier if verifier is not None else target
-        self.verifier = Service(self.local)
+    @strawberry.field(description="What each subscription tier allows.")
+    async def tiers(self, info: Ctx) -> list[TierInfo]:
+        tiers = info.context.accounts.tiers()
+        return [TierInfo(name=TierEnum(n), limits=TierLimits.of(t)) for n, t in tiers.items()]
 
-    def authenticate_here(self, access_token: str) -> UserView:
-        """`authenticate`, blocking, in the caller's thread: for a worker thread that
-        has more to do in the same hop (a tus PATCH opens its upload there)."""
-        result: UserView = self.local.authenticate(access_token)
-        return result
 
-    async def request_otp(self, *, email: str | None, phone: str | None, ip: str) -> None:
-        await self.call("request_otp", email=email, phone=phone, ip=ip)
+def _avatar(encoded: str | None) -> bytes | None:
+    if encoded is None:
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("avatarBase64", "is not base64: encode the image file") from None
 
+
+# Sign-in mutations return nullable payloads: each aliased attempt in one request runs
+# and is answered on its own, which is what the per-attempt limits are tested against.
+@strawberry.type
+class AccountMutations:
+    @strawberry.mutation(description="Send a 6-digit sign-in code by email or SMS.")
+    async def request_otp(
+        self, info: Ctx, email: str | None = None, phone: str | None = None
+    ) -> bool:
+        context = info.context
+        await run_in_threadpool(
+            context.accounts.request_otp, email=email, phone=phone, ip=context.ip
+        )
+        return True
+
+    @strawberry.mutation(description="Trade a code for a session; signs up on first use.")
     async def verify_otp(
-        self, *, code: str, email: str | None, phone: str | None, ip: str
-    ) -> AuthSession:
-        result: AuthSession = await self.call(
-            "verify_otp", code=code, email=email, phone=phone, ip=ip
+        self, info: Ctx, code: str, email: str | None = None, phone: str | None = None
+    ) -> AuthPayload | None:
+        context = info.context
+        session = await run_in_threadpool(
+            context.accounts.verify_otp, code=code, email=email, phone=phone, ip=context.ip
         )
-        return result
+        return AuthPayload.of(session)
 
-    async def login(self, *, identifier: str, password: str, ip: str) -> AuthSession:
-        result: AuthSession = await self.call(
-            "login", identifier=identifier, password=password, ip=ip
+    @strawberry.mutation(description="Sign in with an email address or phone and a password.")
+    async def login(self, info: Ctx, identifier: str, password: str) -> AuthPayload | None:
+        context = info.context
+        session = await run_in_threadpool(
+            context.accounts.login, identifier=identifier, password=password, ip=context.ip
         )
-        return result
+        return AuthPayload.of(session)
 
+    @strawberry.mutation(description="Trade a refresh token (once) for a new pair.")
+    async def refresh_session(self, info: Ctx, refresh_token: str) -> AuthPayload | None:
+        return AuthPayload.of(await run_in_threadpool(info.context.accounts.refresh, refresh_token))
+
+    @strawberry.mutation(description="End this session, or with everywhere every session.")
+    async def logout(self, info: Ctx, everywhere: bool = False) -> bool:
+        context = info.context
+        context.require_viewer()
+        assert context.access_token is not None  # require_viewer() saw one
+        await run_in_threadpool(
+            context.accounts.logout, context.access_token, everywhere=everywhere
+        )
+        return True
+
+    @strawberry.mutation(description="Set or change the password; a change needs the old one.")
     async def set_password(
-        self, *, user_id: str, password: str, current_password: str | None, ip: str
-    ) -> None:
-        await self.call(
-            "set_password",
-            user_id=user_id,
+        self, info: Ctx, password: str, current_password: str | None = None
+    ) -> bool:
+        context = info.context
+        viewer = context.require_viewer()
+        await run_in_threadpool(
+            context.accounts.set_password,
+            user_id=viewer.id,
             password=password,
             current_password=current_password,
-            ip=ip,
+            ip=context.ip,
         )
+        return True
 
-    async def authenticate(self, access_token: str) -> UserView:
-        result: UserView = await self.verifier.call("authenticate", access_token)
-        return result
-
-    async def refresh(self, refresh_token: str) -> AuthSession:
-        result: AuthSession = await self.call("refresh", refresh_token)
-        return result
-
-    async def logout(self, access_token: str, *, everywhere: bool) -> None:
-        await self.call("logout", access_token, everywhere=everywhere)
-
-    async def update_profile(
-        self,
-        *,
-        user_id: str,
-        display_name: str | None,
-        handle: str | None,
-        bio: str | None,
-        avatar: bytes | None,
-    ) -> UserView:
-        result: UserView = await self.call(
-            "update_profile",
-            user_id=user_id,
-            display_name=display_name,
-            handle=handle,
-            bio=bio,
-            avatar=avatar,
+    @strawberry.mutation(description="Change display name, handle, bio or avatar.")
+    async def update_profile(self, info: Ctx, input: ProfileInput) -> User:
+        context = info.context
+        viewer = context.require_viewer()
+        view = await run_in_threadpool(
+            context.accounts.update_profile,
+            user_id=viewer.id,
+            display_name=input.display_name,
+            handle=input.handle,
+            bio=input.bio,
+            avatar=_avatar(input.avatar_base64),
         )
-        return result
+        return User.of(view)
 
-    async def tiers(self) -> dict[str, TierLimits]:
-        result: dict[str, TierLimits] = await self.call("tiers")
-        return result
-
-    async def set_tier(self, *, actor_id: str, user_id: str, tier: Tier) -> UserView:
-        result: UserView = await self.call(
-            "set_tier", actor_id=actor_id, user_id=user_id, tier=tier
+    @strawberry.mutation(description="Admin: move a user to another subscription tier.")
+    async def set_user_tier(self, info: Ctx, user_id: strawberry.ID, tier: Tier) -> User:  # type: ignore[valid-type]
+        context = info.context
+        viewer = context.require_viewer()
+        view = await run_in_threadpool(
+            context.accounts.set_tier, actor_id=viewer.id, user_id=user_id, tier=tier
         )
-        return result
+        return User.of(view)
 
-    async def suspend(self, *, actor_id: str, user_id: str, suspended: bool) -> UserView:
-        result: UserView = await self.call(
-            "suspend", actor_id=actor_id, user_id=user_id, suspended=suspended
+    @strawberry.mutation(description="Admin: suspend (or restore) an account at once.")
+    async def suspend_user(self, info: Ctx, user_id: strawberry.ID, suspended: bool = True) -> User:
+        context = info.context
+        viewer = context.require_viewer()
+        view = await run_in_threadpool(
+            context.accounts.suspend, actor_id=viewer.id, user_id=user_id, suspended=suspended
         )
-        return result
+        return User.of(view)

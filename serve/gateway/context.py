@@ -4,36 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from actors.jobs import JobsClient
 from cluster.errors import AccountError, Unauthenticated
 from cluster.health import ComponentHealth
-from serve.gateway.accounts import Accounts, Service
-from serve.gateway.files import Files
-from serve.stream import Stream
-from serve.users import UserView
-from serve.videos import PublicUser
+from serve.accounts.service import Accounts
+from serve.accounts.views import UserView
+from serve.library.comments import Comments
+from serve.library.videos import Library
+from serve.library.views import PublicUser
+from serve.stream.service import Stream
+from serve.uploads.routes import Files
 
 
 class Loaders:
     """One request's batches: every `load` in one tick of the event loop becomes a
-    single call to the videos service. Fresh per request, so nothing is cached between
+    single call to the library. Fresh per request, so nothing is cached between
     viewers."""
 
-    def __init__(self, library: Service, viewer_id: Callable[[], str | None]) -> None:
+    def __init__(self, library: Library, viewer_id: Callable[[], str | None]) -> None:
         async def users(ids: list[str]) -> list[PublicUser | None]:
-            found: list[PublicUser | None] = await library.call("users_by_id", ids)
-            return found
+            return await run_in_threadpool(library.users_by_id, ids)
 
         async def liked(ids: list[str]) -> list[bool]:
             viewer = viewer_id()
             if viewer is None:
                 return [False] * len(ids)
-            found: list[bool] = await library.call("liked", ids, viewer_id=viewer)
-            return found
+            return await run_in_threadpool(library.liked, ids, viewer_id=viewer)
 
         self.users: DataLoader[str, PublicUser | None] = DataLoader(load_fn=users)
         self.liked: DataLoader[str, bool] = DataLoader(load_fn=liked)
@@ -41,18 +42,18 @@ class Loaders:
 
 @dataclass
 class GatewayContext(BaseContext):
+    """The services of this process (`serve.platform.Platform`), called in-process;
+    their methods block, so resolvers run them with `run_in_threadpool`."""
+
     health: Callable[[], Awaitable[list[ComponentHealth]]]
     accounts: Accounts
-    # The videos service twice: `videos` (the deployment) takes every change, `library`
-    # (in this process) answers reads; see `Gateway`.
-    videos: Service
-    library: Service
+    library: Library
+    comments: Comments
     stream: Stream
+    files: Files
     ip: str
-    # The /files/ service, for createUpload; None where a test builds a bare context.
-    files: Files | None = None
-    # The job actor's handle, for transcodeProgress; None where no Ray cluster runs.
-    jobs: Any = None
+    # The job actor's client, for transcodeProgress; None where no Ray cluster runs.
+    jobs: JobsClient | None = None
     access_token: str | None = None
     # Who sent the request, checked once per request; or why the token was refused.
     viewer: UserView | None = None
@@ -97,6 +98,6 @@ class GatewayContext(BaseContext):
         self.access_token = token.strip()
         # Checked on every request, so a suspension or logout takes effect at once.
         try:
-            self.viewer = await self.accounts.authenticate(self.access_token)
+            self.viewer = await run_in_threadpool(self.accounts.authenticate, self.access_token)
         except AccountError as exc:
             self.auth_error = exc

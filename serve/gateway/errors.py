@@ -1,7 +1,8 @@
 """GraphQL error codes: the one place where vidray's errors meet `extensions.code`.
 
-Resolvers raise the domain errors of `cluster.errors`; this extension rewrites each
-GraphQL error they caused so that clients can branch on `extensions.code`.
+Resolvers raise the services' domain errors; this extension rewrites each GraphQL error
+they caused so that clients can branch on `extensions.code` (and `field`, where the
+error names one).
 """
 
 from __future__ import annotations
@@ -20,16 +21,22 @@ from cluster.errors import (
     Unauthenticated,
     VidrayError,
 )
-from serve.errors import NotFound
+from serve.library.errors import NotFound
+from serve.stream.errors import VideoUnavailable
+from serve.uploads.errors import LimitExceeded, UploadError
 
 log = logging.getLogger(__name__)
 
+# Most specific first: the first matching class decides.
 CODES: dict[type[VidrayError], str] = {
     NotFound: "NOT_FOUND",
+    VideoUnavailable: "NOT_FOUND",
     Unauthenticated: "UNAUTHENTICATED",
     Forbidden: "FORBIDDEN",
     RateLimited: "RATE_LIMITED",
     InvalidInput: "BAD_USER_INPUT",
+    # createUpload checks the tier's limits before any byte is sent.
+    UploadError: "BAD_USER_INPUT",
 }
 UNAVAILABLE = "a service vidray needs is unavailable right now: try again in a minute"
 
@@ -42,6 +49,10 @@ def _extensions(error: VidrayError) -> tuple[str, dict[str, Any]]:
                 extensions["retryAfter"] = error.retry_after
             if isinstance(error, InvalidInput):
                 extensions["field"] = error.field
+            elif isinstance(error, LimitExceeded):
+                extensions["field"] = error.limit
+            elif isinstance(error, UploadError):
+                extensions["field"] = "upload"
             return str(error), extensions
     # Delivery and backing-service failures name settings a client cannot act on.
     log.error("request failed: %s", error)

@@ -1,15 +1,14 @@
-"""The GraphQL schema served at /graphql.
+"""The GraphQL schema served at /graphql: each noun's resolvers merged, with the
+protections every request goes through.
 
-Resolvers validate, authorise through the users service and call it; they hold no
-account logic. Every limit on sign-in attempts is counted by the users service per
-attempt, so aliases and batches gain nothing; an alias limit also keeps one
-request from carrying many of them.
+`schema.graphql` beside this file is exported from `build_schema(dev=True)`, and a test
+fails when the two differ. Refresh it with:
+
+    python -m serve.gateway.schema > serve/gateway/schema.graphql
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from importlib.metadata import version
 from typing import Any
 
@@ -29,13 +28,11 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
-from cluster.db.models import Tier as TierEnum
-from cluster.errors import InvalidInput, VidrayError
-from serve.gateway import upload_types as uploads
+from cluster.errors import VidrayError
+from serve.gateway.accounts import AccountMutations, AccountQueries
 from serve.gateway.context import GatewayContext
 from serve.gateway.errors import ErrorCodes
-from serve.gateway.types import AuthPayload, ProfileInput, Tier, TierInfo, TierLimits, User
-from serve.gateway.upload_types import CreateUploadInput, CreateUploadPayload, Upload
+from serve.gateway.uploads import UploadMutations, UploadQueries
 from serve.gateway.videos import Subscription, VideoMutations, VideoQueries
 
 MAX_ALIASES = 15
@@ -61,7 +58,7 @@ class Health:
 
 
 @strawberry.type
-class AccountQueries:
+class PlatformQueries:
     @strawberry.field(description="Readiness of the platform and each service it stands on.")
     async def health(self, info: Ctx) -> Health:
         components = await info.context.health()
@@ -71,121 +68,9 @@ class AccountQueries:
             components=[Component(name=c.name, ok=c.ok, detail=c.detail) for c in components],
         )
 
-    @strawberry.field(description="The signed-in user; null without an Authorization header.")
-    async def me(self, info: Ctx) -> User | None:
-        context = info.context
-        if context.access_token is None:
-            return None
-        return User.of(context.require_viewer())
 
-    @strawberry.field(description="One of your uploads: progress, status, its video.")
-    async def upload(self, info: Ctx, id: strawberry.ID) -> Upload | None:
-        return await uploads.upload(info.context, str(id))
-
-    @strawberry.field(description="What each subscription tier allows.")
-    async def tiers(self, info: Ctx) -> list[TierInfo]:
-        tiers = await info.context.accounts.tiers()
-        return [TierInfo(name=TierEnum(n), limits=TierLimits.of(t)) for n, t in tiers.items()]
-
-
-def _avatar(encoded: str | None) -> bytes | None:
-    if encoded is None:
-        return None
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput("avatarBase64", "is not base64: encode the image file") from None
-
-
-# Sign-in mutations return nullable payloads: each aliased attempt in one request runs
-# and is answered on its own, which is what the per-attempt limits are tested against.
-@strawberry.type
-class AccountMutations:
-    @strawberry.mutation(description="Send a 6-digit sign-in code by email or SMS.")
-    async def request_otp(
-        self, info: Ctx, email: str | None = None, phone: str | None = None
-    ) -> bool:
-        context = info.context
-        await context.accounts.request_otp(email=email, phone=phone, ip=context.ip)
-        return True
-
-    @strawberry.mutation(description="Trade a code for a session; signs up on first use.")
-    async def verify_otp(
-        self, info: Ctx, code: str, email: str | None = None, phone: str | None = None
-    ) -> AuthPayload | None:
-        context = info.context
-        session = await context.accounts.verify_otp(
-            code=code, email=email, phone=phone, ip=context.ip
-        )
-        return AuthPayload.of(session)
-
-    @strawberry.mutation(description="Sign in with an email address or phone and a password.")
-    async def login(self, info: Ctx, identifier: str, password: str) -> AuthPayload | None:
-        context = info.context
-        session = await context.accounts.login(
-            identifier=identifier, password=password, ip=context.ip
-        )
-        return AuthPayload.of(session)
-
-    @strawberry.mutation(description="Trade a refresh token (once) for a new pair.")
-    async def refresh_session(self, info: Ctx, refresh_token: str) -> AuthPayload | None:
-        return AuthPayload.of(await info.context.accounts.refresh(refresh_token))
-
-    @strawberry.mutation(description="End this session, or with everywhere every session.")
-    async def logout(self, info: Ctx, everywhere: bool = False) -> bool:
-        context = info.context
-        context.require_viewer()
-        assert context.access_token is not None  # require_viewer() saw one
-        await context.accounts.logout(context.access_token, everywhere=everywhere)
-        return True
-
-    @strawberry.mutation(description="Set or change the password; a change needs the old one.")
-    async def set_password(
-        self, info: Ctx, password: str, current_password: str | None = None
-    ) -> bool:
-        context = info.context
-        viewer = context.require_viewer()
-        await context.accounts.set_password(
-            user_id=viewer.id, password=password, current_password=current_password, ip=context.ip
-        )
-        return True
-
-    @strawberry.mutation(description="Change display name, handle, bio or avatar.")
-    async def update_profile(self, info: Ctx, input: ProfileInput) -> User:
-        context = info.context
-        viewer = context.require_viewer()
-        view = await context.accounts.update_profile(
-            user_id=viewer.id,
-            display_name=input.display_name,
-            handle=input.handle,
-            bio=input.bio,
-            avatar=_avatar(input.avatar_base64),
-        )
-        return User.of(view)
-
-    @strawberry.mutation(description="Start an upload: a one-time tus URL and the new video.")
-    async def create_upload(self, info: Ctx, input: CreateUploadInput) -> CreateUploadPayload:
-        return await uploads.create_upload(info.context, input)
-
-    @strawberry.mutation(description="Admin: move a user to another subscription tier.")
-    async def set_user_tier(self, info: Ctx, user_id: strawberry.ID, tier: Tier) -> User:  # type: ignore[valid-type]
-        context = info.context
-        viewer = context.require_viewer()
-        view = await context.accounts.set_tier(actor_id=viewer.id, user_id=user_id, tier=tier)
-        return User.of(view)
-
-    @strawberry.mutation(description="Admin: suspend (or restore) an account at once.")
-    async def suspend_user(self, info: Ctx, user_id: strawberry.ID, suspended: bool = True) -> User:
-        context = info.context
-        viewer = context.require_viewer()
-        view = await context.accounts.suspend(
-            actor_id=viewer.id, user_id=user_id, suspended=suspended
-        )
-        return User.of(view)
-
-
-Query = merge_types("Query", (AccountQueries, VideoQueries))
-Mutation = merge_types("Mutation", (AccountMutations, VideoMutations))
+Query = merge_types("Query", (PlatformQueries, AccountQueries, UploadQueries, VideoQueries))
+Mutation = merge_types("Mutation", (AccountMutations, UploadMutations, VideoMutations))
 
 
 def _unexpected(error: GraphQLError) -> bool:
@@ -221,10 +106,5 @@ def build_schema(*, dev: bool, max_depth: int = MAX_DEPTH) -> strawberry.Schema:
     )
 
 
-# The schema as documented: `schema.graphql` beside this file is exported from it, and a
-# test fails when the two differ. Refresh it with:
-#     python -m serve.gateway.schema > serve/gateway/schema.graphql
-schema = build_schema(dev=True)
-
 if __name__ == "__main__":
-    print(schema.as_str())
+    print(build_schema(dev=True).as_str())

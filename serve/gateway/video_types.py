@@ -17,11 +17,12 @@ from starlette.concurrency import run_in_threadpool
 
 from cluster.db.models import VideoStatus as VideoStatusEnum
 from cluster.db.models import Visibility as VisibilityEnum
-from cluster.errors import StreamError
-from serve.chapters import Chapter as ChapterView
+from cluster.errors import UrlRefused
 from serve.gateway.context import GatewayContext
-from serve.pagination import Page
-from serve.videos import CommentView, PublicUser, VideoView
+from serve.library.chapters import Chapter as ChapterView
+from serve.library.pagination import Page
+from serve.library.views import CommentView, PublicUser, VideoView
+from serve.stream.errors import VideoUnavailable
 
 VideoStatus = strawberry.enum(VideoStatusEnum, name="VideoStatus")
 Visibility = strawberry.enum(VisibilityEnum, name="Visibility")
@@ -139,8 +140,8 @@ class Comment:
         self, info: Ctx, first: int = 20, after: str | None = None
     ) -> CommentConnection:
         context = info.context
-        page: Page[CommentView] = await context.library.call(
-            "comments",
+        page: Page[CommentView] = await run_in_threadpool(
+            context.comments.page,
             video_id=str(self.video_id),
             viewer_id=context.viewer_id,
             first=first,
@@ -246,7 +247,7 @@ class Video:
         try:
             # Signing is a hash; only a store across the network makes it wait.
             granted = await run_in_threadpool(grant) if context.stream.blocking else grant()
-        except StreamError:
+        except (UrlRefused, VideoUnavailable):
             return None
         return Playback(
             hls_url=granted.master_url,

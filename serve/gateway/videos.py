@@ -12,12 +12,12 @@ import binascii
 from collections.abc import AsyncGenerator
 
 import strawberry
+from starlette.concurrency import run_in_threadpool
 
-from actors.jobs import JobView
+from actors.jobs import JobsClient, JobView
 from cluster.db.models import VideoStatus as VideoStatusEnum
 from cluster.db.models import Visibility as VisibilityEnum
 from cluster.errors import InvalidInput
-from serve.errors import NotFound
 from serve.gateway.video_types import (
     ChapterInput,
     Comment,
@@ -29,9 +29,10 @@ from serve.gateway.video_types import (
     VideoConnection,
     VideoFilter,
 )
-from serve.pagination import Page
-from serve.videos import CommentView, VideoChanges, VideoView
-from serve.videos import VideoFilter as FilterView
+from serve.library.errors import NotFound
+from serve.library.pagination import Page
+from serve.library.views import CommentView, VideoChanges, VideoView
+from serve.library.views import VideoFilter as FilterView
 
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 WATCH_TIMEOUT_S = 25.0
@@ -49,8 +50,8 @@ def _image(encoded: str | None) -> bytes | None:
 
 
 async def _video_or_none(info: Ctx, video_id: str) -> Video | None:
-    view: VideoView | None = await info.context.library.call(
-        "video", video_id=video_id, viewer_id=info.context.viewer_id
+    view: VideoView | None = await run_in_threadpool(
+        info.context.library.video, video_id=video_id, viewer_id=info.context.viewer_id
     )
     return Video.of(view) if view is not None else None
 
@@ -76,8 +77,8 @@ class VideoQueries:
         context = info.context
         context.refuse_bad_token()
         wanted = filter or VideoFilter()
-        page: Page[VideoView] = await context.library.call(
-            "list_videos",
+        page: Page[VideoView] = await run_in_threadpool(
+            context.library.list_videos,
             viewer_id=context.viewer_id,
             first=first,
             after=after,
@@ -97,8 +98,8 @@ class VideoQueries:
     ) -> CommentConnection:
         context = info.context
         context.refuse_bad_token()
-        page: Page[CommentView] = await context.library.call(
-            "comments",
+        page: Page[CommentView] = await run_in_threadpool(
+            context.comments.page,
             video_id=str(video_id),
             viewer_id=context.viewer_id,
             first=first,
@@ -120,8 +121,8 @@ class VideoMutations:
             category=input.category,
             visibility=VisibilityEnum(input.visibility) if input.visibility else None,
         )
-        view: VideoView = await context.videos.call(
-            "update_video", video_id=str(id), actor_id=viewer.id, changes=changes
+        view: VideoView = await run_in_threadpool(
+            context.library.update_video, video_id=str(id), actor_id=viewer.id, changes=changes
         )
         return Video.of(view)
 
@@ -129,21 +130,25 @@ class VideoMutations:
     async def delete_video(self, info: Ctx, id: strawberry.ID) -> bool:
         context = info.context
         viewer = context.require_viewer()
-        await context.videos.call("delete_video", video_id=str(id), actor_id=viewer.id)
+        await run_in_threadpool(context.library.delete_video, video_id=str(id), actor_id=viewer.id)
         return True
 
     @strawberry.mutation(description="Like a video; liking twice counts once.")
     async def like_video(self, info: Ctx, id: strawberry.ID) -> Video:
         context = info.context
         viewer = context.require_viewer()
-        view: VideoView = await context.videos.call("like", video_id=str(id), user_id=viewer.id)
+        view: VideoView = await run_in_threadpool(
+            context.library.like, video_id=str(id), user_id=viewer.id
+        )
         return Video.of(view)
 
     @strawberry.mutation(description="Take your like back.")
     async def unlike_video(self, info: Ctx, id: strawberry.ID) -> Video:
         context = info.context
         viewer = context.require_viewer()
-        view: VideoView = await context.videos.call("unlike", video_id=str(id), user_id=viewer.id)
+        view: VideoView = await run_in_threadpool(
+            context.library.unlike, video_id=str(id), user_id=viewer.id
+        )
         return Video.of(view)
 
     @strawberry.mutation(description="Comment on a video, or reply with parentId.")
@@ -157,8 +162,8 @@ class VideoMutations:
     ) -> Comment:
         context = info.context
         viewer = context.require_viewer()
-        view: CommentView = await context.videos.call(
-            "add_comment",
+        view: CommentView = await run_in_threadpool(
+            context.comments.add_comment,
             video_id=str(video_id),
             author_id=viewer.id,
             body=body,
@@ -171,8 +176,8 @@ class VideoMutations:
     async def edit_comment(self, info: Ctx, id: strawberry.ID, body: str) -> Comment:
         context = info.context
         viewer = context.require_viewer()
-        view: CommentView = await context.videos.call(
-            "edit_comment", comment_id=str(id), author_id=viewer.id, body=body
+        view: CommentView = await run_in_threadpool(
+            context.comments.edit_comment, comment_id=str(id), author_id=viewer.id, body=body
         )
         return Comment.of(view)
 
@@ -180,8 +185,8 @@ class VideoMutations:
     async def delete_comment(self, info: Ctx, id: strawberry.ID) -> Comment:
         context = info.context
         viewer = context.require_viewer()
-        view: CommentView = await context.videos.call(
-            "delete_comment", comment_id=str(id), actor_id=viewer.id
+        view: CommentView = await run_in_threadpool(
+            context.comments.delete_comment, comment_id=str(id), actor_id=viewer.id
         )
         return Comment.of(view)
 
@@ -191,8 +196,8 @@ class VideoMutations:
     ) -> Video:
         context = info.context
         viewer = context.require_viewer()
-        view: VideoView = await context.videos.call(
-            "set_chapters",
+        view: VideoView = await run_in_threadpool(
+            context.library.set_chapters,
             video_id=str(video_id),
             actor_id=viewer.id,
             chapters=[c.view() for c in chapters],
@@ -211,8 +216,8 @@ class VideoMutations:
     ) -> Video:
         context = info.context
         viewer = context.require_viewer()
-        view: VideoView = await context.videos.call(
-            "set_thumbnail",
+        view: VideoView = await run_in_threadpool(
+            context.library.set_thumbnail,
             video_id=str(video_id),
             actor_id=viewer.id,
             at_s=at_seconds,
@@ -233,9 +238,9 @@ def _progress(view: JobView) -> TranscodeProgress:
     )
 
 
-async def _job_or_status(info: Ctx, video: VideoView) -> JobView:
+async def _job_or_status(jobs: JobsClient, video: VideoView) -> JobView:
     """The video's newest job; without one, what the video's own status says."""
-    view: JobView | None = await info.context.jobs.latest.remote(video.id)
+    view = await jobs.latest(video.id)
     if view is not None:
         return view
     # No job yet (the upload is being finished) or never one here (a failed probe).
@@ -267,31 +272,32 @@ class Subscription:
         if context.viewer is None and isinstance(params, dict):
             await context.authenticate(params.get("Authorization") or params.get("authorization"))
         viewer = context.require_viewer()
-        video: VideoView | None = await context.library.call(
-            "video", video_id=str(video_id), viewer_id=viewer.id
+        video: VideoView | None = await run_in_threadpool(
+            context.library.video, video_id=str(video_id), viewer_id=viewer.id
         )
         if video is None or video.owner_id != viewer.id:
             raise NotFound(f"no video {str(video_id)!r} of yours: check the id")
-        if context.jobs is None:
+        jobs = context.jobs
+        if jobs is None:
             raise InvalidInput("videoId", "progress needs the job service, which is not running")
-        view = await _job_or_status(info, video)
+        view = await _job_or_status(jobs, video)
         yield _progress(view)
-        # The uploads service submits the job a moment after the last byte arrives, so
+        # The upload is handed to the job actor a moment after its last byte arrives, so
         # a frontend that subscribes right after its upload often comes before the job:
         # look again until there is one to watch, or the video is settled without one.
         while not view.id and view.state not in FINAL_STATES:
             await asyncio.sleep(PENDING_POLL_S)
-            video = await context.library.call("video", video_id=str(video_id), viewer_id=viewer.id)
+            video = await run_in_threadpool(
+                context.library.video, video_id=str(video_id), viewer_id=viewer.id
+            )
             if video is None:
                 return  # deleted meanwhile: nothing more will happen to it
-            found = await _job_or_status(info, video)
+            found = await _job_or_status(jobs, video)
             shown, view = _progress(view), found
             if _progress(found) != shown:  # the job's first view may say "queued" again
                 yield _progress(found)
         while view.state not in FINAL_STATES:
-            newer: JobView | None = await context.jobs.watch.remote(
-                view.id, after_version=view.version, timeout=WATCH_TIMEOUT_S
-            )
+            newer = await jobs.watch(view.id, after_version=view.version, timeout=WATCH_TIMEOUT_S)
             if newer is None or newer.version == view.version:
                 continue  # a quiet stretch: ask again
             view = newer

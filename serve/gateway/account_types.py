@@ -9,7 +9,7 @@ import strawberry
 from cluster.config import TierLimits as TierLimitsModel
 from cluster.db.models import Role as RoleEnum
 from cluster.db.models import Tier as TierEnum
-from serve.users import AuthSession, UserView
+from serve.accounts.views import AuthSession, UserView
 
 Tier = strawberry.enum(TierEnum, name="Tier")
 Role = strawberry.enum(RoleEnum, name="Role")

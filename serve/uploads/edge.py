@@ -8,14 +8,15 @@ the gateway replica reach 344-364 MB/s on its own port, 254-300 MB/s behind HAPr
 without back-pressure, so a slow disk also grows the replica's memory by up to one PATCH.
 Here uvicorn reads the socket only as fast as `Uploads.write` takes the bytes.
 
-What runs here is the gateway's own tus router (`serve/gateway/files.py`) over the same
+What runs here is the gateway's own tus router (`serve/uploads/routes.py`) over the same
 `Uploads`: the upload's state is its database row and its stored bytes, so the edge and
 the gateway can take turns on one upload. Creation answers with a `Location` on the
 edge; the gateway's creation (and `createUpload`) points there too (`Files.url`).
-Completed uploads are finished by the `uploads` deployment, as from the gateway.
+Completed uploads go to the job actor, as from the gateway.
 
-`UploadEdge` is a plain class that runs the server on a thread of its own; `serve/app.py`
-makes it an actor on each node.
+`UploadEdge` is a plain class that runs the server on a thread of its own, over a
+`Platform` of its own; `start_upload_edges` makes it an actor on each node, and
+`UploadEdgeClient` is how the gateway's /healthz asks this node's edge.
 """
 
 from __future__ import annotations
@@ -33,12 +34,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
+from actors.jobs import JobsClient
 from cluster.config import Settings
-from cluster.errors import ConfigError
-from serve.gateway.accounts import Accounts
-from serve.gateway.files import Files, allow_browsers, create_router
-from serve.uploads import Uploads
-from serve.users import Users
+from cluster.errors import ConfigError, VidrayError
+from serve.platform import Platform
+from serve.uploads.routes import Files, allow_browsers, create_router
 
 # glibc's mallopt parameters, and the largest mmap threshold it takes on 64-bit.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -104,14 +104,12 @@ def create_edge_app(files: Files, settings: Settings) -> FastAPI:
 class UploadEdge:
     """tus /files/ on `settings.http_host:settings.upload_port`, served from a thread."""
 
-    def __init__(self, settings: Settings, *, finisher: Any = None) -> None:
-        """`finisher`: the uploads deployment's handle; without one, finish in-process."""
+    def __init__(self, settings: Settings, *, jobs: JobsClient | None = None) -> None:
+        """`jobs`: where completed uploads go; None leaves them in 'processing'."""
         self.settings = settings
         keep_heap_pages()
-        users = Users.from_settings(settings)
-        self.files = Files(
-            uploads=Uploads.from_settings(settings), accounts=Accounts(users), finisher=finisher
-        )
+        self.platform = Platform(settings, jobs=jobs)
+        self.files = Files(uploads=self.platform.uploads, accounts=self.platform.accounts)
         config = uvicorn.Config(
             create_edge_app(self.files, settings),
             host=settings.http_host,
@@ -148,6 +146,66 @@ class UploadEdge:
             time.sleep(0.05)
         return self.url
 
+    def health(self) -> bool:
+        """Whether the server still runs (the gateway's /healthz asks, through Ray)."""
+        return bool(self.server.started) and self._thread.is_alive()
+
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(10)
+
+
+def edge_name(node_id: str) -> str:
+    return f"upload-edge-{node_id[:16]}"
+
+
+class UploadEdgeActor(UploadEdge):
+    """The upload edge as an actor: completed uploads go to the cluster's job actor."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, jobs=JobsClient.connect(settings))
+
+
+def start_upload_edges(settings: Settings) -> list[Any]:
+    """One upload edge on each live node, on `settings.upload_port`. Returns the actors:
+    they belong to the caller's Ray job and stop with it. A crashed edge restarts; a node
+    that joins later gets none until the next `vidray up`."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    remote = ray.remote(num_cpus=0, max_restarts=-1)(UploadEdgeActor)
+    edges: list[Any] = [
+        remote.options(
+            name=edge_name(node["NodeID"]),
+            namespace=settings.ray_namespace,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+        ).remote(settings)
+        for node in ray.nodes()
+        if node["Alive"]
+    ]
+    try:
+        ray.get([edge.ready.remote() for edge in edges])
+    except ray.exceptions.RayTaskError as exc:  # a taken port: the edge's own error
+        raise exc.cause if isinstance(exc.cause, VidrayError) else exc from None
+    return edges
+
+
+class UploadEdgeClient:
+    """This node's upload edge, as the gateway's /healthz sees it (through Ray)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def health(self, timeout: float = 2.0) -> str | None:
+        """None when this node's edge answers; else what is wrong, for /healthz."""
+        import ray
+
+        name = edge_name(ray.get_runtime_context().get_node_id())
+        try:
+            edge = ray.get_actor(name, namespace=self.settings.ray_namespace)
+            alive: bool = ray.get(edge.health.remote(), timeout=timeout)
+        except ValueError:
+            return "no upload edge runs on this node: restart `vidray up`"
+        except (ray.exceptions.RayError, TimeoutError) as exc:
+            return f"the upload edge does not answer: {type(exc).__name__}"
+        return None if alive else "the upload edge's server has stopped"

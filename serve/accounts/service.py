@@ -1,9 +1,9 @@
 """Accounts and sessions: one-time codes, passwords, JWT sessions, profiles and tiers.
 
-`Users` is a plain class (tests build it without Ray); `serve/app.py` makes it the
-`users` deployment. Every limit is counted here, per attempt, in the KV store, so no
-shape of GraphQL request (aliases, batches, many replicas) gets more tries than one
-client sending one request at a time.
+`Accounts` is a plain class built once per process by `serve.platform.Platform` and
+called in-process by the gateway and the upload edge. Every limit is counted here, per
+attempt, in the KV store, so no shape of GraphQL request (aliases, batches, many
+replicas) gets more tries than one client sending one request at a time.
 
 KV keys (contacts and addresses appear only as keyed hashes):
 
@@ -31,12 +31,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
-from cluster import db
 from cluster.config import Settings, TierLimits
 from cluster.db.models import Role, Tier, User
 from cluster.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
-from cluster.kv import KV, open_kv, session_generation, session_generation_key
-from cluster.messaging import Message, MessageSender, open_sender
+from cluster.kv import KV, session_generation, session_generation_key
+from cluster.messaging import Message, MessageSender
 from cluster.security import (
     Claims,
     Clock,
@@ -50,18 +49,17 @@ from cluster.security import (
     new_otp,
     verify_password,
 )
-from cluster.storage import ObjectStore, open_store
-from serve.avatars import make_avatar
+from cluster.storage import ObjectStore
+from pipelines.media.images import make_avatar
+from serve.accounts.contacts import Contact, contact_of, handle_base, handle_suffix, parse_contact
+from serve.accounts.views import AuthSession, UserView
+from serve.text import clean_text
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-EMAIL_RE = re.compile(rf"[^@\s]{{1,64}}@{_LABEL}(?:\.{_LABEL})+")
-E164_RE = re.compile(r"\+[1-9][0-9]{7,14}")
 HANDLE_RE = re.compile(r"[a-z0-9_]{3,32}")
 CODE_RE = re.compile(r"[0-9]{6}")
-PHONE_PUNCTUATION = str.maketrans("", "", " -().")
 MIN_PASSWORD, MAX_PASSWORD = 10, 200
 
 WRONG_CODE = "the code is wrong or has expired: check it, or request a new one"
@@ -82,63 +80,8 @@ class RateLimits:
     failures_per_ip: int = 100
 
 
-@dataclass(frozen=True, slots=True)
-class Contact:
-    kind: Literal["email", "phone"]
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class UserView:
-    """What the rest of vidray sees of an account (plain data: it crosses Ray)."""
-
-    id: str
-    handle: str
-    display_name: str
-    bio: str
-    email: str | None
-    phone: str | None
-    avatar_key: str | None
-    tier: Tier
-    role: Role
-    suspended: bool
-    created_at: datetime
-    limits: TierLimits
-
-
-@dataclass(frozen=True, slots=True)
-class AuthSession:
-    access_token: str
-    refresh_token: str
-    expires_in: int  # seconds the access token lives
-    user: UserView
-
-
-def parse_contact(*, email: str | None = None, phone: str | None = None) -> Contact:
-    """Exactly one of an email address or an E.164 phone number, normalised."""
-    if (email is None) == (phone is None):
-        raise InvalidInput("email", "give either an email address or a phone number, not both")
-    if email is not None:
-        value = email.strip().lower()
-        if len(value) > 254 or not EMAIL_RE.fullmatch(value):
-            raise InvalidInput("email", "is not an email address such as ana@example.com")
-        return Contact("email", value)
-    number = (phone or "").translate(PHONE_PUNCTUATION)
-    if not E164_RE.fullmatch(number):
-        raise InvalidInput(
-            "phone", "is not an international number: write it as +, country code, number"
-        )
-    return Contact("phone", number)
-
-
-def _contact_of(identifier: str) -> Contact:
-    if "@" in identifier:
-        return parse_contact(email=identifier)
-    return parse_contact(phone=identifier)
-
-
-class Users:
-    """Account logic behind the `users` deployment."""
+class Accounts:
+    """Sign-in, sessions, profiles and tiers; every limit counted per attempt."""
 
     def __init__(
         self,
@@ -162,16 +105,6 @@ class Users:
         secret = settings.signing_secret.get_secret_value()
         self._otp_key = derive_key(secret, "otp")
         self._id_key = derive_key(secret, "kv-id")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Users:
-        return cls(
-            settings=settings,
-            sessions=db.session_factory(db.make_engine(settings.resolved_database_url)),
-            kv=open_kv(settings),
-            store=open_store(settings),
-            sender=open_sender(settings),
-        )
 
     # --- one-time codes ------------------------------------------------------------
 
@@ -239,7 +172,7 @@ class Users:
 
     def login(self, *, identifier: str, password: str, ip: str = "") -> AuthSession:
         """Password sign-in with an email address or phone number."""
-        contact = _contact_of(identifier)
+        contact = contact_of(identifier)
         cid, ipid = self._id(contact.value), self._id(ip)
         self._refuse_if_locked(cid, ipid)
         with self.sessions() as session:
@@ -456,13 +389,13 @@ class Users:
         return select(User).where(column == contact.value)
 
     def _find_or_create(self, contact: Contact) -> User:
-        base = _handle_base(contact)
+        base = handle_base(contact)
         for attempt in range(8):
             with self.sessions() as session:
                 user = session.scalar(self._by_contact(contact))
                 if user is not None:
                     return user
-                handle = base if attempt == 0 and len(base) >= 3 else f"{base}_{_suffix()}"
+                handle = base if attempt == 0 and len(base) >= 3 else f"{base}_{handle_suffix()}"
                 user = User(handle=handle, **{contact.kind: contact.value})
                 session.add(user)
                 try:
@@ -499,26 +432,3 @@ class Users:
             created_at=user.created_at,
             limits=self.settings.tiers[Tier(user.tier).value],
         )
-
-
-def _handle_base(contact: Contact) -> str:
-    if contact.kind == "phone":  # a handle is public: never derive it from a number
-        return "user"
-    local = re.sub(r"[^a-z0-9_]", "", contact.value.split("@", 1)[0].replace(".", "_"))
-    return local[:24] or "user"
-
-
-def _suffix() -> str:
-    return f"{secrets.randbelow(10**6):06d}"
-
-
-def clean_text(field: str, value: str, *, limit: int, lines: bool = False) -> str:
-    """`value` stripped, or `InvalidInput` naming `field` when too long or with control
-    characters (newlines only where `lines`)."""
-    text = value.strip()
-    allowed = {"\n"} if lines else set()
-    if any(ord(ch) < 0x20 and ch not in allowed for ch in text):
-        raise InvalidInput(field, "contains control characters: remove them")
-    if len(text) > limit:
-        raise InvalidInput(field, f"is longer than {limit} characters: shorten it")
-    return text

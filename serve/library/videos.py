@@ -1,8 +1,8 @@
 """The video library: metadata, visibility, likes, comments, chapters and thumbnails.
 
-`Videos` is a plain class (tests build it without Ray); `serve/app.py` makes it the
-`videos` deployment and hands it a job canceller. The gateway calls it through a handle
-with the viewer's id; every read and write decides access here, in one place:
+`Library` and `Comments` (`comments.py`) are plain classes built once per process by
+`serve.platform.Platform`; the gateway calls them in-process with the viewer's id.
+Every read and write decides access here, through `views.seen` and `views.visible`:
 
 - a private video is visible to its owner only; to anyone else it reads as absent
   (`NotFound`), so an id never reveals that a private video exists;
@@ -20,20 +20,17 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from cluster import db
+from actors.jobs import JobsClient
 from cluster.config import Settings
 from cluster.db.models import (
-    Comment,
     Like,
     Tier,
     Upload,
@@ -43,17 +40,26 @@ from cluster.db.models import (
     VideoTag,
     Visibility,
     new_id,
-    utcnow,
 )
 from cluster.errors import Forbidden, InvalidInput, StorageError
 from cluster.events import emit
-from cluster.storage import ObjectStore, open_store
+from cluster.storage import ObjectStore
 from pipelines.media import MediaError, frame_jpeg, probe
-from serve.avatars import make_thumbnail
-from serve.chapters import Chapter, check_chapters, parse_chapters
-from serve.errors import NotFound
-from serve.pagination import Page, page_size, past_cursor
-from serve.users import clean_text
+from pipelines.media.images import make_thumbnail
+from serve.library.chapters import Chapter, check_chapters, parse_chapters
+from serve.library.pagination import Page, page_size, past_cursor
+from serve.library.views import (
+    PublicUser,
+    VideoChanges,
+    VideoFilter,
+    VideoView,
+    chapters_of,
+    not_found,
+    seen,
+    video_view,
+    visible,
+)
+from serve.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -62,91 +68,8 @@ Sort = Literal["recent", "popular"]
 MAX_PAGE = 100
 MAX_TAGS = 20
 MAX_CHAPTERS = 100
-MAX_COMMENT_CHARS = 5000
 # "00:00 Intro" or "1:02:03 - Q&A": a time at the start of a description line.
 _CHAPTER_LINE = re.compile(r"^\s*(?:(\d{1,2}):)?(\d{1,2}):(\d{2})\s*[-\u2013:]?\s+(\S.*)$")
-
-
-class JobCanceller(Protocol):
-    def cancel_video(self, video_id: str) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RenditionView:
-    name: str
-    width: int
-    height: int
-    bandwidth: int
-    codecs: str
-
-
-@dataclass(frozen=True, slots=True)
-class VideoView:
-    id: str
-    owner_id: str
-    title: str
-    description: str
-    tags: tuple[str, ...]
-    category: str | None
-    visibility: Visibility
-    status: VideoStatus
-    failure_reason: str | None
-    duration: float | None
-    width: int | None
-    height: int | None
-    renditions: tuple[RenditionView, ...]
-    poster_key: str | None
-    storyboard_key: str | None
-    chapters: tuple[Chapter, ...]
-    like_count: int
-    comment_count: int
-    view_count: int
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CommentView:
-    id: str
-    video_id: str
-    author: PublicUser | None  # None once deleted
-    parent_id: str | None
-    body: str  # "" once deleted: the thread keeps its shape, the words are gone
-    timestamp_s: float | None
-    reply_count: int
-    deleted: bool
-    edited_at: datetime | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PublicUser:
-    """What anyone may see of an account: no email, no phone."""
-
-    id: str
-    handle: str
-    display_name: str
-    avatar_key: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class VideoFilter:
-    creator_id: str | None = None
-    category: str | None = None
-    tag: str | None = None
-    status: VideoStatus | None = None
-    sort: Sort = "recent"
-
-
-@dataclass(frozen=True, slots=True)
-class VideoChanges:
-    """Fields to change; None leaves a field as it is."""
-
-    title: str | None = None
-    description: str | None = None
-    tags: tuple[str, ...] | None = None
-    category: str | None = None
-    visibility: Visibility | None = None
 
 
 def _tags(values: Iterable[str]) -> tuple[str, ...]:
@@ -164,96 +87,21 @@ def _chapters_json(chapters: Iterable[Chapter]) -> list[dict[str, Any]]:
     return [{"start_s": c.start_s, "title": c.title} for c in chapters]
 
 
-def _chapters_of(video: Video) -> tuple[Chapter, ...]:
-    return tuple(Chapter(start_s=c["start_s"], title=c["title"]) for c in video.chapters or ())
+class Library:
+    """Videos: reads, the owner's edits, likes, chapters and thumbnails."""
 
-
-def _video_view(video: Video) -> VideoView:
-    return VideoView(
-        id=video.id,
-        owner_id=video.owner_id,
-        title=video.title,
-        description=video.description,
-        tags=tuple(video.tags or ()),
-        category=video.category,
-        visibility=video.visibility,
-        status=video.status,
-        failure_reason=video.failure_reason,
-        duration=video.duration,
-        width=video.width,
-        height=video.height,
-        renditions=tuple(
-            RenditionView(
-                name=r.name, width=r.width, height=r.height, bandwidth=r.bandwidth, codecs=r.codecs
-            )
-            for r in video.renditions
-        ),
-        poster_key=video.poster_key,
-        storyboard_key=video.storyboard_key,
-        chapters=_chapters_of(video),
-        like_count=video.like_count,
-        comment_count=video.comment_count,
-        view_count=video.view_count,
-        created_at=video.created_at,
-        updated_at=video.updated_at,
-    )
-
-
-def _comment_view(comment: Comment, replies: int) -> CommentView:
-    deleted = comment.deleted_at is not None
-    return CommentView(
-        id=comment.id,
-        video_id=comment.video_id,
-        author=None if deleted else _public(comment.author),
-        parent_id=comment.parent_id,
-        body="" if deleted else comment.body,
-        timestamp_s=comment.timestamp_s,
-        reply_count=replies,
-        deleted=deleted,
-        edited_at=comment.edited_at,
-        created_at=comment.created_at,
-    )
-
-
-def _public(user: User) -> PublicUser:
-    return PublicUser(
-        id=user.id, handle=user.handle, display_name=user.display_name, avatar_key=user.avatar_key
-    )
-
-
-def _visible(video: Video | None, viewer_id: str | None) -> bool:
-    if video is None:
-        return False
-    return video.visibility != Visibility.PRIVATE or video.owner_id == viewer_id
-
-
-def _not_found(what: str, ident: str) -> NotFound:
-    return NotFound(f"no {what} {ident!r} is visible to you: check the id, or sign in")
-
-
-class Videos:
     def __init__(
         self,
         *,
         settings: Settings,
         sessions: sessionmaker[Session],
         store: ObjectStore,
-        jobs: JobCanceller | None = None,
+        jobs: JobsClient | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.store = store
         self.jobs = jobs
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, jobs: JobCanceller | None = None) -> Videos:
-        engine = db.make_engine(settings.resolved_database_url)
-        return cls(
-            settings=settings,
-            sessions=db.session_factory(engine),
-            store=open_store(settings),
-            jobs=jobs,
-        )
 
     # -- reads ------------------------------------------------------------------------
 
@@ -267,7 +115,7 @@ class Videos:
             rows = session.scalars(
                 select(Video).where(Video.id.in_(set(ids))).options(selectinload(Video.renditions))
             ).all()
-            found = {v.id: _video_view(v) for v in rows if _visible(v, viewer_id)}
+            found = {v.id: video_view(v) for v in rows if visible(v, viewer_id)}
         return [found.get(i) for i in ids]
 
     def users_by_id(self, ids: Sequence[str]) -> list[PublicUser | None]:
@@ -328,47 +176,7 @@ class Videos:
         query = past_cursor(query, keys, after, descending=True).order_by(*(k.desc() for k in keys))
         with self.sessions() as session:
             rows = session.scalars(query.limit(first + 1)).all()
-            return Page.of(rows, first=first, keys=keys, view=_video_view)
-
-    def comments(
-        self,
-        *,
-        video_id: str,
-        viewer_id: str | None,
-        first: int = 20,
-        after: str | None = None,
-        parent_id: str | None = None,
-    ) -> Page[CommentView]:
-        """Top-level comments newest first, or the replies to `parent_id` oldest first."""
-        first = page_size(first)
-        with self.sessions() as session:
-            if not _visible(session.get(Video, video_id), viewer_id):
-                raise _not_found("video", video_id)
-            keys = [Comment.created_at, Comment.id]
-            # Authors come with their comments (one more query, no hop to a loader).
-            query = (select(Comment).options(selectinload(Comment.author))).where(
-                Comment.video_id == video_id,
-                Comment.parent_id == parent_id
-                if parent_id is not None
-                else Comment.parent_id.is_(None),
-            )
-            newest_first = parent_id is None
-            query = past_cursor(query, keys, after, descending=newest_first)
-            query = query.order_by(*(k.desc() if newest_first else k.asc() for k in keys))
-            rows = session.scalars(query.limit(first + 1)).all()
-            replies = dict(
-                session.execute(
-                    select(Comment.parent_id, func.count())
-                    .where(
-                        Comment.parent_id.in_([c.id for c in rows[:first]]),
-                        Comment.deleted_at.is_(None),
-                    )
-                    .group_by(Comment.parent_id)
-                ).all()
-            )
-            return Page.of(
-                rows, first=first, keys=keys, view=lambda c: _comment_view(c, replies.get(c.id, 0))
-            )
+            return Page.of(rows, first=first, keys=keys, view=video_view)
 
     # -- owner's edits ----------------------------------------------------------------
 
@@ -389,7 +197,7 @@ class Videos:
                 video.description = clean_text(
                     "description", changes.description, limit=5000, lines=True
                 )
-                if not video.chapters or _chapters_of(video) == derived:
+                if not video.chapters or chapters_of(video) == derived:
                     video.chapters = _chapters_json(parse_chapters(video.description))
                 changed.append("description")
             if changes.tags is not None:
@@ -409,7 +217,7 @@ class Videos:
             session.flush()
             if changed:
                 emit(session, "video.updated", video.id, fields=changed)
-            return _video_view(video)
+            return video_view(video)
 
     def set_chapters(
         self, *, video_id: str, actor_id: str, chapters: Sequence[Chapter]
@@ -420,7 +228,7 @@ class Videos:
             video.chapters = _chapters_json(check_chapters(chapters, duration=video.duration))
             session.flush()
             emit(session, "video.updated", video.id, fields=["chapters"])
-            return _video_view(video)
+            return video_view(video)
 
     def set_thumbnail(
         self,
@@ -454,7 +262,7 @@ class Videos:
             video.poster_key = key
             session.flush()
             emit(session, "video.updated", video.id, fields=["poster"])
-            view = _video_view(video)
+            view = video_view(video)
         if old_key and old_key != key and old_key != f"img/{video_id}/poster.jpg":
             self._delete_quietly([old_key])
         return view
@@ -485,13 +293,13 @@ class Videos:
                 log.warning("video %s: %s not deleted yet: %s", video_id, prefix, exc)
         self._delete_quietly(sorted(sources))
 
-    # -- likes and comments -----------------------------------------------------------
+    # -- likes -----------------------------------------------------------------------
 
     def like(self, *, video_id: str, user_id: str) -> VideoView:
         """Like a video; liking it again changes nothing."""
         try:
             with self.sessions.begin() as session:
-                self._seen(session, video_id, user_id)
+                seen(session, video_id, user_id)
                 if session.get(Like, (user_id, video_id)) is None:
                     session.add(Like(user_id=user_id, video_id=video_id))
                     session.flush()
@@ -508,7 +316,7 @@ class Videos:
     def unlike(self, *, video_id: str, user_id: str) -> VideoView:
         """Take a like back; without one, nothing changes."""
         with self.sessions.begin() as session:
-            self._seen(session, video_id, user_id)
+            seen(session, video_id, user_id)
             removed = cast(
                 CursorResult[Any],
                 session.execute(
@@ -524,107 +332,18 @@ class Videos:
                 emit(session, "video.unliked", video_id, user_id=user_id)
         return self._fresh(video_id, user_id)
 
-    def add_comment(
-        self,
-        *,
-        video_id: str,
-        author_id: str,
-        body: str,
-        parent_id: str | None = None,
-        timestamp_s: float | None = None,
-    ) -> CommentView:
-        text = self._body(body)
-        with self.sessions.begin() as session:
-            video = self._seen(session, video_id, author_id)
-            if parent_id is not None:
-                parent = session.get(Comment, parent_id)
-                if parent is None or parent.video_id != video_id or parent.deleted_at:
-                    raise InvalidInput("parentId", "is not a comment on this video: reply to one")
-            if timestamp_s is not None and (
-                timestamp_s < 0 or (video.duration is not None and timestamp_s > video.duration)
-            ):
-                raise InvalidInput("timestampSeconds", "must fall inside the video")
-            comment = Comment(
-                video_id=video_id,
-                author_id=author_id,
-                parent_id=parent_id,
-                body=text,
-                timestamp_s=timestamp_s,
-            )
-            session.add(comment)
-            session.execute(
-                update(Video)
-                .where(Video.id == video_id)
-                .values(comment_count=Video.comment_count + 1)
-            )
-            session.flush()
-            emit(session, "comment.added", video_id, comment_id=comment.id, author_id=author_id)
-            return _comment_view(comment, 0)
-
-    def edit_comment(self, *, comment_id: str, author_id: str, body: str) -> CommentView:
-        text = self._body(body)
-        with self.sessions.begin() as session:
-            comment = self._comment(session, comment_id, author_id)
-            if comment.author_id != author_id:
-                raise Forbidden("only its author can edit a comment")
-            comment.body, comment.edited_at = text, utcnow()
-            session.flush()
-            emit(session, "comment.edited", comment.video_id, comment_id=comment.id)
-            return _comment_view(comment, self._replies(session, comment.id))
-
-    def delete_comment(self, *, comment_id: str, actor_id: str) -> CommentView:
-        """Its author, or the video's owner, removes a comment; replies stay in place."""
-        with self.sessions.begin() as session:
-            comment = self._comment(session, comment_id, actor_id)
-            video = session.get(Video, comment.video_id)
-            assert video is not None  # comments go with their video
-            if actor_id not in (comment.author_id, video.owner_id):
-                raise Forbidden("only its author or the video's owner can delete a comment")
-            comment.deleted_at = utcnow()
-            session.execute(
-                update(Video)
-                .where(Video.id == video.id)
-                .values(comment_count=Video.comment_count - 1)
-            )
-            session.flush()
-            emit(session, "comment.deleted", video.id, comment_id=comment.id, by=actor_id)
-            return _comment_view(comment, self._replies(session, comment.id))
-
     # -- helpers ----------------------------------------------------------------------
 
-    def _seen(self, session: Session, video_id: str, viewer_id: str | None) -> Video:
-        video = session.get(Video, video_id)
-        if video is None or not _visible(video, viewer_id):
-            raise _not_found("video", video_id)
-        return video
-
     def _owned(self, session: Session, video_id: str, actor_id: str) -> Video:
-        video = self._seen(session, video_id, actor_id)
+        video = seen(session, video_id, actor_id)
         if video.owner_id != actor_id:
             raise Forbidden("only the video's owner can change it")
         return video
 
-    def _comment(self, session: Session, comment_id: str, viewer_id: str) -> Comment:
-        comment = session.get(Comment, comment_id)
-        if comment is None or comment.deleted_at is not None:
-            raise _not_found("comment", comment_id)
-        self._seen(session, comment.video_id, viewer_id)
-        return comment
-
-    def _replies(self, session: Session, comment_id: str) -> int:
-        return (
-            session.scalar(
-                select(func.count()).where(
-                    Comment.parent_id == comment_id, Comment.deleted_at.is_(None)
-                )
-            )
-            or 0
-        )
-
     def _fresh(self, video_id: str, viewer_id: str) -> VideoView:
         view = self.video(video_id=video_id, viewer_id=viewer_id)
         if view is None:  # deleted between the write and this read
-            raise _not_found("video", video_id)
+            raise not_found("video", video_id)
         return view
 
     def _require_private_allowed(self, session: Session, user_id: str) -> None:
@@ -634,13 +353,6 @@ class Videos:
                 "visibility",
                 "private videos are not part of your tier: choose unlisted, or upgrade",
             )
-
-    @staticmethod
-    def _body(body: str) -> str:
-        text = clean_text("body", body, limit=MAX_COMMENT_CHARS, lines=True)
-        if not text:
-            raise InvalidInput("body", "cannot be empty: write something")
-        return text
 
     def _frame(self, source_key: str | None, at_s: float) -> bytes:
         if source_key is None or not self.store.exists(source_key):

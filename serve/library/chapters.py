@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from cluster.errors import InvalidInput
-from serve.users import clean_text
+from serve.text import clean_text
 
 MAX_CHAPTERS = 100
 # "00:00 Intro" or "1:02:03 - Q&A": a time at the start of a description line.

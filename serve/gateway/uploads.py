@@ -1,4 +1,4 @@
-"""GraphQL side of uploads: `createUpload` and `upload(id)`.
+"""GraphQL side of uploads: the `createUpload` mutation and the `upload(id)` query.
 
 `createUpload` gives a browser a one-time upload URL (tus: HEAD, then PATCH) and the
 new video's id, so it never needs to hold a long-lived token.
@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
+from strawberry.types import Info
 
 from cluster.db.models import Visibility as VisibilityEnum
 from cluster.errors import InvalidInput
-from serve.errors import UploadError
 from serve.gateway.context import GatewayContext
 from serve.gateway.video_types import Video, Visibility
-from serve.tus import sanitise_metadata
-from serve.uploads import Owner, UploadView
-from serve.videos import VideoView
+from serve.library.views import VideoView
+from serve.uploads.service import Owner, UploadView
+from serve.uploads.tus import sanitise_metadata
+
+Ctx = Info[GatewayContext, None]
 
 
 @strawberry.type(description="The part of a video an uploader sees while it uploads.")
@@ -69,8 +71,6 @@ class CreateUploadPayload:
 async def create_upload(context: GatewayContext, data: CreateUploadInput) -> CreateUploadPayload:
     viewer = context.require_viewer()
     files = context.files
-    if files is None:
-        raise InvalidInput("upload", "uploads are not served by this gateway")
     size: int | None = None
     if data.size is not None:
         if data.size < 0 or data.size != int(data.size) or data.size >= 2**63:
@@ -82,26 +82,22 @@ async def create_upload(context: GatewayContext, data: CreateUploadInput) -> Cre
         "description": data.description,
         "visibility": VisibilityEnum(data.visibility).value,
     }
-    try:
-        metadata = sanitise_metadata({k: v for k, v in raw.items() if v is not None})
-        view = await run_in_threadpool(
-            files.uploads.create,
-            owner=Owner(id=viewer.id, limits=viewer.limits),
-            length=size,
-            metadata=metadata,
-            with_video=True,
-        )
-    except UploadError as exc:
-        limit = getattr(exc, "limit", "upload")
-        raise InvalidInput(limit, str(exc)) from None
+    metadata = sanitise_metadata({k: v for k, v in raw.items() if v is not None})
+    view = await run_in_threadpool(
+        files.uploads.create,
+        owner=Owner(id=viewer.id, limits=viewer.limits),
+        length=size,
+        metadata=metadata,
+        with_video=True,
+    )
     token = files.uploads.url_token(view.id)
     request = context.request
     url = f"/files/{view.id}?token={token}"  # a bare context (tests) has no request
     if request is not None:
         url = files.url(request, view.id, token)
     assert view.video_id is not None
-    video: VideoView | None = await context.library.call(
-        "video", video_id=view.video_id, viewer_id=viewer.id
+    video: VideoView | None = await run_in_threadpool(
+        context.library.video, video_id=view.video_id, viewer_id=viewer.id
     )
     assert video is not None  # just created, and the viewer owns it
     return CreateUploadPayload(
@@ -113,10 +109,22 @@ async def create_upload(context: GatewayContext, data: CreateUploadInput) -> Cre
 
 async def upload(context: GatewayContext, upload_id: str) -> Upload | None:
     viewer = context.require_viewer()
-    if context.files is None:
-        return None
     view = await run_in_threadpool(context.files.uploads.view, upload_id)
     # Another user's upload reads as absent.
     if view is None or view.owner_id != viewer.id:
         return None
     return Upload.of(view)
+
+
+@strawberry.type
+class UploadQueries:
+    @strawberry.field(description="One of your uploads: progress, status, its video.")
+    async def upload(self, info: Ctx, id: strawberry.ID) -> Upload | None:
+        return await upload(info.context, str(id))
+
+
+@strawberry.type
+class UploadMutations:
+    @strawberry.mutation(description="Start an upload: a one-time tus URL and the new video.")
+    async def create_upload(self, info: Ctx, input: CreateUploadInput) -> CreateUploadPayload:
+        return await create_upload(info.context, input)

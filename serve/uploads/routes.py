@@ -1,11 +1,11 @@
-"""tus 1.0.0 at /files/: the HTTP edge of `serve/uploads.py`.
+"""tus 1.0.0 at /files/: the HTTP edge of `serve/uploads/service.py`.
 
-These routes run in the upload edge (`serve/upload_edge.py`) and in the gateway
-replica, and stream each PATCH body straight into `Uploads.write` in that process (see
-`serve/uploads.py` for why bytes never cross a deployment handle). `Files.url` says
-where an upload's requests go: the upload edge, wherever it was created. Completed
-uploads are handed to the `uploads` deployment, which probes them and submits the
-transcode; the client's PATCH does not wait for that.
+These routes run in the upload edge (`serve/uploads/edge.py`) and in the gateway
+replica, and stream each PATCH body straight into `Uploads.write` in that process.
+`Files.url` says where an upload's requests go: the upload edge, wherever it was
+created. A completed upload is handed to the job actor in the background
+(`Uploads.complete`); the client's PATCH does not wait for that. `STATUS` is this
+edge's one mapping from vidray's errors to HTTP statuses.
 
 Credentials: `Authorization: Bearer <access token>`, or the `token` query parameter of
 an upload URL made by the `createUpload` mutation (good for that one upload only).
@@ -26,7 +26,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, HTTPConnection
 
 from cluster.errors import Forbidden, InvalidInput, Unauthenticated, VidrayError
-from serve.errors import (
+from serve.accounts.service import Accounts
+from serve.uploads.errors import (
     ChecksumMismatch,
     LimitExceeded,
     MalformedRequest,
@@ -38,8 +39,8 @@ from serve.errors import (
     UploadNotFound,
     UploadRefused,
 )
-from serve.gateway.accounts import Accounts
-from serve.tus import (
+from serve.uploads.service import Owner, Uploads, UploadView
+from serve.uploads.tus import (
     CHECKSUM_ALGORITHMS,
     EXPOSED_HEADERS,
     EXTENSIONS,
@@ -53,7 +54,6 @@ from serve.tus import (
     parse_metadata,
     parse_uint,
 )
-from serve.uploads import Owner, Uploads, UploadView
 
 log = logging.getLogger(__name__)
 
@@ -81,22 +81,19 @@ STATUS: dict[type[VidrayError], int] = {
 
 
 class Files:
-    """What the /files/ routes need: the local upload logic and a way to finish one."""
+    """What the /files/ routes need: the upload and account services of this process."""
 
     def __init__(
         self,
         *,
         uploads: Uploads,
         accounts: Accounts,
-        finisher: Any = None,
         upload_base: Callable[[HTTPConnection], str] | None = None,
     ) -> None:
-        """`finisher`: the uploads deployment's handle; without one, finish in-process.
-        `upload_base`: where clients send an upload's requests (the upload edge), from
+        """`upload_base`: where clients send an upload's requests (the upload edge), from
         the request that created it; without one, this server."""
         self.uploads = uploads
         self.accounts = accounts
-        self.finisher = finisher
         self.upload_base = upload_base or _own_base
         self.pending: set[asyncio.Task[Any]] = set()
 
@@ -123,7 +120,7 @@ class Files:
         accounts = self.accounts
 
         def signed_in() -> Owner:
-            user = accounts.authenticate_here(access.strip())
+            user = accounts.authenticate(access.strip())
             return Owner(id=user.id, limits=user.limits)
 
         return signed_in
@@ -132,16 +129,14 @@ class Files:
         return await run_in_threadpool(self.owner_of(request, upload_id))
 
     def finish_later(self, upload_id: str) -> None:
-        """Probe and publish in the background; a lost task is redone by the sweep."""
+        """Hand a completed upload to the job actor in the background; a lost hand-over
+        is redone by the sweep."""
 
         async def run() -> None:
             try:
-                if self.finisher is not None:
-                    await self.finisher.finish.remote(upload_id)
-                else:
-                    await run_in_threadpool(self.uploads.finish, upload_id)
+                await run_in_threadpool(self.uploads.complete, upload_id)
             except Exception:
-                log.exception("finishing upload %s failed; the sweep will retry", upload_id)
+                log.exception("completing upload %s failed; the sweep will retry", upload_id)
 
         task = asyncio.get_running_loop().create_task(run())
         self.pending.add(task)

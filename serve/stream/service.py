@@ -1,9 +1,10 @@
 """HLS delivery: signed playback URLs, playlists and segment bytes under `/hls/`.
 
-`Stream` is a plain class. `serve/app.py` deploys it as the ingress of its own Serve
-application at the route prefix `/hls`, so a segment request goes from Serve's proxy
-straight to a stream replica: one hop, with no gateway replica copying the bytes again.
-The gateway only calls `playback()` through a handle, to sign the URL for a page.
+`Stream` is a plain class built by `serve.platform.Platform`. `serve/app.py` deploys it
+(through `serve/stream/app.py`) as the ingress of its own Serve application at the route
+prefix `/hls`, so a segment request goes from Serve's proxy straight to a stream replica:
+one hop, with no gateway replica copying the bytes again. The gateway calls `playback()`
+and `grant()` in-process, to sign the URLs for a page or a query.
 
 Who sends the bytes depends on `VIDRAY_STREAM_PATH` (one table, `_SEGMENT_SENDERS`):
 
@@ -41,14 +42,14 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cluster import db
 from cluster.cdn import CdnSigner
 from cluster.config import Settings
 from cluster.db.models import Video, VideoStatus, Visibility
-from cluster.errors import InvalidKey, ObjectNotFound, UrlRefused, VideoUnavailable
-from cluster.kv import KV, open_kv, session_generation
+from cluster.errors import InvalidKey, ObjectNotFound, UrlRefused
+from cluster.kv import KV, session_generation
 from cluster.security import Clock, UrlGrant, UrlSigner, parse_hls_path
-from cluster.storage import LocalStore, ObjectStore, open_store, validate_key
+from cluster.storage import LocalStore, ObjectStore, validate_key
+from serve.stream.errors import VideoUnavailable
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -203,18 +204,6 @@ class Stream:
         # the network would block it, so those reads go to a thread.
         self.blocking = not isinstance(store, LocalStore)
         self._send_segment = _SEGMENT_SENDERS[settings.stream_path]
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Clock = time.time) -> Stream:
-        engine = db.make_engine(settings.resolved_database_url)
-        return cls(
-            settings=settings,
-            store=open_store(settings),
-            sessions=db.session_factory(engine),
-            signer=UrlSigner.from_settings(settings, clock=clock),
-            kv=open_kv(settings),
-            clock=clock,
-        )
 
     # -- signing: the only place that looks at the database ------------------------
 
@@ -412,14 +401,3 @@ _SEGMENT_SENDERS: dict[str, Callable[..., Reply]] = {
     "s3": Stream._redirect,
     "cdn": Stream._cdn_redirect,
 }
-
-
-class StreamApp:
-    """`Stream.asgi` as an object whose `__call__` is the coroutine: uvicorn (and Serve's
-    lifespan runner, built on it) takes a bound method for an ASGI 2 app."""
-
-    def __init__(self, stream: Stream) -> None:
-        self.stream = stream
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.stream.asgi(scope, receive, send)

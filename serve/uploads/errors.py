@@ -1,7 +1,8 @@
-"""Errors raised by the services in `serve/`: uploads and the video library.
+"""Errors of resumable uploads.
 
-The HTTP status of each is chosen in one table at the edge (`serve/gateway/tus.py`);
-messages are written for the person whose client sent the request.
+The tus routes choose each one's HTTP status in one table (`serve/uploads/routes.py`),
+the GraphQL edge its code (`serve/gateway/errors.py`); messages are written for the
+person whose client sent the request.
 
     UploadError
     ├── MalformedRequest     a header is missing, garbage, negative or overflowing
@@ -14,10 +15,6 @@ messages are written for the person whose client sent the request.
     ├── LimitExceeded        a size, quota or monthly limit; `limit` names it
     └── UploadRefused        the request is well formed but not allowed (e.g. private
                              videos on a tier without them)
-    NotFound                 no such video or comment, or not visible to this caller
-
-Editing what belongs to someone else raises `cluster.errors.Forbidden`; a malformed
-field raises `cluster.errors.InvalidInput`, as everywhere else.
 """
 
 from __future__ import annotations
@@ -27,10 +24,6 @@ from cluster.errors import VidrayError
 
 class UploadError(VidrayError):
     """An upload request was refused; nothing was stored beyond the acknowledged offset."""
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Errors cross Ray process boundaries by pickling: rebuild from the message.
-        return (type(self), (str(self),))
 
 
 class MalformedRequest(UploadError):
@@ -71,21 +64,6 @@ class LimitExceeded(UploadError):
         super().__init__(message)
         self.limit = limit
 
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_limit_exceeded, (str(self), self.limit))
-
 
 class UploadRefused(UploadError):
     """The request is well formed but not allowed for this account."""
-
-
-def _limit_exceeded(message: str, limit: str) -> LimitExceeded:
-    return LimitExceeded(message, limit=limit)
-
-
-class NotFound(VidrayError):
-    """No such video or comment, or it is private to someone else: the two read alike,
-    so an id never tells a stranger that a private video exists."""
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (str(self),))

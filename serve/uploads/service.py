@@ -1,10 +1,9 @@
 """Resumable uploads (tus 1.0): state in the database, bytes in the object store.
 
-`Uploads` is a plain class; `serve/app.py` makes it the `uploads` deployment (which
-finishes completed uploads and sweeps expired ones) and the ingress builds one too.
+`Uploads` is a plain class built once per process by `serve.platform.Platform`.
 
-How bytes travel, and why memory stays flat: the tus routes (`serve/gateway/files.py`)
-run in the upload edge on each node (`serve/upload_edge.py`, a plain uvicorn server) and
+How bytes travel, and why memory stays flat: the tus routes (`serve/uploads/routes.py`)
+run in the upload edge on each node (`serve/uploads/edge.py`, a plain uvicorn server) and
 in the gateway replica, and call `Uploads.write` in that process, which pulls the request
 body chunk by chunk and hands each few MiB to a writer thread that appends to the local
 file or to an on-disk S3 part spool. We hold at most two flushes (`FLUSH_BYTES`: one
@@ -12,11 +11,13 @@ being written, one arriving) plus, on S3, the part being sent. On the edge, uvic
 the socket only as fast as we take the body. In the gateway we cannot bound Serve's own
 receive queue: Ray Serve 2.60 drains the body into an unbounded asyncio queue there as
 fast as the client sends it, so up to one PATCH body can wait in the replica while we
-write. Passing the body to the `uploads` deployment through a handle would copy every
-chunk through Ray's object store and a second process for no gain: any server can take
-any request, because an upload's whole state is its database row and its stored bytes.
-The deployment gets the work that is not on the byte path: probing, creating the video,
-submitting the job, and the expiry sweep.
+write. Any server can take any request, because an upload's whole state is its
+database row and its stored bytes.
+
+A completed upload becomes a video (`complete`: status `processing`) and is handed to
+the job actor, whose pipeline probes it once and refuses it there if it is not a video
+(`actors/jobs.py`); no request waits for a probe. `sweep` (run by the scheduler actor)
+reclaims expired uploads and completes any whose hand-over was lost.
 """
 
 from __future__ import annotations
@@ -27,20 +28,19 @@ import ctypes
 import functools
 import logging
 import secrets
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, select, update
 
-from cluster import db
+from actors.jobs import JobsClient
 from cluster.config import Settings, TierLimits
 from cluster.db.models import (
+    Job,
     Upload,
     UploadStatus,
     User,
@@ -51,10 +51,10 @@ from cluster.db.models import (
 )
 from cluster.errors import Forbidden, StorageError
 from cluster.events import emit
-from cluster.kv import KV, open_kv
+from cluster.kv import KV
 from cluster.security import constant_time_equal, derive_key, keyed_hash
-from cluster.storage import ObjectStore, open_store
-from serve.errors import (
+from cluster.storage import ObjectStore
+from serve.uploads.errors import (
     LimitExceeded,
     MalformedRequest,
     OffsetConflict,
@@ -63,20 +63,14 @@ from serve.errors import (
     UploadNotFound,
     UploadRefused,
 )
-from serve.tus import Checksum, Concat
-from serve.upload_writers import Backend, Target, Writer, open_backend
+from serve.uploads.tus import Checksum, Concat
+from serve.uploads.writers import Backend, Target, Writer, open_backend
 
 log = logging.getLogger(__name__)
 
 FLUSH_BYTES = 4 * 1024 * 1024
 URL_TOKEN_TTL_S = 7 * 24 * 3600
 GIB = 1024**3
-
-
-class JobSubmitter(Protocol):
-    def submit(
-        self, *, video_id: str, owner_id: str, source_key: str, params: dict[str, Any]
-    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +164,7 @@ class Uploads:
         sessions: Any,
         store: ObjectStore,
         kv: KV,
-        jobs: JobSubmitter | None = None,
+        jobs: JobsClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -187,16 +181,6 @@ class Uploads:
         # Every blocking step of a PATCH (lock and row, batches of the body, commit)
         # runs here; threads start when first needed.
         self._io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="upload-io")
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, jobs: JobSubmitter | None = None) -> Uploads:
-        return cls(
-            settings=settings,
-            sessions=db.session_factory(db.make_engine(settings.resolved_database_url)),
-            store=open_store(settings),
-            kv=open_kv(settings),
-            jobs=jobs,
-        )
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -297,23 +281,24 @@ class Uploads:
             )
         self._check_minutes(owner)
 
-    def _minutes_used(self, owner_id: str) -> float:
+    def _minutes_used(self, owner_id: str, *, excluding: str | None = None) -> float:
         now = self._now()
         month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        query = select(func.coalesce(func.sum(Video.duration), 0.0)).where(
+            Video.owner_id == owner_id, Video.created_at >= month
+        )
+        if excluding is not None:
+            query = query.where(Video.id != excluding)
         with self.sessions() as session:
-            seconds = session.scalar(
-                select(func.coalesce(func.sum(Video.duration), 0.0)).where(
-                    Video.owner_id == owner_id, Video.created_at >= month
-                )
-            )
+            seconds = session.scalar(query)
         return float(seconds or 0.0) / 60
 
-    def _check_minutes(self, owner: Owner, *, adding_s: float = 0.0) -> None:
+    def _check_minutes(self, owner: Owner) -> None:
         allowed = owner.limits.upload_minutes_per_month
-        used = self._minutes_used(owner.id)
         # At creation the duration is not known yet: once every minute is used, nothing
-        # fits, and the client should hear so before it sends the file, not after.
-        if (used + adding_s / 60 > allowed) if adding_s else (used >= allowed):
+        # fits, and the client should hear so before it sends the file, not after. The
+        # job checks the probed duration against what is left (`actors/jobs.py`).
+        if self._minutes_used(owner.id) >= allowed:
             raise LimitExceeded(
                 f"you have used your tier's {allowed} upload minutes this month: "
                 "wait for next month or upgrade your plan",
@@ -732,70 +717,19 @@ class Uploads:
 
     # --- completion --------------------------------------------------------------------
 
-    def finish(self, upload_id: str) -> UploadView | None:
-        """Probe a complete upload; create its video and submit the transcode, or fail it."""
-        from pipelines.media import probe
-        from pipelines.media.errors import MediaError
-
-        with self.sessions() as session:
+    def complete(self, upload_id: str) -> UploadView | None:
+        """Make a complete upload a video (status `processing`) and hand it to the job
+        actor, which probes it and transcodes it, or refuses it with the reason.
+        Idempotent: the sweep calls it again for any upload whose hand-over was lost."""
+        with self.sessions.begin() as session:
             row = session.get(Upload, upload_id)
             if row is None or row.status != UploadStatus.COMPLETE or row.is_partial:
                 return None if row is None else _view(row)
-            if row.video_id is not None:
-                video = session.get(Video, row.video_id)
-                if video is not None and video.status != VideoStatus.UPLOADING:
-                    return _view(row)  # finished already
             user = session.get(User, row.owner_id)
-            tier = user.tier.value if user is not None else "free"
-            key, owner_id, meta = row.storage_key, row.owner_id, dict(row.meta or {})
-        limits = self.settings.tiers[tier]
-        try:
-            with self._local_copy(key) as path:
-                info = probe(path)
-            self._check_minutes(Owner(owner_id, limits), adding_s=info.duration)
-        except (MediaError, LimitExceeded) as exc:
-            reason = getattr(exc, "reason", None) or getattr(exc, "limit", "refused")
-            return self._fail(upload_id, f"{reason}: {exc}")
-        video_id = self._publish(upload_id, meta=meta, info=info)
-        if self.jobs is not None:
-            params = {"max_height": limits.max_output_height}
-            self.jobs.submit(video_id=video_id, owner_id=owner_id, source_key=key, params=params)
-        else:
-            log.warning("no job actor: video %s waits in 'processing'", video_id)
-        return self.view(upload_id)
-
-    @contextlib.contextmanager
-    def _local_copy(self, key: str) -> Iterator[Path]:
-        """A path to probe: the file itself on local storage, a temporary copy from S3."""
-        local = self.store.local_path(key)
-        if local is not None:
-            yield local
-            return
-        spool = self.settings.upload_buffer_dir
-        spool.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=spool) as tmp:
-            yield self.store.download(key, Path(tmp) / "source")
-
-    def _fail(self, upload_id: str, reason: str) -> UploadView | None:
-        with self.sessions.begin() as session:
-            row = session.get(Upload, upload_id)
-            if row is None:
-                return None
-            self._discard(row)
-            row.status, row.failure_reason = UploadStatus.FAILED, reason
-            if row.video_id is not None:
-                video = session.get(Video, row.video_id)
-                if video is not None:
-                    video.status, video.failure_reason = VideoStatus.FAILED, reason
-            session.flush()
-            return _view(row)
-
-    def _publish(self, upload_id: str, *, meta: dict[str, str], info: Any) -> str:
-        video_info = info.video
-        with self.sessions.begin() as session:
-            row = session.get(Upload, upload_id)
+            limits = self.settings.tiers[user.tier.value if user is not None else "free"]
             video = session.get(Video, row.video_id) if row.video_id else None
             if video is None:
+                meta = dict(row.meta or {})
                 video = Video(
                     owner_id=row.owner_id,
                     title=meta.get("title") or meta.get("filename", ""),
@@ -805,14 +739,28 @@ class Uploads:
                 session.add(video)
                 session.flush()
                 emit(session, "video.created", video.id, owner_id=row.owner_id)
+                row.video_id = video.id
+            elif video.status not in (VideoStatus.UPLOADING, VideoStatus.PROCESSING):
+                return _view(row)  # finished already: ready, or refused
             video.status = VideoStatus.PROCESSING
             video.source_key = row.storage_key
-            video.duration = info.duration
-            if video_info is not None:
-                video.width, video.height = video_info.width, video_info.height
-            session.flush()
-            row.video_id = video.id
-            return video.id
+            handover = {
+                "upload_id": row.id,
+                "video_id": video.id,
+                "owner_id": row.owner_id,
+                "source_key": row.storage_key,
+            }
+        if self.jobs is None:
+            log.warning("no job actor: video %s waits in 'processing'", handover["video_id"])
+            return self.view(upload_id)
+        minutes_left = limits.upload_minutes_per_month - self._minutes_used(
+            handover["owner_id"], excluding=handover["video_id"]
+        )
+        self.jobs.submit_upload(
+            **handover,
+            params={"max_height": limits.max_output_height, "minutes_left": minutes_left},
+        )
+        return self.view(upload_id)
 
     # --- the sweep ---------------------------------------------------------------------
 
@@ -828,6 +776,7 @@ class Uploads:
                     | ((Upload.status == UploadStatus.COMPLETE) & Upload.is_partial),
                 )
             ).all()
+            # Complete but never handed over: no video yet, or one with no job.
             stranded = session.scalars(
                 select(Upload.id)
                 .outerjoin(Video, Video.id == Upload.video_id)
@@ -835,7 +784,12 @@ class Uploads:
                     Upload.status == UploadStatus.COMPLETE,
                     Upload.is_partial.is_(False),
                     Upload.updated_at <= now - timedelta(minutes=5),
-                    (Upload.video_id.is_(None)) | (Video.status == VideoStatus.UPLOADING),
+                    (Upload.video_id.is_(None))
+                    | (Video.status == VideoStatus.UPLOADING)
+                    | (
+                        (Video.status == VideoStatus.PROCESSING)
+                        & ~select(Job.id).where(Job.video_id == Video.id).exists()
+                    ),
                 )
             ).all()
         for row in expired:
@@ -857,5 +811,5 @@ class Uploads:
             finally:
                 self._unlock(row.id, token)
         for upload_id in stranded:
-            self.finish(upload_id)
+            self.complete(upload_id)
         return reclaimed

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from serve.errors import ChecksumMismatch, MalformedRequest, UnsupportedChecksum
+from serve.uploads.errors import ChecksumMismatch, MalformedRequest, UnsupportedChecksum
 
 TUS_VERSION = "1.0.0"
 # checksum-trailer is left out: ASGI servers drop HTTP trailers before the app sees them.

@@ -1,0 +1,106 @@
+"""One `Platform` per process: the connections every service of that process shares.
+
+A gateway replica, the stream replicas, each upload edge, a CLI command and a test each
+build one from the settings, and get every service from it:
+
+    platform = Platform(settings, jobs=JobsClient.connect(settings))
+    video = platform.library.video(video_id=..., viewer_id=...)
+
+It holds one database engine, one object store, one KV client, one message sender, one
+clock and the URL signer, and the typed clients of the actors. Services are plain
+classes built on first use from these parts, so a process that only streams never
+builds the account service. Their methods block (database, store, bcrypt): async
+callers run them in a worker thread (`starlette.concurrency.run_in_threadpool`).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+
+from actors.jobs import JobsClient
+from cluster import db
+from cluster.config import Settings
+from cluster.kv import KV, open_kv
+from cluster.messaging import MessageSender, open_sender
+from cluster.security import Clock, UrlSigner
+from cluster.storage import ObjectStore, open_store
+from serve.accounts.service import Accounts
+from serve.library.comments import Comments
+from serve.library.videos import Library
+from serve.stream.service import Stream
+from serve.uploads.service import Uploads
+
+
+class Platform:
+    """The shared parts of one process, and the services built on them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        jobs: JobsClient | None = None,
+        clock: Clock = time.time,
+        store: ObjectStore | None = None,
+        kv: KV | None = None,
+        sender: MessageSender | None = None,
+    ) -> None:
+        """`jobs`: the job actor's client; None where no Ray cluster runs (unit tests,
+        benchmarks of the request path), and then completed uploads wait in
+        'processing'. `store`, `kv`, `sender`: given by tests that share one."""
+        self.settings = settings
+        self.clock = clock
+        self.engine = db.make_engine(settings.resolved_database_url)
+        self.sessions = db.session_factory(self.engine)
+        self.store = store if store is not None else open_store(settings)
+        self.kv = kv if kv is not None else open_kv(settings)
+        self.sender = sender if sender is not None else open_sender(settings)
+        self.url_signer = UrlSigner.from_settings(settings, clock=clock)
+        self.jobs = jobs
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        return Accounts(
+            settings=self.settings,
+            sessions=self.sessions,
+            kv=self.kv,
+            store=self.store,
+            sender=self.sender,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def library(self) -> Library:
+        return Library(
+            settings=self.settings, sessions=self.sessions, store=self.store, jobs=self.jobs
+        )
+
+    @cached_property
+    def comments(self) -> Comments:
+        return Comments(sessions=self.sessions)
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        return Uploads(
+            settings=self.settings,
+            sessions=self.sessions,
+            store=self.store,
+            kv=self.kv,
+            jobs=self.jobs,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def stream(self) -> Stream:
+        return Stream(
+            settings=self.settings,
+            store=self.store,
+            sessions=self.sessions,
+            signer=self.url_signer,
+            kv=self.kv,
+            clock=self.clock,
+        )
+
+    def close(self) -> None:
+        """Return the database connections (tests and shutdown)."""
+        self.engine.dispose()
