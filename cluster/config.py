@@ -6,7 +6,10 @@ environment.
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -31,6 +34,22 @@ HttpIngress = Literal["serve", "haproxy"]
 SmtpSecurity = Literal["starttls", "ssl", "none"]
 
 GIB = 1024**3
+PREFIX = "VIDRAY_"
+# Variables that start with the prefix but are not settings of a vidray process, so the
+# check for misspelt settings must let them through (every other VIDRAY_* is refused):
+NOT_SETTINGS = frozenset(
+    {
+        # `vidray upload --token`'s default: a user's credential for one command, read by
+        # Typer, never a setting of the platform.
+        "VIDRAY_TOKEN",
+        # Tests and `.ci/run`: fail instead of skipping when PostgreSQL, Redis, ffmpeg,
+        # nginx, haproxy or chromium is missing.
+        "VIDRAY_REQUIRE_SERVICES",
+        # Tests: where their own PostgreSQL and Redis listen (tests/conftest.py).
+        "VIDRAY_TEST_POSTGRES_URL",
+        "VIDRAY_TEST_REDIS_URL",
+    }
+)
 DATABASE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"})
 
 
@@ -334,11 +353,47 @@ class Settings(BaseSettings):
 
 
 def _variable(field: str) -> str:
-    return "RAY_ADDRESS" if field in {"RAY_ADDRESS", "ray_address"} else f"VIDRAY_{field.upper()}"
+    return "RAY_ADDRESS" if field in {"RAY_ADDRESS", "ray_address"} else f"{PREFIX}{field.upper()}"
+
+
+def setting_variables() -> dict[str, str]:
+    """Each setting's environment variable, mapped to its field name."""
+    return {_variable(name): name for name in Settings.model_fields}
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1)
+    if close:
+        return f"no such setting; did you mean {close[0]}?"
+    return "no such setting (the README's configuration table lists them all)"
+
+
+def _refuse_unknown(overrides: Mapping[str, object], environ: Mapping[str, str]) -> None:
+    """Refuse a misspelt setting, which pydantic-settings would silently ignore: the
+    process would then run on the default an operator meant to change."""
+    variables = setting_variables()
+    # A setting read under an alias (RAY_ADDRESS) is overridden by either name.
+    keywords = {*variables.values(), *(v for v in variables if not v.startswith(PREFIX))}
+    for keyword in sorted(overrides):
+        if keyword not in keywords:
+            raise ConfigError(keyword, _did_you_mean(keyword, sorted(variables.values())))
+    known = variables.keys() | NOT_SETTINGS
+    # pydantic-settings matches names case-insensitively, so `vidray_mode` is a setting too.
+    for key in sorted(environ):
+        upper = key.upper()
+        if upper.startswith(PREFIX) and upper not in known:
+            raise ConfigError(key, _did_you_mean(upper, sorted(known)))
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment; a bad value becomes one `ConfigError` line."""
+    """Read settings from the environment; a bad value becomes one `ConfigError` line.
+
+    A `VIDRAY_*` variable or an override that is no setting is refused, with the
+    closest real name:
+
+        VIDRAY_UPLOD_PART_BYTES: no such setting; did you mean VIDRAY_UPLOAD_PART_BYTES?
+    """
+    _refuse_unknown(overrides, os.environ)
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.config import load_settings
+from cluster.config import NOT_SETTINGS, load_settings, setting_variables
 from cluster.errors import ConfigError
 
 STRONG = "x" * 40
@@ -142,3 +142,74 @@ def test_the_cdn_path_starts_with_its_settings() -> None:
         cdn_private_key=_pem(),
     )
     assert settings.cdn_base_url == "https://d1.cloudfront.net"
+
+
+def test_a_misspelt_variable_is_refused_with_the_closest_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VIDRAY_UPLOD_PART_BYTES", str(32 * 1024**2))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.variable == "VIDRAY_UPLOD_PART_BYTES"
+    assert str(caught.value) == (
+        "VIDRAY_UPLOD_PART_BYTES: no such setting; did you mean VIDRAY_UPLOAD_PART_BYTES?"
+    )
+
+
+def test_a_lowercase_variable_is_checked_like_the_setting_it_would_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # pydantic-settings reads names case-insensitively, so this would be VIDRAY_STREAM_PATH.
+    monkeypatch.setenv("vidray_stream_pth", "nginx")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert (
+        str(caught.value) == "vidray_stream_pth: no such setting; did you mean VIDRAY_STREAM_PATH?"
+    )
+
+
+def test_a_variable_like_no_setting_says_where_the_settings_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VIDRAY_XYZZY", "1")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.variable == "VIDRAY_XYZZY"
+    assert "no such setting" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_misspelt_override_is_refused_with_the_closest_field() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(uplod_part_bytes=32 * 1024**2)
+    assert str(caught.value) == (
+        "uplod_part_bytes: no such setting; did you mean upload_part_bytes?"
+    )
+
+
+def test_ray_address_is_an_override_by_field_or_variable_name() -> None:
+    assert load_settings(ray_address="ray://a:10001").ray_address == "ray://a:10001"
+    assert load_settings(RAY_ADDRESS="ray://b:10001").ray_address == "ray://b:10001"
+
+
+@pytest.mark.parametrize("variable", sorted(NOT_SETTINGS))
+def test_vidray_variables_that_are_not_settings_are_let_through(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "1")
+    assert load_settings().mode == "dev"
+
+
+def test_variables_outside_the_prefix_are_not_vidrays_business(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VIDRAYX_MODE", "prod")
+    monkeypatch.setenv("MY_VIDRAY_THING", "1")
+    assert load_settings().mode == "dev"
+
+
+def test_every_setting_is_read_from_its_variable() -> None:
+    variables = setting_variables()
+    assert variables["VIDRAY_UPLOAD_PART_BYTES"] == "upload_part_bytes"
+    assert variables["RAY_ADDRESS"] == "ray_address"
+    assert not NOT_SETTINGS & variables.keys()
