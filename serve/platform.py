@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 from functools import cached_property
 
+from sqlalchemy import Engine
+
 from actors.jobs import JobsClient
 from cluster import db
 from cluster.config import Settings
@@ -41,16 +43,20 @@ class Platform:
         *,
         jobs: JobsClient | None = None,
         clock: Clock = time.time,
+        engine: Engine | None = None,
         store: ObjectStore | None = None,
         kv: KV | None = None,
         sender: MessageSender | None = None,
     ) -> None:
         """`jobs`: the job actor's client; None where no Ray cluster runs (unit tests,
         benchmarks of the request path), and then completed uploads wait in
-        'processing'. `store`, `kv`, `sender`: given by tests that share one."""
+        'processing'. `engine`, `store`, `kv`, `sender`: given by tests that share one
+        (or watch its queries); by default, opened from the settings."""
         self.settings = settings
         self.clock = clock
-        self.engine = db.make_engine(settings.resolved_database_url)
+        self.engine = (
+            engine if engine is not None else db.make_engine(settings.resolved_database_url)
+        )
         self.sessions = db.session_factory(self.engine)
         self.store = store if store is not None else open_store(settings)
         self.kv = kv if kv is not None else open_kv(settings)

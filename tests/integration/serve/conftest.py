@@ -19,7 +19,7 @@ from cluster.db.models import Base, User
 from cluster.kv import KV, EmbeddedKV, RedisKV
 from cluster.messaging import OutboxSender
 from cluster.storage import LocalStore, S3Store
-from serve.users import RateLimits, Users
+from serve.accounts.service import Accounts, RateLimits
 
 
 class FakeClock:
@@ -46,7 +46,7 @@ def latest_code(outbox: Path, to: str) -> str:
     raise AssertionError(f"no message to {to} in {outbox}")
 
 
-def sign_in(users: Users, settings: Settings, email: str) -> str:
+def sign_in(users: Accounts, settings: Settings, email: str) -> str:
     """An access token for `email`, signed up with the code from the dev outbox."""
     users.request_otp(email=email)
     return users.verify_otp(email=email, code=latest_code(settings.outbox_dir, email)).access_token
@@ -99,13 +99,13 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-MakeUsers = Callable[..., Users]
+MakeUsers = Callable[..., Accounts]
 
 
 @pytest.fixture
 def make_users(engine: Engine, kv: KV, settings: Settings, clock: FakeClock) -> Iterator[MakeUsers]:
-    def make(limits: RateLimits | None = None) -> Users:
-        return Users(
+    def make(limits: RateLimits | None = None) -> Accounts:
+        return Accounts(
             settings=settings,
             sessions=db.session_factory(engine),
             kv=kv,
@@ -122,7 +122,7 @@ def make_users(engine: Engine, kv: KV, settings: Settings, clock: FakeClock) -> 
 
 
 @pytest.fixture
-def users(make_users: MakeUsers) -> Users:
+def users(make_users: MakeUsers) -> Accounts:
     return make_users()
 
 

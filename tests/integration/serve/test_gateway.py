@@ -8,13 +8,14 @@ import httpx
 import pytest
 
 from cluster.config import Settings, load_settings
-from serve.gateway.app import Gateway, create_app
+from serve.gateway.ingress import Gateway, create_app
+from serve.platform import Platform
 
 HEALTH_QUERY = "{ health { ok version components { name ok detail } } }"
 
 
 def _client(settings: Settings) -> httpx.AsyncClient:
-    app = create_app(Gateway(settings))
+    app = create_app(Gateway(Platform(settings)))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vidray")
 
 

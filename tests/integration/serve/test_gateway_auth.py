@@ -1,6 +1,6 @@
 """Sign-in, sessions and admin over GraphQL, through the gateway's ASGI app.
 
-These run on SQLite and the embedded KV with a fake clock; the same `Users` logic is
+These run on SQLite and the embedded KV with a fake clock; the same `Accounts` logic is
 tested against PostgreSQL and Redis in test_users.py.
 """
 
@@ -21,10 +21,9 @@ from cluster import db
 from cluster.config import Settings, load_settings
 from cluster.db.models import Role, User
 from cluster.kv import EmbeddedKV
-from cluster.messaging import OutboxSender
-from cluster.storage import LocalStore
-from serve.gateway.app import Gateway, create_app
-from serve.users import Users
+from serve.accounts.service import Accounts
+from serve.gateway.ingress import Gateway, create_app
+from serve.platform import Platform
 from tests.integration.serve.conftest import FakeClock, latest_code
 
 EMAIL = "ana@example.com"
@@ -41,7 +40,7 @@ ME = "{ me { id handle displayName suspended tier limits { maxOutputHeight priva
 
 
 class Api:
-    def __init__(self, client: httpx.AsyncClient, users: Users) -> None:
+    def __init__(self, client: httpx.AsyncClient, users: Accounts) -> None:
         self.client = client
         self.users = users
 
@@ -82,18 +81,12 @@ def settings(tmp_path: Path) -> Settings:
 async def api(settings: Settings, clock: FakeClock) -> AsyncIterator[Api]:
     engine = db.make_engine(settings.resolved_database_url)
     db.migrate(engine)
-    users = Users(
-        settings=settings,
-        sessions=db.session_factory(engine),
-        kv=EmbeddedKV(settings.data_dir / "kv.sqlite3", clock=clock),
-        store=LocalStore(settings.objects_dir),
-        sender=OutboxSender(settings.outbox_dir),
-        clock=clock,
-    )
-    app = create_app(Gateway(settings, users))
+    kv = EmbeddedKV(settings.data_dir / "kv.sqlite3", clock=clock)
+    platform = Platform(settings, engine=engine, kv=kv, clock=clock)
+    app = create_app(Gateway(platform))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://vidray") as client:
-        yield Api(client, users)
+        yield Api(client, platform.accounts)
     engine.dispose()
 
 

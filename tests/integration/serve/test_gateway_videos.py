@@ -19,9 +19,8 @@ from sqlalchemy import Engine, event
 from cluster import db
 from cluster.config import Settings, load_settings
 from cluster.db.models import Tier, User, Video, VideoStatus, Visibility
-from cluster.storage import LocalStore
-from serve.gateway.app import Gateway, create_app
-from serve.videos import Videos
+from serve.gateway.ingress import Gateway, create_app
+from serve.platform import Platform
 from tests.integration.serve.conftest import latest_code
 
 VERIFY = """mutation($email: String!, $code: String!) {
@@ -84,12 +83,7 @@ def queries(engine: Engine) -> list[str]:
 
 @pytest.fixture
 async def api(settings: Settings, engine: Engine) -> AsyncIterator[Api]:
-    videos = Videos(
-        settings=settings,
-        sessions=db.session_factory(engine),
-        store=LocalStore(settings.objects_dir),
-    )
-    app = create_app(Gateway(settings, videos=videos))
+    app = create_app(Gateway(Platform(settings, engine=engine)))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://vidray"
     ) as client:
@@ -213,7 +207,7 @@ async def test_prod_mode_hides_the_schema_and_internal_errors(tmp_path: Path) ->
         jwt_secret=secrets.token_urlsafe(32),
     )
     db.migrate(db.make_engine(settings.resolved_database_url))
-    app = create_app(Gateway(settings))
+    app = create_app(Gateway(Platform(settings)))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://vidray"
     ) as client:

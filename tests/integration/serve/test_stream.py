@@ -32,17 +32,20 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from PIL import Image
+from serve.accounts.service import Accounts
+from serve.accounts.views import AuthSession
 
 from cluster import db
 from cluster.config import Settings, load_settings
 from cluster.db.models import Role, User, Video, VideoStatus, Visibility
-from cluster.errors import ObjectNotFound, VideoUnavailable
+from cluster.errors import ObjectNotFound
 from cluster.kv import KV
 from cluster.nginx import NginxOptions, render
 from cluster.security import UrlSigner
 from cluster.storage import LocalStore, ObjectStore, S3Store
-from serve.stream import Stream, parse_range
-from serve.users import AuthSession, Users
+from serve.platform import Platform
+from serve.stream.errors import VideoUnavailable
+from serve.stream.service import Stream, parse_range
 from tests.conftest import free_port, require
 
 SECRET = "stream-test-secret-0123456789abcdefghijkl"
@@ -183,15 +186,7 @@ def _serve(app: object, port: int) -> Iterator[None]:
 
 
 def _stream(settings: Settings, store: ObjectStore, clock: Clock) -> Stream:
-    local = Stream.from_settings(settings)
-    return Stream(
-        settings=settings,
-        store=store,
-        sessions=local.sessions,
-        signer=UrlSigner.from_settings(settings, clock=clock),
-        kv=local.kv,
-        clock=clock,
-    )
+    return Platform(settings, store=store, clock=clock).stream
 
 
 def cloudfront_expiry(url: str, public_key: rsa.RSAPublicKey) -> int:
@@ -613,16 +608,16 @@ def test_deleted_videos_stop_at_once(sites: dict[str, Site], client: httpx.Clien
 
 
 @pytest.fixture(scope="module")
-def users(data_dir: Path) -> Users:
+def users(data_dir: Path) -> Accounts:
     """The accounts service on the same database and KV store as the stream apps."""
-    accounts = Users.from_settings(_settings(data_dir))
+    accounts = Platform(_settings(data_dir)).accounts
     accounts.set_password(user_id=OWNER, password=PASSWORD)
     with accounts.sessions.begin() as session:
         session.get(User, OTHER).role = Role.ADMIN  # type: ignore[union-attr]
     return accounts
 
 
-def _sign_in(users: Users) -> AuthSession:
+def _sign_in(users: Accounts) -> AuthSession:
     return users.login(identifier="owner@example.com", password=PASSWORD)
 
 
@@ -631,7 +626,7 @@ def _token(master: str) -> str:
 
 
 def test_log_out_everywhere_stops_private_playback(
-    site: Site, client: httpx.Client, users: Users
+    site: Site, client: httpx.Client, users: Accounts
 ) -> None:
     session = _sign_in(users)
     master = site.url(PRIVATE, viewer=OWNER)
@@ -655,7 +650,7 @@ def test_log_out_everywhere_stops_private_playback(
 
 
 def test_suspension_stops_private_playback(
-    sites: dict[str, Site], client: httpx.Client, users: Users
+    sites: dict[str, Site], client: httpx.Client, users: Accounts
 ) -> None:
     site = sites["embedded"]
     master = site.url(PRIVATE, viewer=OWNER)

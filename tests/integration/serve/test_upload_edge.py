@@ -26,10 +26,9 @@ from cluster.bench.sources import make_source
 from cluster.config import Settings, load_settings
 from cluster.db.models import Upload, Video
 from cluster.errors import ConfigError
-from serve.gateway.app import Gateway, create_app
-from serve.upload_edge import UploadEdge, edge_base
-from serve.uploads import Uploads
-from serve.users import Users
+from serve.gateway.ingress import Gateway, create_app
+from serve.platform import Platform
+from serve.uploads.edge import UploadEdge, UploadEdgeClient, edge_base, start_upload_edges
 from tests.conftest import cut_patch, free_port
 from tests.integration.serve.conftest import sign_in
 
@@ -53,10 +52,11 @@ class Edge:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         db.migrate(db.make_engine(settings.resolved_database_url))
-        self.token = sign_in(Users.from_settings(settings), settings, "ana@example.com")
+        self.platform = Platform(settings)
+        self.token = sign_in(self.platform.accounts, settings, "ana@example.com")
         self.server = UploadEdge(settings)
         self.url = self.server.ready()
-        self.uploads = Uploads.from_settings(settings)
+        self.uploads = self.platform.uploads
 
     def auth(self, **extra: str) -> dict[str, str]:
         return {**TUS, "Authorization": f"Bearer {self.token}", **extra}
@@ -108,9 +108,10 @@ def test_tuspy_uploads_through_the_edge_with_checksums(edge: Edge, tmp_path: Pat
     upload_id = uploader.url.rsplit("/", 1)[-1]
     stored = edge.uploads.store.get_bytes(f"raw/{upload_id}")
     assert hashlib.sha256(stored).digest() == hashlib.sha256(source.read_bytes()).digest()
-    # Finished on the edge's loop: probed, and the video created for the transcode.
+    # Completed on the edge's loop: the video is created and waits for its transcode.
     video = _wait_for_video(edge, upload_id)
-    assert (video.title, video.status, video.width) == ("through the edge", "processing", 320)
+    assert (video.title, video.status) == ("through the edge", "processing")
+    assert video.source_key == f"raw/{upload_id}"
 
 
 def test_a_cut_connection_keeps_what_arrived_and_the_upload_resumes(
@@ -155,8 +156,7 @@ async def test_the_gateway_sends_uploads_to_the_edge(tmp_path: Path) -> None:
     edge = Edge(_settings(tmp_path))
     try:
         port = edge.settings.upload_port
-        users = Users.from_settings(edge.settings)
-        gateway = Gateway(edge.settings, users, edge.uploads, upload_base=edge_base(edge.settings))
+        gateway = Gateway(edge.platform, upload_base=edge_base(edge.settings))
         transport = httpx.ASGITransport(app=create_app(gateway))
         async with httpx.AsyncClient(transport=transport, base_url="http://vidray") as client:
             # Longer than what is sent: the upload stays open, and no probe deletes it.
@@ -196,27 +196,38 @@ async def test_the_gateway_sends_uploads_to_the_edge(tmp_path: Path) -> None:
         edge.server.stop()
 
 
-async def test_health_reports_the_upload_edge(tmp_path: Path) -> None:
-    edge = Edge(_settings(tmp_path))
-    gateway = Gateway(edge.settings, upload_base=edge_base(edge.settings))
+@pytest.mark.usefixtures("ray_cluster")
+async def test_health_asks_this_nodes_upload_edge_actor(tmp_path: Path) -> None:
+    import ray
+
+    settings = _settings(tmp_path)
+    db.migrate(db.make_engine(settings.resolved_database_url))
+    [actor] = start_upload_edges(settings)
+    gateway = Gateway(
+        Platform(settings), upload_base=edge_base(settings), edge=UploadEdgeClient(settings)
+    )
     transport = httpx.ASGITransport(app=create_app(gateway))
     async with httpx.AsyncClient(transport=transport, base_url="http://vidray") as client:
         try:
             healthy = (await client.get("/healthz")).json()
         finally:
-            edge.server.stop()
+            ray.kill(actor, no_restart=True)
         down = await client.get("/healthz")
-    assert healthy["components"]["uploads"]["ok"] is True
+    assert healthy["components"]["uploads"] == {
+        "ok": True,
+        "detail": f"upload edge on port {settings.upload_port}",
+    }
+    assert down.status_code == 503
     assert down.json()["components"]["uploads"]["ok"] is False
-    assert "does not answer" in down.json()["components"]["uploads"]["detail"]
+    assert "upload edge" in down.json()["components"]["uploads"]["detail"]
 
 
 async def test_a_public_upload_url_names_the_proxy_in_front(tmp_path: Path) -> None:
     settings = _settings(tmp_path, upload_url="https://up.example.com/")
     db.migrate(db.make_engine(settings.resolved_database_url))
-    users = Users.from_settings(settings)
-    token = sign_in(users, settings, "ana@example.com")
-    gateway = Gateway(settings, users, upload_base=edge_base(settings))
+    platform = Platform(settings)
+    token = sign_in(platform.accounts, settings, "ana@example.com")
+    gateway = Gateway(platform, upload_base=edge_base(settings))
     transport = httpx.ASGITransport(app=create_app(gateway))
     async with httpx.AsyncClient(transport=transport, base_url="http://vidray") as client:
         created = await client.post(

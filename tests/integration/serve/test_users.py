@@ -12,14 +12,15 @@ from sqlalchemy import update
 
 from cluster.db.models import Role, Tier, User
 from cluster.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
-from serve.users import AuthSession, RateLimits, Users
+from serve.accounts.service import Accounts, RateLimits
+from serve.accounts.views import AuthSession
 from tests.integration.serve.conftest import FakeClock, MakeUsers, latest_code
 
 EMAIL = "ana.bell@example.com"
 PHONE = "+14155550123"
 
 
-def sign_in(users: Users, *, email: str = EMAIL, ip: str = "10.0.0.1") -> AuthSession:
+def sign_in(users: Accounts, *, email: str = EMAIL, ip: str = "10.0.0.1") -> AuthSession:
     users.request_otp(email=email, ip=ip)
     code = latest_code(users.settings.outbox_dir, email)
     return users.verify_otp(email=email, code=code, ip=ip)
@@ -29,13 +30,13 @@ def wrong(code: str) -> str:
     return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
-def make_admin(users: Users, user_id: str) -> None:
+def make_admin(users: Accounts, user_id: str) -> None:
     with users.sessions() as session:
         session.execute(update(User).where(User.id == user_id).values(role=Role.ADMIN))
         session.commit()
 
 
-def test_first_code_signs_up_and_the_next_signs_in(users: Users) -> None:
+def test_first_code_signs_up_and_the_next_signs_in(users: Accounts) -> None:
     first = sign_in(users, email="Ana.Bell@Example.com")
     assert first.user.email == EMAIL
     assert first.user.handle == "ana_bell"
@@ -49,7 +50,7 @@ def test_first_code_signs_up_and_the_next_signs_in(users: Users) -> None:
     assert other.user.handle.startswith("ana_bell_") and other.user.id != first.user.id
 
 
-def test_phone_sign_up_validates_e164(users: Users) -> None:
+def test_phone_sign_up_validates_e164(users: Accounts) -> None:
     users.request_otp(phone="+1 (415) 555-0123", ip="10.0.0.1")
     session = users.verify_otp(
         phone=PHONE, code=latest_code(users.settings.outbox_dir, PHONE), ip="10.0.0.1"
@@ -63,7 +64,7 @@ def test_phone_sign_up_validates_e164(users: Users) -> None:
         users.request_otp(email=EMAIL, phone=PHONE, ip="10.0.0.1")
 
 
-def test_sixth_try_is_refused_even_with_the_right_code(users: Users) -> None:
+def test_sixth_try_is_refused_even_with_the_right_code(users: Accounts) -> None:
     users.request_otp(email=EMAIL, ip="10.0.0.1")
     code = latest_code(users.settings.outbox_dir, EMAIL)
     for _ in range(5):
@@ -76,7 +77,7 @@ def test_sixth_try_is_refused_even_with_the_right_code(users: Users) -> None:
     assert sign_in(users).user.email == EMAIL  # a new code works
 
 
-def test_code_is_single_use_even_when_raced(users: Users) -> None:
+def test_code_is_single_use_even_when_raced(users: Accounts) -> None:
     users.request_otp(email=EMAIL, ip="10.0.0.1")
     code = latest_code(users.settings.outbox_dir, EMAIL)
 
@@ -91,7 +92,7 @@ def test_code_is_single_use_even_when_raced(users: Users) -> None:
     assert results.count("refused") == 3, results
 
 
-def test_expired_code_is_refused(users: Users, clock: FakeClock) -> None:
+def test_expired_code_is_refused(users: Accounts, clock: FakeClock) -> None:
     users.request_otp(email=EMAIL, ip="10.0.0.1")
     code = latest_code(users.settings.outbox_dir, EMAIL)
     clock.advance(users.settings.otp_ttl_s + 1)
@@ -99,7 +100,7 @@ def test_expired_code_is_refused(users: Users, clock: FakeClock) -> None:
         users.verify_otp(email=EMAIL, code=code, ip="10.0.0.1")
 
 
-def test_known_and_unknown_accounts_get_the_same_answers(users: Users) -> None:
+def test_known_and_unknown_accounts_get_the_same_answers(users: Accounts) -> None:
     sign_in(users)  # EMAIL now has an account; nobody@ does not
     answers = {}
     for email in (EMAIL, "nobody@example.com"):
@@ -167,7 +168,7 @@ def test_one_address_guessing_across_many_accounts_is_locked_out(
     assert users.verify_otp(email=victims[2], code=code, ip="10.2.0.9").user.email == victims[2]
 
 
-def test_password_login(users: Users) -> None:
+def test_password_login(users: Accounts) -> None:
     user = sign_in(users).user
     with pytest.raises(InvalidInput, match="password"):
         users.set_password(user_id=user.id, password="short")
@@ -184,7 +185,7 @@ def test_password_login(users: Users) -> None:
     assert users.login(identifier=EMAIL, password="another long one", ip="10.0.0.1")
 
 
-def test_refresh_rotates_and_reuse_revokes_the_family(users: Users, clock: FakeClock) -> None:
+def test_refresh_rotates_and_reuse_revokes_the_family(users: Accounts, clock: FakeClock) -> None:
     first = sign_in(users)
     second = users.refresh(first.refresh_token)
     assert second.refresh_token != first.refresh_token
@@ -204,7 +205,7 @@ def test_refresh_rotates_and_reuse_revokes_the_family(users: Users, clock: FakeC
         users.authenticate(sign_in(users).refresh_token)
 
 
-def test_access_token_expires_after_fifteen_minutes(users: Users, clock: FakeClock) -> None:
+def test_access_token_expires_after_fifteen_minutes(users: Accounts, clock: FakeClock) -> None:
     session = sign_in(users)
     assert session.expires_in == 900
     clock.advance(899)
@@ -215,7 +216,7 @@ def test_access_token_expires_after_fifteen_minutes(users: Users, clock: FakeClo
     assert users.authenticate(users.refresh(session.refresh_token).access_token)
 
 
-def test_logout_and_logout_everywhere(users: Users) -> None:
+def test_logout_and_logout_everywhere(users: Accounts) -> None:
     laptop, phone, tablet = sign_in(users), sign_in(users), sign_in(users)
     users.logout(laptop.access_token)
     for token in (laptop.access_token,):
@@ -233,7 +234,7 @@ def test_logout_and_logout_everywhere(users: Users) -> None:
     assert users.authenticate(sign_in(users).access_token).email == EMAIL
 
 
-def test_admin_sets_tier_and_suspends(users: Users) -> None:
+def test_admin_sets_tier_and_suspends(users: Accounts) -> None:
     admin = sign_in(users, email="admin@example.com").user
     member = sign_in(users)
     with pytest.raises(Forbidden):
@@ -257,7 +258,7 @@ def _png(width: int, height: int) -> bytes:
     return out.getvalue()
 
 
-def test_profile_update_with_unique_handle_and_avatar(users: Users, tmp_path: Path) -> None:
+def test_profile_update_with_unique_handle_and_avatar(users: Accounts, tmp_path: Path) -> None:
     ana = sign_in(users).user
     bob = sign_in(users, email="bob@example.com").user
     view = users.update_profile(

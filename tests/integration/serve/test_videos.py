@@ -28,16 +28,18 @@ from cluster.db.models import (
 )
 from cluster.errors import Forbidden, InvalidInput
 from cluster.storage import LocalStore
-from serve.chapters import Chapter
-from serve.errors import NotFound
-from serve.videos import VideoChanges, VideoFilter, Videos
+from serve.library.chapters import Chapter
+from serve.library.comments import Comments
+from serve.library.errors import NotFound
+from serve.library.videos import Library
+from serve.library.views import VideoChanges, VideoFilter
 from tests.unit.pipelines.media.mediafiles import Spec, make_media
 
 OWNER, PRO, OTHER = "owner00000000000", "pro0000000000000", "other00000000000"
 
 
 @pytest.fixture
-def library(engine: Engine, settings: Settings) -> Iterator[Videos]:
+def library(engine: Engine, settings: Settings) -> Iterator[Library]:
     with db.session_factory(engine).begin() as session:
         session.add_all(
             [
@@ -46,7 +48,7 @@ def library(engine: Engine, settings: Settings) -> Iterator[Videos]:
                 User(id=OTHER, email="other@example.com", handle="other"),
             ]
         )
-    yield Videos(
+    yield Library(
         settings=settings,
         sessions=db.session_factory(engine),
         store=LocalStore(settings.objects_dir),
@@ -56,8 +58,13 @@ def library(engine: Engine, settings: Settings) -> Iterator[Videos]:
         conn.execute(delete(User))
 
 
+@pytest.fixture
+def comments(library: Library) -> Comments:
+    return Comments(sessions=library.sessions)
+
+
 def add_video(
-    library: Videos,
+    library: Library,
     *,
     owner: str = OWNER,
     visibility: Visibility = Visibility.PUBLIC,
@@ -79,7 +86,7 @@ def add_video(
         return video.id
 
 
-def topics(library: Videos, video_id: str) -> list[str]:
+def topics(library: Library, video_id: str) -> list[str]:
     with library.sessions() as session:
         return list(
             session.scalars(
@@ -90,7 +97,9 @@ def topics(library: Videos, video_id: str) -> list[str]:
         )
 
 
-def test_private_videos_read_as_absent_to_everyone_but_their_owner(library: Videos) -> None:
+def test_private_videos_read_as_absent_to_everyone_but_their_owner(
+    library: Library, comments: Comments
+) -> None:
     private = add_video(library, owner=PRO, visibility=Visibility.PRIVATE)
     assert library.video(video_id=private, viewer_id=PRO) is not None
     assert library.video(video_id=private, viewer_id=OTHER) is None
@@ -98,12 +107,12 @@ def test_private_videos_read_as_absent_to_everyone_but_their_owner(library: Vide
     with pytest.raises(NotFound):
         library.like(video_id=private, user_id=OTHER)
     with pytest.raises(NotFound):
-        library.add_comment(video_id=private, author_id=OTHER, body="hello?")
+        comments.add_comment(video_id=private, author_id=OTHER, body="hello?")
     with pytest.raises(NotFound):
-        library.comments(video_id=private, viewer_id=None)
+        comments.page(video_id=private, viewer_id=None)
 
 
-def test_unlisted_plays_by_id_but_is_never_listed(library: Videos) -> None:
+def test_unlisted_plays_by_id_but_is_never_listed(library: Library) -> None:
     unlisted = add_video(library, visibility=Visibility.UNLISTED)
     public = add_video(library)
     add_video(library, status=VideoStatus.PROCESSING)
@@ -119,7 +128,7 @@ def test_unlisted_plays_by_id_but_is_never_listed(library: Videos) -> None:
     assert [v.id for v in theirs] == [public]
 
 
-def test_pages_cover_the_library_once_in_order(library: Videos) -> None:
+def test_pages_cover_the_library_once_in_order(library: Library) -> None:
     ids = [add_video(library, age_s=100 - i) for i in range(25)]  # the last is the newest
     seen: list[str] = []
     after = None
@@ -137,7 +146,7 @@ def test_pages_cover_the_library_once_in_order(library: Videos) -> None:
         library.list_videos(viewer_id=None, first=1000)
 
 
-def test_popular_sorts_by_likes_and_filters_by_tag_and_category(library: Videos) -> None:
+def test_popular_sorts_by_likes_and_filters_by_tag_and_category(library: Library) -> None:
     quiet = add_video(library, title="quiet")
     loved = add_video(library, title="loved")
     library.update_video(
@@ -155,7 +164,7 @@ def test_popular_sorts_by_likes_and_filters_by_tag_and_category(library: Videos)
     assert [v.id for v in music] == [quiet]
 
 
-def test_only_the_owner_edits_and_private_needs_a_tier_that_has_it(library: Videos) -> None:
+def test_only_the_owner_edits_and_private_needs_a_tier_that_has_it(library: Library) -> None:
     video = add_video(library)
     with pytest.raises(Forbidden):
         library.update_video(video_id=video, actor_id=OTHER, changes=VideoChanges(title="mine"))
@@ -174,7 +183,7 @@ def test_only_the_owner_edits_and_private_needs_a_tier_that_has_it(library: Vide
     assert topics(library, pro_video) == ["video.updated"]
 
 
-def test_chapters_from_the_description_unless_set_by_hand(library: Videos) -> None:
+def test_chapters_from_the_description_unless_set_by_hand(library: Library) -> None:
     video = add_video(library, duration=600.0)
     described = library.update_video(
         video_id=video,
@@ -208,7 +217,7 @@ def test_chapters_from_the_description_unless_set_by_hand(library: Videos) -> No
     assert cleared.chapters == ()
 
 
-def test_likes_count_once_per_person(library: Videos) -> None:
+def test_likes_count_once_per_person(library: Library) -> None:
     video = add_video(library)
     assert library.like(video_id=video, user_id=OTHER).like_count == 1
     assert library.like(video_id=video, user_id=OTHER).like_count == 1
@@ -219,38 +228,40 @@ def test_likes_count_once_per_person(library: Videos) -> None:
     assert topics(library, video) == ["video.liked", "video.unliked"]
 
 
-def test_threaded_comments_and_who_may_edit_or_remove_them(library: Videos) -> None:
+def test_threaded_comments_and_who_may_edit_or_remove_them(
+    library: Library, comments: Comments
+) -> None:
     video = add_video(library, duration=30.0)
-    first = library.add_comment(video_id=video, author_id=OTHER, body="Nice!", timestamp_s=12.5)
-    reply = library.add_comment(video_id=video, author_id=OWNER, body="Thanks", parent_id=first.id)
-    library.add_comment(video_id=video, author_id=PRO, body="Second")
-    top = library.comments(video_id=video, viewer_id=None).items
+    first = comments.add_comment(video_id=video, author_id=OTHER, body="Nice!", timestamp_s=12.5)
+    reply = comments.add_comment(video_id=video, author_id=OWNER, body="Thanks", parent_id=first.id)
+    comments.add_comment(video_id=video, author_id=PRO, body="Second")
+    top = comments.page(video_id=video, viewer_id=None).items
     assert [c.body for c in top] == ["Second", "Nice!"]  # newest first
     assert top[1].reply_count == 1 and top[1].timestamp_s == 12.5
-    replies = library.comments(video_id=video, viewer_id=None, parent_id=first.id).items
+    replies = comments.page(video_id=video, viewer_id=None, parent_id=first.id).items
     assert [(c.body, c.author and c.author.handle) for c in replies] == [("Thanks", "owner")]
     with pytest.raises(InvalidInput):
-        library.add_comment(video_id=video, author_id=OTHER, body="late", timestamp_s=99.0)
+        comments.add_comment(video_id=video, author_id=OTHER, body="late", timestamp_s=99.0)
     with pytest.raises(InvalidInput):
-        library.add_comment(video_id=video, author_id=OTHER, body="   ")
+        comments.add_comment(video_id=video, author_id=OTHER, body="   ")
 
     with pytest.raises(Forbidden):
-        library.edit_comment(comment_id=first.id, author_id=OWNER, body="changed")
-    edited = library.edit_comment(comment_id=first.id, author_id=OTHER, body="Very nice!")
+        comments.edit_comment(comment_id=first.id, author_id=OWNER, body="changed")
+    edited = comments.edit_comment(comment_id=first.id, author_id=OTHER, body="Very nice!")
     assert edited.body == "Very nice!" and edited.edited_at is not None
     with pytest.raises(Forbidden):
-        library.delete_comment(comment_id=reply.id, actor_id=PRO)
+        comments.delete_comment(comment_id=reply.id, actor_id=PRO)
     # The video's owner removes a stranger's comment; its reply keeps its place.
-    removed = library.delete_comment(comment_id=first.id, actor_id=OWNER)
+    removed = comments.delete_comment(comment_id=first.id, actor_id=OWNER)
     assert removed.deleted and removed.body == "" and removed.author is None
-    after = library.comments(video_id=video, viewer_id=None).items
+    after = comments.page(video_id=video, viewer_id=None).items
     assert [c.deleted for c in after] == [False, True]
     assert library.video(video_id=video, viewer_id=None).comment_count == 2  # type: ignore[union-attr]
     assert topics(library, video).count("comment.added") == 3
 
 
 def test_thumbnail_from_a_frame_or_an_uploaded_image(
-    library: Videos, settings: Settings, tmp_path: Path
+    library: Library, settings: Settings, tmp_path: Path
 ) -> None:
     source = make_media(tmp_path / "clip.mp4", Spec(width=320, height=180, seconds=3, audio=False))
     store = LocalStore(settings.objects_dir)
@@ -278,7 +289,9 @@ def test_thumbnail_from_a_frame_or_an_uploaded_image(
         library.set_thumbnail(video_id=video, actor_id=OTHER, at_s=1.0)
 
 
-def test_deleting_a_video_removes_its_rows_and_objects(library: Videos, settings: Settings) -> None:
+def test_deleting_a_video_removes_its_rows_and_objects(
+    library: Library, comments: Comments, settings: Settings
+) -> None:
     store = LocalStore(settings.objects_dir)
     video = add_video(library, source_key="raw/up1")
     with library.sessions.begin() as session:
@@ -296,7 +309,7 @@ def test_deleting_a_video_removes_its_rows_and_objects(library: Videos, settings
     for key in ("raw/up1", f"hls/{video}/master.m3u8", f"hls/{video}/360p/seg_00000.ts"):
         store.put_bytes(key, b"abc")
     store.put_bytes(f"img/{video}/poster.jpg", b"jpeg")
-    library.add_comment(video_id=video, author_id=OTHER, body="bye")
+    comments.add_comment(video_id=video, author_id=OTHER, body="bye")
     library.like(video_id=video, user_id=OTHER)
     with pytest.raises(Forbidden):
         library.delete_video(video_id=video, actor_id=OTHER)

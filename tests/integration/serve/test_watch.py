@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
+from serve.gateway.watch import install_hls_js
 from websockets.sync.client import connect
 
 from cluster.storage import LocalStore
-from serve.gateway.app import Gateway, create_app
-from serve.gateway.watch import install_hls_js
+from serve.gateway.ingress import Gateway, create_app
 from tests.conftest import free_port, require
 from tests.integration.serve.test_stream import (  # noqa: F401 - fixtures
     PUBLIC,
@@ -206,8 +206,7 @@ def test_a_page_uploads_to_the_upload_edge_across_origins(
 ) -> None:
     """What tus-js-client does from vidray's pages: the edge is another origin (its own
     port), so every tus request and header it reads must pass the browser's CORS."""
-    from serve.upload_edge import UploadEdge
-    from serve.users import Users
+    from serve.uploads.edge import UploadEdge
     from tests.integration.serve.conftest import sign_in
 
     settings = _settings(data_dir, upload_port=free_port())

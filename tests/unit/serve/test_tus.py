@@ -7,8 +7,8 @@ import hashlib
 
 import pytest
 
-from serve.errors import ChecksumMismatch, MalformedRequest, UnsupportedChecksum
-from serve.tus import (
+from serve.uploads.errors import ChecksumMismatch, MalformedRequest, UnsupportedChecksum
+from serve.uploads.tus import (
     clean_filename,
     parse_checksum,
     parse_concat,
