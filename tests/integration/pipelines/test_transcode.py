@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import re
 import shutil
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from PIL import Image
 
 from cluster.bench.sources import make_source
 from cluster.storage import LocalStore, ObjectInfo, ObjectStore, S3Store
 from pipelines import transcode as graph
-from pipelines.errors import TranscodeCancelled, TranscodeFailed
+from pipelines.errors import SourceRejected, TranscodeCancelled
+from pipelines.media import probe
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -57,6 +62,27 @@ def _decodes_cleanly(master: Path) -> None:
     assert run.stderr == ""
 
 
+def _master_lists(text: str, *, prefix: str) -> list[tuple[str, str, str]]:
+    """(playlist key, resolution, video codecs) of each video variant the master names."""
+    lines = text.splitlines()
+    listed = []
+    for attrs, uri in itertools.pairwise(lines):
+        if attrs.startswith("#EXT-X-STREAM-INF:") and "RESOLUTION=" in attrs:
+            resolution = re.search(r"RESOLUTION=(\d+x\d+)", attrs)
+            codecs = re.search(r'CODECS="([^",]+)', attrs)
+            assert resolution and codecs, attrs
+            listed.append((prefix + uri, resolution[1], codecs[1]))
+    return sorted(listed)
+
+
+def _assert_renditions_are_the_masters(store: ObjectStore, result: graph.Result) -> None:
+    prefix = result.master_key.removesuffix("master.m3u8")
+    master = store.get_bytes(result.master_key).decode()
+    assert _master_lists(master, prefix=prefix) == sorted(
+        (r["playlist_key"], f"{r['width']}x{r['height']}", r["codecs"]) for r in result.renditions
+    )
+
+
 def _run(store: ObjectStore, source: Path, **kwargs: Any) -> graph.Result:
     return graph.transcode(
         open_store=lambda: store,
@@ -80,6 +106,9 @@ def test_full_ladder_plays_and_grows_from_the_lowest_rung(tmp_path: Path, source
     master = tmp_path / "objects/hls/v1/master.m3u8"
     _decodes_cleanly(master)
     assert [r["name"] for r in result.renditions] == ["240p", "360p"]
+    _assert_renditions_are_the_masters(store, result)
+    assert result.probe == probe(source)
+    assert (result.width, result.height) == (640, 360)
     text = master.read_text()
     assert "#EXT-X-INDEPENDENT-SEGMENTS" in text
     assert "TYPE=AUDIO" in text
@@ -110,10 +139,11 @@ def test_s3_store_gets_the_same_ladder(
     assert result.master_key in keys
     assert "hls/v2/360p/index.m3u8" in keys
     assert any(k.startswith("hls/v2/audio/seg_") for k in keys)
+    _assert_renditions_are_the_masters(open_store(), result)
     assert not list(open_store().list("tmp/"))
 
 
-@pytest.mark.parametrize(
+HOSTILE = pytest.mark.parametrize(
     ("content", "reason_hint"),
     [
         (b"", "empty"),
@@ -121,17 +151,72 @@ def test_s3_store_gets_the_same_ladder(
         (bytes(range(256)) * 64, ""),
     ],
 )
+
+
+@HOSTILE
 def test_hostile_input_fails_once_with_a_reason(
     tmp_path: Path, content: bytes, reason_hint: str
 ) -> None:
     bad = tmp_path / "upload.mp4"
     bad.write_bytes(content)
     store = LocalStore(tmp_path / "objects")
-    with pytest.raises(TranscodeFailed) as caught:
+    with pytest.raises(SourceRejected) as caught:
         _run(store, bad)
     assert caught.value.reason not in {"internal", "timeout", "lost"}
     assert reason_hint in caught.value.reason
     assert list(store.list("")) == [], "a failed job leaves nothing behind"
+
+
+@HOSTILE
+def test_probe_source_refuses_hostile_uploads_with_the_media_reason(
+    tmp_path: Path, content: bytes, reason_hint: str
+) -> None:
+    store = LocalStore(tmp_path / "objects")
+    store.put_bytes("raw/up1", content)
+    with pytest.raises(SourceRejected) as caught:
+        graph.probe_source(open_store=lambda: store, source=graph.Source(key="raw/up1"))
+    assert caught.value.reason not in {"internal", "timeout", "lost"}
+    assert reason_hint in caught.value.reason
+
+
+def test_a_given_probe_is_the_only_probe(tmp_path: Path, source: Path) -> None:
+    store = LocalStore(tmp_path / "objects")
+    store.put_file("raw/up1", source)
+    upload = graph.Source(key="raw/up1")
+    made = graph.probe_source(open_store=lambda: store, source=upload)
+    assert made == probe(source)
+    assert made.video is not None
+    # The caller's probe says the picture is turned a quarter. Were the file probed again
+    # anywhere (for the plan, the poster or the storyboard), that part would come out
+    # landscape: portrait everywhere shows the given probe was the only one read.
+    turned = replace(
+        made,
+        video=replace(
+            made.video,
+            rotation=90,
+            display_width=made.video.display_height,
+            display_height=made.video.display_width,
+        ),
+    )
+    result = graph.transcode(
+        open_store=lambda: store,
+        source=upload,
+        prefix="hls/v1/",
+        image_prefix="img/v1/",
+        options=replace(CPU, ladder=(240,), segments_per_chunk=3),
+        probe=turned,
+    )
+    assert result.probe is turned
+    assert (result.width, result.height) == (360, 640)
+    assert [r["name"] for r in result.renditions] == ["240p"]
+    assert all(r["height"] > r["width"] == 240 for r in result.renditions)
+    _assert_renditions_are_the_masters(store, result)
+    with Image.open(tmp_path / "objects/img/v1/poster.jpg") as poster:
+        assert poster.size == (360, 640)
+    tiles = re.findall(
+        r"#xywh=\d+,\d+,(\d+),(\d+)", store.get_bytes("img/v1/storyboard.vtt").decode()
+    )
+    assert tiles and all(int(h) > int(w) for w, h in tiles)
 
 
 def test_gpu_request_on_a_cpu_only_machine_falls_back_to_libx264(

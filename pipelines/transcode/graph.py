@@ -1,0 +1,334 @@
+"""The driver: probe (once), plan, submit the tasks in the order that plays soonest, and
+hand each result to the `Publisher` as it arrives, within every task's time limit."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+import ray
+
+from cluster.storage import staging_prefix
+from pipelines.errors import SourceRejected, TranscodeCancelled, TranscodeFailed
+from pipelines.media import (
+    ChunkOutput,
+    MediaError,
+    MediaInfo,
+    Segment,
+    TranscodePlan,
+    plan_transcode,
+)
+
+from .publish import Publisher
+from .tasks import Source, StoreFactory, audio_task, chunk_task, probe_task, thumbs_task
+
+# What the driver waits on: a task's result, or the audio task's stream of segments.
+Waitable: TypeAlias = ray.ObjectRef | ray.ObjectRefGenerator
+Accelerator = Literal["auto", "cpu", "gpu"]
+GPU_RESOURCE = "GPU"
+# Wall-clock limit of one task: a fixed allowance plus a multiple of the media it encodes.
+TASK_BASE_LIMIT_S = 120.0
+TASK_REALTIME_FACTOR = 20.0
+
+
+@dataclass(frozen=True)
+class Options:
+    ladder: tuple[int, ...] | None = None
+    max_height: int | None = None
+    segment_seconds: float = 6.0
+    # Fast start: a one-GOP first segment, so the first chunk decodes 2 s, not 6 s, of the
+    # source before the lowest rung is published (and a player's first download is small).
+    first_segment_seconds: float | None = 2.0
+    segments_per_chunk: int | None = None  # None: enough chunks to keep every core busy
+    preset: str = "veryfast"
+    accelerator: Accelerator = "auto"
+    thumbnails: bool = True
+
+
+@dataclass
+class Progress:
+    stage: str
+    percent: float
+    playable: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Result:
+    plan: TranscodePlan
+    probe: MediaInfo  # the one probe of the source: duration, display size, codecs
+    master_key: str
+    renditions: tuple[dict[str, Any], ...]
+    poster_key: str | None
+    storyboard_key: str | None
+    first_playable_s: float
+    total_s: float
+    notes: tuple[str, ...]
+
+    @property
+    def width(self) -> int | None:
+        """The source's display width, after rotation; None without a picture."""
+        return self.probe.video.display_width if self.probe.video is not None else None
+
+    @property
+    def height(self) -> int | None:
+        return self.probe.video.display_height if self.probe.video is not None else None
+
+
+def chunk_size(*, duration: float, segment_seconds: float, workers: int) -> int:
+    """Segments per chunk: about three chunks per worker, so the last ones finish together.
+
+    Fewer, longer chunks waste less on seeking; more, shorter ones leave fewer cores idle
+    at the end of a job. Three per worker balances the two; never more than 5 segments.
+    The plan then ends on two single-segment chunks per worker (`tail_chunks`): the last
+    rounds are short, so the workers run dry together.
+
+    >>> chunk_size(duration=60, segment_seconds=6, workers=2)
+    2
+    """
+    segments = max(1, math.ceil(duration / segment_seconds))
+    return max(1, min(5, math.ceil(segments / (3 * max(1, workers)))))
+
+
+def probe_source(*, open_store: StoreFactory, source: Source) -> MediaInfo:
+    """Probe an upload in a worker, hardened, within the probe's time limit.
+
+    Raises `SourceRejected` (a `TranscodeFailed`) with the media error's `reason` and its
+    message for the uploader when the file is unacceptable, or `TranscodeFailed` with
+    reason "timeout", "lost" or "internal" when the probe could not finish. Hand the
+    result to `transcode(probe=...)` and the pipeline does not probe again.
+    """
+    return MediaInfo.from_dict(
+        _get(probe_task.remote(open_store, source), limit=_limit(0), what="probe")
+    )
+
+
+def _plan(info: MediaInfo, *, options: Options, workers: int) -> TranscodePlan:
+    per_chunk = options.segments_per_chunk or chunk_size(
+        duration=info.duration, segment_seconds=options.segment_seconds, workers=workers
+    )
+    try:
+        return plan_transcode(
+            info,
+            ladder=options.ladder,
+            max_height=options.max_height,
+            segment_seconds=options.segment_seconds,
+            segments_per_chunk=per_chunk,
+            first_segment_seconds=options.first_segment_seconds,
+            tail_chunks=2 * workers,
+        )
+    except ValueError as exc:  # options no plan can meet: the caller's bug
+        raise TranscodeFailed(f"plan failed: {exc!r}", reason="internal") from None
+
+
+def transcode(
+    *,
+    open_store: StoreFactory,
+    source: Source,
+    prefix: str,
+    image_prefix: str | None = None,
+    options: Options | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+    probe: MediaInfo | None = None,
+) -> Result:
+    """Run the whole graph for one video; outputs land under `prefix` in the store.
+
+    `probe` is the caller's probe of this very source (from `probe_source`); without
+    one the graph probes it first. Either way that probe is the only one: planning, the
+    poster and the storyboard all read it, and it comes back as `Result.probe`.
+
+    Raises `TranscodeFailed` (with the media error's reason) or `TranscodeCancelled`, in
+    which case everything written under `prefix` and the staging prefix is removed.
+    """
+    options = options or Options()
+    report = progress or (lambda _: None)
+    store = open_store()
+    started = time.monotonic()
+    staging = staging_prefix(prefix or "out")
+    notes: list[str] = []
+    pending: dict[Waitable, tuple[str, float, float]] = {}  # (kind, deadline, weight)
+    publisher: Publisher | None = None
+    try:
+        report(Progress("probing", 0.0))
+        workers = int(ray.cluster_resources().get("CPU", 1))
+        info = probe if probe is not None else probe_source(open_store=open_store, source=source)
+        plan = _plan(info, options=options, workers=workers)
+        plan_data = plan.to_dict()
+        want_gpu = _use_gpu(options.accelerator)
+        if want_gpu:
+            notes.append("GPU tasks requested: NVENC used where the card has it")
+        publisher = Publisher(store=store, plan=plan, prefix=prefix, staging=staging)
+
+        queued_s = 0.0  # media seconds of the tasks submitted so far
+
+        def submit(kind: str, ref: Waitable, seconds: float, weight: float) -> None:
+            # A task's clock starts when it runs, not when it is queued: on a busy or small
+            # cluster the last chunks of a long video wait behind all the others, so each
+            # deadline also allows for the media queued ahead of it on every worker.
+            nonlocal queued_s
+            wait = TASK_REALTIME_FACTOR * queued_s / max(1, workers)
+            pending[ref] = (kind, time.monotonic() + wait + _limit(seconds), weight)
+            queued_s += seconds
+
+        chunk_opts: dict[str, Any] = {"num_gpus": 1} if want_gpu else {}
+        names = tuple(r.name for r in plan.rungs)
+        total_work = 0.0
+
+        def rung_weight(rung_names: tuple[str, ...]) -> float:
+            return sum(plan.rung(n).width * plan.rung(n).height for n in rung_names) / 1e6
+
+        def encode(index: int, rungs: tuple[str, ...]) -> None:
+            nonlocal total_work
+            chunk = plan.chunks[index]
+            weight = rung_weight(rungs) * (chunk.end - chunk.start)
+            total_work += weight
+            ref = chunk_task.options(**chunk_opts).remote(
+                open_store,
+                source,
+                plan_data,
+                chunk_index=index,
+                rungs=rungs,
+                staging=staging,
+                preset=options.preset,
+                want_gpu=want_gpu,
+            )
+            submit(f"chunk {index}", ref, chunk.end - chunk.start, weight)
+
+        # Order matters: Ray starts tasks in submission order when cores are scarce.
+        if names:
+            lowest = min(plan.rungs, key=lambda r: r.height).name
+            encode(0, (lowest,))
+        if plan.audio is not None:
+            weight = 0.02 * plan.duration
+            total_work += weight
+            submit(
+                "audio",
+                audio_task.remote(open_store, source, plan_data, staging=staging),
+                plan.duration,
+                weight,
+            )
+        if names:
+            rest = tuple(n for n in names if n != lowest)
+            if rest:
+                encode(0, rest)
+            for index in range(1, len(plan.chunks)):
+                encode(index, names)
+        poster_key = storyboard_key = None
+        if options.thumbnails and image_prefix is not None and info.video is not None:
+            thumbs_ref = thumbs_task.remote(
+                open_store, source, info.to_dict(), image_prefix=image_prefix
+            )
+            submit("thumbnails", thumbs_ref, plan.duration / 10, 0.0)
+
+        done_work = 0.0
+        first_playable: float | None = None
+        report(Progress("encoding", 1.0))
+        while pending:
+            if cancelled():
+                raise TranscodeCancelled("the transcode was cancelled")
+            # Every turn, not only when idle: a stream of audio segments keeps the wait
+            # busy for as long as the track lasts, and a stuck chunk must not hide behind it.
+            _enforce_limits(pending)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            if not ready:
+                continue
+            waitable = ready[0]
+            kind, _, weight = pending[waitable]
+            if isinstance(waitable, ray.ObjectRefGenerator):
+                # Ready means its next item is stored, or it has ended: `next` never blocks.
+                # A media error inside the task arrives as an item that `_get` raises.
+                try:
+                    item = _get(next(waitable), limit=1, what=kind)
+                except StopIteration:
+                    del pending[waitable]
+                    publisher.finish_audio()
+                else:
+                    segment = Segment(**item)
+                    publisher.add_audio_segment(segment)
+                    done_work += weight * segment.duration / max(plan.duration, 1e-9)
+            else:
+                del pending[waitable]
+                value = _get(waitable, limit=1, what=kind)
+                if kind == "thumbnails":
+                    poster_key, storyboard_key = value
+                    continue
+                output, chunk_notes = value
+                notes.extend(chunk_notes)
+                publisher.add_chunk(ChunkOutput.from_dict(output))
+                done_work += weight
+            playable = publisher.write_playlists()
+            if playable and first_playable is None:
+                first_playable = time.monotonic() - started
+            report(
+                Progress(
+                    "encoding",
+                    min(99.0, 1.0 + 98.0 * done_work / max(total_work, 1e-9)),
+                    playable=playable,
+                    notes=list(notes),
+                )
+            )
+        store.delete_prefix(staging)
+        report(Progress("done", 100.0, playable=True, notes=list(notes)))
+        total = time.monotonic() - started
+        return Result(
+            plan=plan,
+            probe=info,
+            master_key=f"{prefix}master.m3u8",
+            renditions=publisher.renditions(),
+            poster_key=poster_key,
+            storyboard_key=storyboard_key,
+            first_playable_s=first_playable if first_playable is not None else total,
+            total_s=total,
+            notes=tuple(notes),
+        )
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        store.delete_prefix(staging)
+        if publisher is not None:
+            publisher.remove_published()
+        if image_prefix:
+            store.delete_prefix(image_prefix)
+        raise
+
+
+def _limit(seconds: float) -> float:
+    return TASK_BASE_LIMIT_S + TASK_REALTIME_FACTOR * seconds
+
+
+def _use_gpu(accelerator: Accelerator) -> bool:
+    if accelerator == "cpu":
+        return False
+    has_gpu = ray.cluster_resources().get(GPU_RESOURCE, 0) >= 1
+    if accelerator == "gpu" and not has_gpu:
+        return False
+    return has_gpu
+
+
+def _get(ref: ray.ObjectRef, *, limit: float, what: str) -> Any:
+    try:
+        return ray.get(ref, timeout=limit)
+    except ray.exceptions.GetTimeoutError:
+        ray.cancel(ref, force=True)
+        raise TranscodeFailed(f"{what} ran past its time limit", reason="timeout") from None
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause
+        if isinstance(cause, MediaError):
+            raise SourceRejected(str(cause), reason=cause.reason) from None
+        raise TranscodeFailed(f"{what} failed: {cause!r}", reason="internal") from None
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+        raise TranscodeFailed(
+            f"{what} lost its worker after retries: {exc}", reason="lost"
+        ) from None
+
+
+def _enforce_limits(pending: dict[Waitable, tuple[str, float, float]]) -> None:
+    now = time.monotonic()
+    for ref, (kind, deadline, _) in pending.items():
+        if now > deadline:
+            ray.cancel(ref, force=True)
+            raise TranscodeFailed(f"{kind} ran past its time limit", reason="timeout")

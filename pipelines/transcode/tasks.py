@@ -1,0 +1,163 @@
+"""The tasks of the graph: thin wrappers that fetch the source, call `pipelines.media` and
+store what it wrote. `@ray.remote` is applied here, at the bottom, and nowhere else.
+
+Arguments and results cross Ray as plain dicts (`to_dict`/`from_dict`), so a worker never
+needs the driver's copy of a class. The probe travels the same way: it is made once, by
+`_probe` or by the caller, and every later step reads the source with what it says.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import ray
+
+from cluster.storage import ObjectStore
+from pipelines.media import (
+    MediaInfo,
+    TranscodePlan,
+    audio_segments,
+    available_encoders,
+    encode_chunk,
+    poster,
+    probe,
+    storyboard,
+)
+
+StoreFactory = Callable[[], ObjectStore]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the input is: an object key in the store, or a file every worker can read."""
+
+    key: str | None = None
+    path: str | None = None
+
+
+@contextmanager
+def local_source(store: ObjectStore, source: Source) -> Iterator[Path]:
+    """A local path to the input: no copy for local files, a download from S3."""
+    if source.path is not None:
+        yield Path(source.path)
+        return
+    assert source.key is not None
+    local = store.local_path(source.key)
+    if local is not None:
+        yield local
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="vidray-src-"))
+    try:
+        yield store.download(source.key, tmp / "source")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _upload_dir(store: ObjectStore, local: Path, prefix: str) -> list[str]:
+    keys = []
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        key = prefix + path.relative_to(local).as_posix()
+        store.put_file(key, path)
+        keys.append(key)
+    return keys
+
+
+def _probe(open_store: StoreFactory, source: Source) -> dict[str, Any]:
+    """The one probe of a transcode: hardened, and in a worker, so a file that crashes
+    FFmpeg takes down that worker rather than the job actor."""
+    with local_source(open_store(), source) as path:
+        return probe(path).to_dict()
+
+
+def _encode_chunk(
+    open_store: StoreFactory,
+    source: Source,
+    plan_data: dict[str, Any],
+    *,
+    chunk_index: int,
+    rungs: tuple[str, ...],
+    staging: str,
+    preset: str,
+    want_gpu: bool,
+) -> tuple[dict[str, Any], list[str]]:
+    plan = TranscodePlan.from_dict(plan_data)
+    notes: list[str] = []
+    encoder: Literal["libx264", "h264_nvenc"] = "libx264"
+    if want_gpu:
+        nvenc = available_encoders()["h264_nvenc"]
+        if nvenc.available:
+            encoder = "h264_nvenc"
+        else:
+            notes.append(f"chunk {chunk_index}: no usable NVENC ({nvenc.reason}); used libx264")
+    store = open_store()
+    work = Path(tempfile.mkdtemp(prefix="vidray-chunk-"))
+    try:
+        with local_source(store, source) as path:
+            output = encode_chunk(
+                source=path,
+                plan=plan,
+                chunk=plan.chunks[chunk_index],
+                out_dir=work,
+                rungs=rungs,
+                encoder=encoder,
+                preset=preset,
+                threads=1,  # one core per task: parallelism comes from the chunks
+            )
+        _upload_dir(store, work, staging)
+        return output.to_dict(), notes
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _encode_audio(
+    open_store: StoreFactory, source: Source, plan_data: dict[str, Any], *, staging: str
+) -> Iterator[dict[str, Any]]:
+    """A generator task: yields each audio segment once it is in the store.
+
+    The track is encoded once, front to back, but a long file's first segments are
+    published long before its last: the video is playable without waiting for it.
+    """
+    plan = TranscodePlan.from_dict(plan_data)
+    store = open_store()
+    work = Path(tempfile.mkdtemp(prefix="vidray-audio-"))
+    try:
+        with local_source(store, source) as path:
+            for segment in audio_segments(source=path, plan=plan, out_dir=work):
+                local = work / segment.path
+                store.put_file(staging + segment.path, local)
+                local.unlink()
+                yield asdict(segment)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _thumbnails(
+    open_store: StoreFactory, source: Source, info_data: dict[str, Any], *, image_prefix: str
+) -> tuple[str, str]:
+    """Poster and storyboard, from the probe the graph already holds (no second probe)."""
+    info = MediaInfo.from_dict(info_data)
+    store = open_store()
+    work = Path(tempfile.mkdtemp(prefix="vidray-thumbs-"))
+    try:
+        with local_source(store, source) as path:
+            poster(path, info, work / "poster.jpg")
+            storyboard(path, info, work)
+        _upload_dir(store, work, image_prefix)
+        return f"{image_prefix}poster.jpg", f"{image_prefix}storyboard.vtt"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# Media errors are the file's fault: never retried. A dead worker or node is retried.
+_remote = functools.partial(ray.remote, max_retries=3, retry_exceptions=False)
+probe_task = _remote(num_cpus=1)(_probe)
+chunk_task = _remote(num_cpus=1)(_encode_chunk)
+audio_task = _remote(num_cpus=1, num_returns="streaming")(_encode_audio)
+thumbs_task = _remote(num_cpus=1)(_thumbnails)
