@@ -44,8 +44,8 @@ from cluster.errors import StorageError
 from cluster.events import emit
 from cluster.storage import open_store
 from pipelines import transcode as graph
-from pipelines.errors import TranscodeCancelled, TranscodeFailed
-from pipelines.media import MediaError, MediaInfo
+from pipelines.errors import SourceRejected, TranscodeCancelled, TranscodeFailed
+from pipelines.media import MediaInfo
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,7 @@ class Jobs:
                 progress=progress,
                 cancelled=lambda: job_id in self._cancel,
             )
-        except MediaError as exc:
+        except SourceRejected as exc:
             self._refuse(job_id, params, Refused(exc.reason, str(exc)))
         except Refused as exc:
             self._refuse(job_id, params, exc)

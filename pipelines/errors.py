@@ -8,9 +8,11 @@ TranscodeError
 
 from __future__ import annotations
 
+from cluster.errors import VidrayError
 
-class TranscodeError(Exception):
-    """Base of the task graph's errors."""
+
+class TranscodeError(VidrayError):
+    """Base of the task graph's errors (they pickle across Ray, as every VidrayError)."""
 
 
 class TranscodeFailed(TranscodeError):

@@ -203,7 +203,7 @@ class UploadEdgeClient:
         name = edge_name(ray.get_runtime_context().get_node_id())
         try:
             edge = ray.get_actor(name, namespace=self.settings.ray_namespace)
-            alive: bool = ray.get(edge.health.remote(), timeout=timeout)
+            alive = bool(ray.get(edge.health.remote(), timeout=timeout))
         except ValueError:
             return "no upload edge runs on this node: restart `vidray up`"
         except (ray.exceptions.RayError, TimeoutError) as exc:

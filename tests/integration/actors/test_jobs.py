@@ -11,11 +11,20 @@ import pytest
 import ray
 from sqlalchemy import select
 
-from actors.jobs import JobManager, JobView
+from actors.jobs import Jobs, JobView
 from cluster import db
 from cluster.bench.sources import make_source
 from cluster.config import Settings, load_settings
-from cluster.db.models import Job, JobState, OutboxEvent, User, Video, VideoStatus
+from cluster.db.models import (
+    Job,
+    JobState,
+    OutboxEvent,
+    Upload,
+    UploadStatus,
+    User,
+    Video,
+    VideoStatus,
+)
 from cluster.storage import LocalStore
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -36,27 +45,42 @@ def settings(tmp_path: Path) -> Settings:
     return settings
 
 
-def _video(settings: Settings, source: Path | bytes) -> tuple[str, str, str]:
-    """A user, a video row and its raw upload in the store: (video id, owner id, key)."""
+def _upload(settings: Settings, source: Path | bytes) -> dict[str, str]:
+    """A user, a completed upload of `source` and its video, as `Uploads.complete`
+    leaves them: what the job actor's `submit_upload` takes."""
     sessions = db.session_factory(db.make_engine(settings.resolved_database_url))
     with sessions.begin() as session:
         user = User(email=f"{time.monotonic_ns()}@example.com", handle=f"u{time.monotonic_ns()}")
         session.add(user)
         session.flush()
-        video = Video(owner_id=user.id, title="clip")
+        video = Video(owner_id=user.id, title="clip", status=VideoStatus.PROCESSING)
         session.add(video)
         session.flush()
-        ids = video.id, user.id, f"raw/{video.id}"
+        upload = Upload(
+            owner_id=user.id,
+            video_id=video.id,
+            length=0,
+            status=UploadStatus.COMPLETE,
+            storage_key=f"raw/{video.id}",
+        )
+        session.add(upload)
+        session.flush()
+        handover = {
+            "upload_id": upload.id,
+            "video_id": video.id,
+            "owner_id": user.id,
+            "source_key": upload.storage_key,
+        }
     store = LocalStore(settings.objects_dir)
     if isinstance(source, bytes):
-        store.put_bytes(ids[2], source)
+        store.put_bytes(handover["source_key"], source)
     else:
-        store.put_file(ids[2], source)
-    return ids
+        store.put_file(handover["source_key"], source)
+    return handover
 
 
 def _actor(settings: Settings, **options: Any) -> Any:
-    return ray.remote(JobManager).options(max_concurrency=16, **options).remote(settings)
+    return ray.remote(Jobs).options(max_concurrency=16, **options).remote(settings)
 
 
 def _until(predicate: Callable[[], bool], timeout: float = 120) -> None:
@@ -72,11 +96,12 @@ def _row(settings: Settings, model: type[Any], key: str) -> Any:
 
 
 def test_job_runs_to_ready_with_progress(settings: Settings, clip: Path) -> None:
-    video_id, owner_id, key = _video(settings, clip)
+    handover = _upload(settings, clip)
+    video_id = handover["video_id"]
     jobs = _actor(settings)
-    job_id = ray.get(
-        jobs.submit.remote(video_id=video_id, owner_id=owner_id, source_key=key, params=FAST)
-    )
+    job_id = ray.get(jobs.submit_upload.remote(**handover, params=FAST))
+    # A retried hand-over (the sweep, a lost answer) gets the same job, not a second one.
+    assert ray.get(jobs.submit_upload.remote(**handover, params=FAST)) == job_id
     seen: list[JobView] = []
     version = 0
     while not seen or seen[-1].state not in {"done", "failed"}:
@@ -104,26 +129,38 @@ def test_job_runs_to_ready_with_progress(settings: Settings, clip: Path) -> None
     assert "transcode.done" in topics
 
 
-def test_a_file_that_cannot_be_decoded_fails_once(settings: Settings) -> None:
-    video_id, owner_id, key = _video(settings, b"\x00\x01garbage" * 1000)
+def test_a_file_that_is_not_a_video_is_refused_once_and_deleted(settings: Settings) -> None:
+    handover = _upload(settings, b"\x00\x01garbage" * 1000)
     jobs = _actor(settings)
-    job_id = ray.get(
-        jobs.submit.remote(video_id=video_id, owner_id=owner_id, source_key=key, params=FAST)
-    )
+    job_id = ray.get(jobs.submit_upload.remote(**handover, params=FAST))
     _until(lambda: _row(settings, Job, job_id).state is JobState.FAILED)
     job = _row(settings, Job, job_id)
     assert job.attempts == 1
-    video = _row(settings, Video, video_id)
+    video = _row(settings, Video, handover["video_id"])
     assert video.status is VideoStatus.FAILED
-    assert video.failure_reason
+    assert video.failure_reason.startswith("unsupported_format")
+    upload = _row(settings, Upload, handover["upload_id"])
+    assert upload.status is UploadStatus.FAILED
+    assert upload.failure_reason == video.failure_reason
+    assert not LocalStore(settings.objects_dir).exists(handover["source_key"])
+
+
+def test_a_video_longer_than_the_minutes_left_is_refused(settings: Settings, clip: Path) -> None:
+    handover = _upload(settings, clip)
+    jobs = _actor(settings)
+    job_id = ray.get(jobs.submit_upload.remote(**handover, params={**FAST, "minutes_left": 0.1}))
+    _until(lambda: _row(settings, Job, job_id).state is JobState.FAILED)
+    video = _row(settings, Video, handover["video_id"])
+    assert video.failure_reason.startswith("upload_minutes_per_month: this video is")
+    assert "upgrade your plan" in video.failure_reason
+    assert _row(settings, Upload, handover["upload_id"]).status is UploadStatus.FAILED
 
 
 def test_unfinished_jobs_resume_after_the_actor_dies(settings: Settings, clip: Path) -> None:
-    video_id, owner_id, key = _video(settings, clip)
+    handover = _upload(settings, clip)
+    video_id = handover["video_id"]
     jobs = _actor(settings, max_restarts=1)
-    job_id = ray.get(
-        jobs.submit.remote(video_id=video_id, owner_id=owner_id, source_key=key, params=FAST)
-    )
+    job_id = ray.get(jobs.submit_upload.remote(**handover, params=FAST))
     _until(lambda: _row(settings, Job, job_id).state is JobState.RUNNING)
     ray.kill(jobs, no_restart=False)  # the actor restarts and recovers from the database
     _until(lambda: _row(settings, Job, job_id).state is JobState.DONE, timeout=180)
@@ -134,11 +171,10 @@ def test_unfinished_jobs_resume_after_the_actor_dies(settings: Settings, clip: P
 def test_cancelling_a_video_stops_its_job_and_removes_output(
     settings: Settings, clip: Path
 ) -> None:
-    video_id, owner_id, key = _video(settings, clip)
+    handover = _upload(settings, clip)
+    video_id = handover["video_id"]
     jobs = _actor(settings)
-    job_id = ray.get(
-        jobs.submit.remote(video_id=video_id, owner_id=owner_id, source_key=key, params=FAST)
-    )
+    job_id = ray.get(jobs.submit_upload.remote(**handover, params=FAST))
     _until(lambda: ray.get(jobs.status.remote(job_id)).state == "running", timeout=60)
     assert ray.get(jobs.cancel_video.remote(video_id)) == 1
     _until(lambda: _row(settings, Job, job_id).state is JobState.CANCELLED)
