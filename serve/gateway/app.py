@@ -21,8 +21,8 @@ from cluster import db
 from cluster.config import Settings
 from cluster.health import ComponentHealth, check_all
 from cluster.kv import open_kv
-from cluster.security import UrlSigner
 from cluster.storage import open_store
+from cluster.url_signing import UrlSigner
 from serve.gateway.accounts import Accounts, Service
 from serve.gateway.context import GatewayContext
 from serve.gateway.files import Files, allow_browsers, create_router

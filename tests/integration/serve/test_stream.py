@@ -39,8 +39,8 @@ from cluster.db.models import Role, User, Video, VideoStatus, Visibility
 from cluster.errors import ObjectNotFound, VideoUnavailable
 from cluster.kv import KV
 from cluster.nginx import NginxOptions, render
-from cluster.security import UrlSigner
 from cluster.storage import LocalStore, ObjectStore, S3Store
+from cluster.url_signing import UrlSigner
 from serve.stream import Stream, parse_range
 from serve.users import AuthSession, Users
 from tests.conftest import free_port, require
