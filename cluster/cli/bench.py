@@ -61,7 +61,7 @@ def bench_transcode(
 
 
 def bench_upload(
-    size_mb: Annotated[int, typer.Option(help="MiB to upload (default 1 GiB).")] = 1024,
+    size_mb: Annotated[int, typer.Option(help="MiB to upload.")] = 1024,
     chunks: Annotated[str, typer.Option(help="PATCH sizes in MiB, comma-separated.")] = "16,64",
     s3: Annotated[
         bool, typer.Option(help="Also on S3: VIDRAY_S3_* if set, else a local moto server.")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cluster.cli.console import clear_errors, console, err_console, read_settings
+from cluster.cli.console import clear_errors, console, err_console, progress_bar, read_settings
 
 
 def parse_ladder(value: str | None) -> tuple[int, ...] | None:
@@ -36,7 +36,7 @@ def transcode(
     import functools
     import json
 
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+    from rich.progress import BarColumn, TaskProgressColumn, TextColumn
 
     from cluster import runtime
     from cluster.storage import LocalStore
@@ -49,12 +49,8 @@ def transcode(
     with clear_errors():
         runtime.start(settings, num_cpus=cpus)
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            console=err_console,
-            transient=as_json,
+        with progress_bar(
+            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), transient=as_json
         ) as bar:
             task = bar.add_task("probing", total=100)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cluster.cli.console import console, err_console, fail, read_settings
+from cluster.cli.console import console, err_console, fail, progress_bar, read_settings
 from cluster.errors import VidrayError
 
 
@@ -31,7 +31,6 @@ def upload(
     from rich.progress import (
         BarColumn,
         DownloadColumn,
-        Progress,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
@@ -49,15 +48,14 @@ def upload(
     metadata = {"filename": file.name, "title": title or file.stem}
     if private:
         metadata["visibility"] = "private"
-    with Progress(
-        BarColumn(),
-        DownloadColumn(binary_units=True),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-    ) as bar:
-        task = bar.add_task("upload", total=file.stat().st_size)
-        try:
+    try:
+        with progress_bar(
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        ) as bar:
+            task = bar.add_task("upload", total=file.stat().st_size)
             url = upload_file(
                 server=base,
                 path=file,
@@ -67,13 +65,13 @@ def upload(
                 urls=UrlStore(settings.data_dir / "upload-urls.json"),
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
-        except httpx.TransportError as exc:
-            err_console.print(
-                f"[bold red]error:[/] lost the connection to {base} ({exc}): "
-                "run the same command again to resume"
-            )
-            raise typer.Exit(1) from None
-        except VidrayError as exc:
-            fail(exc)
+    except httpx.TransportError as exc:
+        err_console.print(
+            f"[bold red]error:[/] lost the connection to {base} ({exc}): "
+            "run the same command again to resume"
+        )
+        raise typer.Exit(1) from None
+    except VidrayError as exc:
+        fail(exc)
     console.print(f"[bold green]uploaded[/] {file.name}: {url}")
     console.print("the video is being processed; it appears in your library when ready")
