@@ -19,30 +19,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from botocore.signers import CloudFrontSigner
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-from cluster.errors import ConfigError
 
 if TYPE_CHECKING:
     from cluster.config import Settings
-
-
-def load_rsa_key(pem: str) -> rsa.RSAPrivateKey:
-    """The RSA private key in `pem`, or a `ConfigError` naming the setting."""
-    try:
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
-    except (ValueError, TypeError):
-        raise ConfigError(
-            "VIDRAY_CDN_PRIVATE_KEY",
-            "is not an unencrypted PEM private key: paste the key file CloudFront's key "
-            "pair was made from, BEGIN and END lines included",
-        ) from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ConfigError(
-            "VIDRAY_CDN_PRIVATE_KEY", "CloudFront signs with RSA keys: use an RSA key pair"
-        )
-    return key
 
 
 class CdnSigner:
@@ -60,15 +41,8 @@ class CdnSigner:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CdnSigner:
-        base, key_id, pem = settings.cdn_base_url, settings.cdn_key_id, settings.cdn_private_key
-        # `load_settings` already refuses these; a Settings built by hand gets the same.
-        if not base:
-            raise ConfigError("VIDRAY_CDN_BASE_URL", "set it for VIDRAY_STREAM_PATH=cdn")
-        if not key_id:
-            raise ConfigError("VIDRAY_CDN_KEY_ID", "set it for VIDRAY_STREAM_PATH=cdn")
-        if pem is None:
-            raise ConfigError("VIDRAY_CDN_PRIVATE_KEY", "set it for VIDRAY_STREAM_PATH=cdn")
-        return cls(base_url=base, key_id=key_id, private_key=load_rsa_key(pem.get_secret_value()))
+        cdn = settings.cdn_credentials()
+        return cls(base_url=cdn.base_url, key_id=cdn.key_id, private_key=cdn.private_key)
 
     def url(self, key: str, *, expires_at: int) -> str:
         """`{base}/{key}` signed to work until `expires_at` (seconds since the epoch)."""

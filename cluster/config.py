@@ -10,14 +10,18 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from cluster.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "dev-secret", "placeholder"}
@@ -98,6 +102,36 @@ DEFAULT_TIERS: dict[str, TierLimits] = {
         private_videos=True,
     ),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class CdnCredentials:
+    """What signs CloudFront URLs (`cluster/cdn.py`): `Settings.cdn_credentials()`."""
+
+    base_url: str
+    key_id: str
+    private_key: RSAPrivateKey
+
+
+def _load_rsa_key(pem: str) -> RSAPrivateKey:
+    """The RSA private key in `pem`, or a `ConfigError` naming the setting."""
+    # cryptography loads only for the cdn path.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            "VIDRAY_CDN_PRIVATE_KEY",
+            "is not an unencrypted PEM private key: paste the key file CloudFront's key "
+            "pair was made from, BEGIN and END lines included",
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigError(
+            "VIDRAY_CDN_PRIVATE_KEY", "CloudFront signs with RSA keys: use an RSA key pair"
+        )
+    return key
 
 
 class Settings(BaseSettings):
@@ -311,19 +345,28 @@ class Settings(BaseSettings):
     def check_stream_path(self) -> None:
         """Refuse a byte path whose settings are missing, in every mode: it would fail
         on the first segment otherwise."""
-        if self.stream_path != "cdn":
-            return
+        if self.stream_path == "cdn":
+            self.cdn_credentials()
+
+    def cdn_credentials(self) -> CdnCredentials:
+        """The CDN settings, checked: each one set and the key an RSA private key.
+
+        The one place they are checked: at load for `VIDRAY_STREAM_PATH=cdn`, and again
+        by whoever builds a `CdnSigner`, from a `Settings` that may have been made by hand.
+        """
         for name in ("cdn_base_url", "cdn_key_id", "cdn_private_key"):
-            if getattr(self, name) is None:
+            if not getattr(self, name):
                 raise ConfigError(
                     f"VIDRAY_{name.upper()}",
                     "VIDRAY_STREAM_PATH=cdn needs it: set VIDRAY_CDN_BASE_URL, "
                     "VIDRAY_CDN_KEY_ID and VIDRAY_CDN_PRIVATE_KEY (PEM), or choose another path",
                 )
-        from cluster.cdn import load_rsa_key  # cryptography loads only for this path
-
-        assert self.cdn_private_key is not None
-        load_rsa_key(self.cdn_private_key.get_secret_value())
+        assert self.cdn_base_url and self.cdn_key_id and self.cdn_private_key
+        return CdnCredentials(
+            base_url=self.cdn_base_url,
+            key_id=self.cdn_key_id,
+            private_key=_load_rsa_key(self.cdn_private_key.get_secret_value()),
+        )
 
     def check_secrets(self) -> None:
         """Refuse placeholder secrets outside dev mode."""

@@ -105,7 +105,6 @@ class InvalidInput(AccountError):
         self.detail = message
 
 
-
 class Unauthenticated(AccountError):
     """No valid credentials: a wrong or expired code, or a bad, expired or revoked token."""
 
@@ -122,14 +121,12 @@ class RateLimited(AccountError):
         self.retry_after = max(1, round(retry_after))
 
 
-
 class UrlRefused(VidrayError):
     """A signed HLS URL failed its check; `reason` is one of `URL_REFUSALS`."""
 
     def __init__(self, reason: str, message: str | None = None) -> None:
         super().__init__(message or URL_REFUSALS.get(reason, reason))
         self.reason = reason
-
 
 
 # What each refusal tells the person holding the URL.
@@ -143,4 +140,3 @@ URL_REFUSALS = {
     "revoked": "the session this URL was signed for has ended: sign in again for a new "
     "playback URL",
 }
-

@@ -2,7 +2,7 @@
 
 nginx answers segment requests from the store folder itself, checking vidray's signed
 prefix tokens with its `secure_link` module (see "signed HLS URLs" in
-`cluster/security.py` for the token form), passes tus uploads at /files/ to the upload
+`cluster/url_signing.py` for the token form), passes tus uploads at /files/ to the upload
 edge, and proxies everything else (playlists, GraphQL, pages) to Ray Serve. Uploads made
 with `createUpload` reach nginx too once `VIDRAY_UPLOAD_URL` names nginx's address.
 nginx receives the derived URL-signing keys, never `VIDRAY_SIGNING_SECRET` itself;
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.config import Settings
-from cluster.security import NGINX_GRANT_PATTERN, UrlSigner
+from cluster.url_signing import NGINX_GRANT_PATTERN, UrlSigner
 
 SEGMENT_TYPES = {
     "ts": "video/mp2t",

@@ -25,8 +25,9 @@ from cluster import db
 from cluster.config import Settings
 from cluster.kv import KV, open_kv
 from cluster.messaging import MessageSender, open_sender
-from cluster.security import Clock, UrlSigner
+from cluster.security import Clock
 from cluster.storage import ObjectStore, open_store
+from cluster.url_signing import UrlSigner
 from serve.accounts.service import Accounts
 from serve.library.comments import Comments
 from serve.library.videos import Library

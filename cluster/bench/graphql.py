@@ -295,11 +295,12 @@ def _bare_server(settings: Settings, port: int) -> None:
     priority Ray gives Serve's proxy and replicas."""
     import uvicorn
 
-    from serve.gateway.app import Gateway, create_app
+    from serve.gateway.ingress import Gateway, create_app
+    from serve.platform import Platform
 
     os.nice(_ray_worker_niceness())
     uvicorn.run(
-        create_app(Gateway(settings)),
+        create_app(Gateway(Platform(settings))),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -332,7 +333,7 @@ def _vidray(settings: Settings, ingress: HttpIngress) -> Iterator[str]:
     from ray import serve
     from ray.serve.config import HTTPOptions
 
-    from actors.jobs import start_actor
+    from actors.jobs import start as start_jobs
     from serve.app import APP_NAME, build_app
 
     logging.getLogger("ray.serve").setLevel(logging.WARNING)  # no line per Serve step
@@ -348,7 +349,7 @@ def _vidray(settings: Settings, ingress: HttpIngress) -> Iterator[str]:
             namespace=settings.ray_namespace,
         )
     try:
-        start_actor(settings)  # as `vidray up` does: the gateway finds it when it starts
+        start_jobs(settings)  # as `vidray up` does: the gateway finds it when it starts
         serve.start(http_options=HTTPOptions(host="127.0.0.1", port=settings.http_port))
         serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
         base = f"http://127.0.0.1:{settings.http_port}"

@@ -240,7 +240,7 @@ def bench(
     say: Say,
 ) -> list[Row]:
     from cluster.nginx import NginxOptions, render
-    from cluster.security import UrlSigner
+    from cluster.url_signing import UrlSigner
 
     if shutil.which("nginx") is None:
         raise FileNotFoundError("nginx is not installed: apt-get install nginx-light")

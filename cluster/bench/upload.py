@@ -47,7 +47,7 @@ from cluster.storage import open_store
 from cluster.upload_client import send_patch
 
 if TYPE_CHECKING:
-    from serve.uploads import Uploads
+    from serve.uploads.service import Uploads
 
 MIB = 1024 * 1024
 
@@ -109,7 +109,7 @@ def _bare_server(settings: Settings, port: int) -> None:
     """A single-process ASGI app: PATCH /bare/{name} appends the body at Upload-Offset."""
     import uvicorn
 
-    from serve.upload_writers import Target, open_backend
+    from serve.uploads.writers import Target, open_backend
 
     store = open_store(settings)
     backend = open_backend(
@@ -198,9 +198,9 @@ def _bare_mbps(settings: Settings, source: Path, chunk: int) -> float:
 
 
 def _settle(uploads: Uploads, url: str) -> None:
-    """Wait until vidray has finished an upload (probed it, refused it, deleted its
-    bytes), so that work does not land in the next measurement."""
-    from serve.tus import upload_id_from_url
+    """Wait until vidray has finished an upload (the job actor probed it, refused it and
+    deleted its bytes), so that work does not land in the next measurement."""
+    from serve.uploads.tus import upload_id_from_url
 
     upload_id = upload_id_from_url(url)
     deadline = time.monotonic() + 120
@@ -274,9 +274,9 @@ def _token(settings: Settings) -> str:
     import json
     import re
 
-    from serve.users import Users
+    from serve.platform import Platform
 
-    users = Users.from_settings(settings)
+    users = Platform(settings).accounts
     email = "bench@example.com"
     users.request_otp(email=email)
     for path in sorted(settings.outbox_dir.glob("*.json"), reverse=True):
@@ -292,12 +292,16 @@ def _vidray(settings: Settings) -> Iterator[str]:
     from ray import serve
     from ray.serve.config import HTTPOptions
 
+    from actors.jobs import start as start_jobs
     from cluster import db, runtime
-    from serve.app import APP_NAME, build_app, start_upload_edges
+    from serve.app import APP_NAME, build_app
+    from serve.uploads.edge import start_upload_edges
 
     db.migrate(db.make_engine(settings.resolved_database_url))
     runtime.start(settings)
     try:
+        # The job actor refuses each benchmark upload (random bytes) and deletes it.
+        start_jobs(settings)
         serve.start(http_options=HTTPOptions(host="127.0.0.1", port=settings.http_port))
         serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
         # Held while the benchmark runs: the edges are this job's actors.
@@ -320,10 +324,10 @@ def _vidray_rows(
     say: Callable[[str], None],
 ) -> list[Row]:
     from cluster.upload_client import upload_file
-    from serve.uploads import Uploads
+    from serve.platform import Platform
 
     rows = []
-    uploads = Uploads.from_settings(settings)  # to see when each upload is finished
+    uploads = Platform(settings).uploads  # to see when each upload is finished
     run_settings = settings.model_copy(update={"upload_edge": path == "edge"})
     with _vidray(run_settings) as base:
         token = _token(settings)

@@ -319,6 +319,20 @@ class Accounts:
             session.commit()
             return self._view(user)
 
+    def grant_admin(self, account: str, *, revoke: bool = False) -> UserView:
+        """The operator's `vidray admin`: give the account (an email address or phone
+        number) the admin role, or take it away. The API lets no one make an admin."""
+        contact = contact_of(account)
+        with self.sessions() as session:
+            user = session.scalar(self._by_contact(contact))
+            if user is None:
+                raise InvalidInput(
+                    contact.kind, f"no account uses {contact.value}: sign in once with a code first"
+                )
+            user.role = Role.USER if revoke else Role.ADMIN
+            session.commit()
+            return self._view(user)
+
     def suspend(self, *, actor_id: str, user_id: str, suspended: bool = True) -> UserView:
         """Suspend (or restore) an account; its tokens stop working on the next request."""
         with self.sessions() as session:

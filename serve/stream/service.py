@@ -47,8 +47,9 @@ from cluster.config import Settings
 from cluster.db.models import Video, VideoStatus, Visibility
 from cluster.errors import InvalidKey, ObjectNotFound, UrlRefused
 from cluster.kv import KV, session_generation
-from cluster.security import Clock, UrlGrant, UrlSigner, parse_hls_path
+from cluster.security import Clock
 from cluster.storage import LocalStore, ObjectStore, validate_key
+from cluster.url_signing import UrlGrant, UrlSigner, parse_hls_path
 from serve.stream.errors import VideoUnavailable
 
 Scope = MutableMapping[str, Any]

@@ -32,8 +32,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from PIL import Image
-from serve.accounts.service import Accounts
-from serve.accounts.views import AuthSession
 
 from cluster import db
 from cluster.config import Settings, load_settings
@@ -41,8 +39,10 @@ from cluster.db.models import Role, User, Video, VideoStatus, Visibility
 from cluster.errors import ObjectNotFound
 from cluster.kv import KV
 from cluster.nginx import NginxOptions, render
-from cluster.security import UrlSigner
 from cluster.storage import LocalStore, ObjectStore, S3Store
+from cluster.url_signing import UrlSigner
+from serve.accounts.service import Accounts
+from serve.accounts.views import AuthSession
 from serve.platform import Platform
 from serve.stream.errors import VideoUnavailable
 from serve.stream.service import Stream, parse_range

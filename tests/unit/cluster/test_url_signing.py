@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cluster.errors import UrlRefused
-from cluster.security import UrlSigner, parse_hls_path
+from cluster.url_signing import UrlSigner, parse_hls_path
 
 KEYS = {"aaaaaaaaaaaa": "key-one", "bbbbbbbbbbbb": "key-two"}
 

@@ -1,10 +1,4 @@
-"""Object storage: one interface, a local folder (`LocalStore`) or an S3 bucket (`S3Store`).
-
-Keys are relative, slash-separated paths (`hls/{video_id}/master.m3u8`). Every write is
-atomic: readers see the previous object or the complete new one, never a half-written
-file. Large objects stream in both directions; nothing here holds a whole object in
-memory unless asked for bytes.
-"""
+"""`S3Store`: objects in an S3-compatible bucket, through boto3."""
 
 from __future__ import annotations
 
@@ -12,15 +6,11 @@ import base64
 import builtins
 import contextlib
 import hashlib
-import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -32,26 +22,16 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from cluster.errors import InvalidKey, ObjectNotFound, ServiceUnavailable, StorageError
+from cluster.errors import ObjectNotFound, ServiceUnavailable, StorageError
+from cluster.storage.keys import validate_key, validate_prefix
+from cluster.storage.types import CHUNK_SIZE, ObjectInfo, publish_by_moves
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from cluster.config import Settings
-
-CHUNK_SIZE = 1024 * 1024
-MAX_KEY_LENGTH = 1024
 # Objects above this size go up in parallel multipart parts (S3 needs >= 5 MiB parts).
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MULTIPART_CHUNKSIZE = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    key: str
-    size: int
-    etag: str
-    modified: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,266 +41,6 @@ class Part:
     number: int
     etag: str
     size: int
-
-
-def validate_key(key: str) -> str:
-    """Return `key` if it is a safe relative object key, else raise `InvalidKey`.
-
-    >>> validate_key("hls/abc/master.m3u8")
-    'hls/abc/master.m3u8'
-    """
-    if not isinstance(key, str) or not key:
-        raise InvalidKey("object key is empty: give a relative path such as 'raw/abc'")
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidKey(f"object key is longer than {MAX_KEY_LENGTH} characters")
-    if "\x00" in key:
-        raise InvalidKey("object key contains a NUL byte")
-    if "\\" in key:
-        raise InvalidKey("object key contains a backslash: use '/' to separate parts")
-    if key.startswith("/"):
-        raise InvalidKey(f"object key {key!r} is absolute: drop the leading '/'")
-    parts = key.split("/")
-    if any(part in {"", ".", ".."} for part in parts[:-1]) or parts[-1] in {".", ".."}:
-        raise InvalidKey(f"object key {key!r} has an empty, '.' or '..' segment")
-    if any(ord(ch) < 0x20 for ch in key):
-        raise InvalidKey(f"object key {key!r} contains a control character")
-    return key
-
-
-def validate_prefix(prefix: str) -> str:
-    """A prefix is a key that may end with '/' (or the empty prefix: everything)."""
-    if prefix == "":
-        return prefix
-    validate_key(prefix.rstrip("/") or "/")
-    return prefix
-
-
-class ObjectStore(Protocol):
-    """What every store offers. Implementations: `LocalStore`, `S3Store`."""
-
-    def put_bytes(self, key: str, data: bytes) -> ObjectInfo: ...
-    def put_stream(self, key: str, stream: IO[bytes]) -> ObjectInfo: ...
-    def put_file(self, key: str, path: Path) -> ObjectInfo: ...
-    def get_bytes(self, key: str, *, start: int = 0, end: int | None = None) -> bytes: ...
-    def iter_bytes(
-        self, key: str, *, start: int = 0, end: int | None = None, chunk_size: int = ...
-    ) -> Iterator[bytes]: ...
-    def download(self, key: str, path: Path) -> Path: ...
-    def stat(self, key: str) -> ObjectInfo: ...
-    def exists(self, key: str) -> bool: ...
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
-    def delete(self, key: str) -> None: ...
-    def delete_prefix(self, prefix: str) -> int: ...
-    def move(self, src: str, dst: str) -> None: ...
-    def publish_prefix(self, staging: str, final: str) -> int: ...
-    def presigned_url(
-        self, key: str, *, expires: int = 3600, content_type: str | None = None
-    ) -> str | None: ...
-    def local_path(self, key: str) -> Path | None: ...
-    def check(self) -> None: ...
-
-
-def staging_prefix(final: str) -> str:
-    """A fresh temporary prefix beside `final`, for outputs published later in one go."""
-    return f"tmp/{uuid.uuid4().hex}/{final.strip('/')}/"
-
-
-def _byte_range(start: int, end: int | None, size: int) -> tuple[int, int]:
-    """Clamp [start, end) to the object; `end` is exclusive, None means the end."""
-    if start < 0 or (end is not None and end < start):
-        raise StorageError(f"invalid byte range {start}-{end}")
-    stop = size if end is None else min(end, size)
-    return min(start, size), stop
-
-
-class LocalStore:
-    """Objects as files under `root`. Writes go to a temporary file, fsync, then rename."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
-
-    def _path(self, key: str) -> Path:
-        path = (self.root / validate_key(key)).resolve()
-        if not path.is_relative_to(self.root):
-            raise InvalidKey(f"object key {key!r} escapes the store")
-        return path
-
-    def _info(self, key: str, path: Path) -> ObjectInfo:
-        st = path.stat()
-        etag = f"{st.st_size:x}-{st.st_mtime_ns:x}"
-        return ObjectInfo(key, st.st_size, etag, datetime.fromtimestamp(st.st_mtime, UTC))
-
-    @contextlib.contextmanager
-    def _atomic(self, key: str) -> Iterator[IO[bytes]]:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                yield fh
-                fh.flush()
-                os.fsync(fh.fileno())
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
-        with self._atomic(key) as fh:
-            fh.write(data)
-        return self.stat(key)
-
-    def put_stream(self, key: str, stream: IO[bytes]) -> ObjectInfo:
-        with self._atomic(key) as fh:
-            shutil.copyfileobj(stream, fh, CHUNK_SIZE)
-        return self.stat(key)
-
-    def put_file(self, key: str, path: Path) -> ObjectInfo:
-        with Path(path).open("rb") as src:
-            return self.put_stream(key, src)
-
-    def get_bytes(self, key: str, *, start: int = 0, end: int | None = None) -> bytes:
-        return b"".join(self.iter_bytes(key, start=start, end=end))
-
-    def iter_bytes(
-        self, key: str, *, start: int = 0, end: int | None = None, chunk_size: int = CHUNK_SIZE
-    ) -> Iterator[bytes]:
-        path = self._path(key)
-        try:
-            fh = path.open("rb")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise ObjectNotFound(key) from None
-        with fh:
-            begin, stop = _byte_range(start, end, os.fstat(fh.fileno()).st_size)
-            fh.seek(begin)
-            remaining = stop - begin
-            while remaining > 0:
-                block = fh.read(min(chunk_size, remaining))
-                if not block:
-                    break
-                remaining -= len(block)
-                yield block
-
-    def download(self, key: str, path: Path) -> Path:
-        src = self._path(key)
-        if not src.is_file():
-            raise ObjectNotFound(key)
-        shutil.copyfile(src, path)
-        return Path(path)
-
-    def stat(self, key: str) -> ObjectInfo:
-        path = self._path(key)
-        if not path.is_file():
-            raise ObjectNotFound(key)
-        return self._info(key, path)
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        validate_prefix(prefix)
-        # Walk only the deepest folder the prefix names, not the whole store.
-        base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
-        if not base.is_dir():
-            return
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if name.startswith(".") and name.endswith(".tmp"):
-                    continue  # an atomic write in flight
-                path = Path(dirpath) / name
-                key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    yield self._info(key, path)
-
-    def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
-
-    def delete_prefix(self, prefix: str) -> int:
-        keys = [info.key for info in self.list(prefix)]
-        for key in keys:
-            self.delete(key)
-        self._prune_empty_dirs(prefix)
-        return len(keys)
-
-    def _prune_empty_dirs(self, prefix: str) -> None:
-        if "/" not in prefix:
-            return
-        base = self.root / prefix.rsplit("/", 1)[0]
-        for dirpath, _, _ in sorted(os.walk(base), key=lambda w: -len(w[0])):
-            with contextlib.suppress(OSError):
-                Path(dirpath).rmdir()
-        # Then the parents the prefix created, up to (not including) the root.
-        for parent in base.parents:
-            if parent == self.root or not parent.is_relative_to(self.root):
-                break
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-
-    def move(self, src: str, dst: str) -> None:
-        source, target = self._path(src), self._path(dst)
-        if not source.is_file():
-            raise ObjectNotFound(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source.replace(target)
-
-    def publish_prefix(self, staging: str, final: str) -> int:
-        return _publish_prefix(self, staging, final)
-
-    def open_append(self, key: str, *, offset: int) -> IO[bytes]:
-        """Open `key` for writing at `offset`, dropping any bytes past it.
-
-        Resumable uploads append in place, unlike every other write here: the bytes up
-        to `offset` are the ones already acknowledged, anything after them was written
-        by a request that never finished and is discarded. The caller fsyncs
-        (`sync_file`) before it acknowledges the new length.
-        """
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            if size < offset:
-                raise StorageError(
-                    f"{key!r} holds {size} bytes but {offset} were acknowledged: "
-                    "the disk lost data; terminate the upload and start it again"
-                )
-            os.ftruncate(fd, offset)
-            os.lseek(fd, offset, os.SEEK_SET)
-            return os.fdopen(fd, "wb", buffering=CHUNK_SIZE)
-        except BaseException:
-            os.close(fd)
-            raise
-
-    def presigned_url(
-        self, key: str, *, expires: int = 3600, content_type: str | None = None
-    ) -> str | None:
-        return None
-
-    def local_path(self, key: str) -> Path | None:
-        return self._path(key)
-
-    def check(self) -> None:
-        probe = f".health/{uuid.uuid4().hex}"
-        try:
-            self.put_bytes(probe, b"ok")
-            self.delete(probe)
-        except OSError as exc:
-            raise ServiceUnavailable(
-                "VIDRAY_DATA_DIR", f"cannot write objects under {self.root}: {exc.strerror}"
-            ) from None
-
-
-def _publish_prefix(store: ObjectStore, staging: str, final: str) -> int:
-    """Move every object under `staging` to the same relative key under `final`."""
-    moved = 0
-    for info in list(store.list(staging)):
-        store.move(info.key, final + info.key[len(staging) :])
-        moved += 1
-    return moved
 
 
 class S3Store:
@@ -501,7 +221,7 @@ class S3Store:
         self.delete(src)
 
     def publish_prefix(self, staging: str, final: str) -> int:
-        return _publish_prefix(self, staging, final)
+        return publish_by_moves(self, staging, final)
 
     # -- multipart, for uploads that arrive in pieces over many requests ------------
 
@@ -595,17 +315,3 @@ def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
             batch = []
     if batch:
         yield batch
-
-
-def open_store(settings: Settings) -> ObjectStore:
-    """The store the settings name: S3 when a bucket is set, else the data-dir folder."""
-    if settings.s3_bucket:
-        secret = settings.s3_secret_access_key
-        return S3Store(
-            bucket=settings.s3_bucket,
-            endpoint_url=settings.s3_endpoint_url,
-            access_key_id=settings.s3_access_key_id,
-            secret_access_key=secret.get_secret_value() if secret else None,
-            region=settings.s3_region,
-        )
-    return LocalStore(settings.objects_dir)

@@ -1,0 +1,56 @@
+"""What every object store offers (`ObjectStore`) and what it answers with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Protocol
+
+CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    modified: datetime
+
+
+class ObjectStore(Protocol):
+    """What every store offers. Implementations: `LocalStore`, `S3Store`."""
+
+    def put_bytes(self, key: str, data: bytes) -> ObjectInfo: ...
+    def put_stream(self, key: str, stream: IO[bytes]) -> ObjectInfo: ...
+    def put_file(self, key: str, path: Path) -> ObjectInfo: ...
+    def get_bytes(self, key: str, *, start: int = 0, end: int | None = None) -> bytes: ...
+    def iter_bytes(
+        self, key: str, *, start: int = 0, end: int | None = None, chunk_size: int = ...
+    ) -> Iterator[bytes]: ...
+    def download(self, key: str, path: Path) -> Path: ...
+    def stat(self, key: str) -> ObjectInfo: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def delete(self, key: str) -> None: ...
+    def delete_prefix(self, prefix: str) -> int: ...
+    def move(self, src: str, dst: str) -> None: ...
+    def publish_prefix(self, staging: str, final: str) -> int: ...
+    def presigned_url(
+        self, key: str, *, expires: int = 3600, content_type: str | None = None
+    ) -> str | None: ...
+    def local_path(self, key: str) -> Path | None: ...
+    def check(self) -> None: ...
+
+
+def publish_by_moves(store: ObjectStore, staging: str, final: str) -> int:
+    """Move every object under `staging` to the same relative key under `final`.
+
+    `publish_prefix` for stores without a rename of a whole prefix: both stores here.
+    """
+    moved = 0
+    for info in list(store.list(staging)):
+        store.move(info.key, final + info.key[len(staging) :])
+        moved += 1
+    return moved
