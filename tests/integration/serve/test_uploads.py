@@ -546,6 +546,8 @@ async def test_expired_uploads_are_swept(env: Env) -> None:
     assert env.row(upload_id).status == "expired"
     assert not env.uploads.store.exists(f"raw/{upload_id}")
     assert list(env.uploads.store.list(f"uploads/{upload_id}/")) == []
+    # A day later the uploader signs in again, and hears that the upload is gone.
+    env.token = sign_in(env.gateway.platform.accounts, env.settings, "ana@example.com")
     assert (await env.client.head(f"/files/{upload_id}", headers=env.auth())).status_code == 410
 
 
