@@ -21,7 +21,7 @@ from websockets.typing import Subprotocol
 
 from cluster.bench.sources import make_source
 from tests.e2e.conftest import Launch, graphql
-from tests.unit.pipelines.media.mediafiles import require_tool
+from tests.support.media import require_tool
 
 EMAIL = "story@example.com"
 SIGN_IN = """mutation($email: String!, $code: String!) {

@@ -25,7 +25,8 @@ from cluster.messaging import OutboxSender
 from cluster.storage import LocalStore
 from serve.gateway.app import Gateway, create_app
 from serve.users import Users
-from tests.integration.serve.conftest import FakeClock, latest_code
+from tests.support.accounts import latest_code
+from tests.support.clock import FakeClock
 
 EMAIL = "ana@example.com"
 REQUEST = "mutation($email: String, $phone: String) { requestOtp(email: $email, phone: $phone) }"

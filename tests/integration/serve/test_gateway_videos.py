@@ -22,7 +22,7 @@ from cluster.db.models import Tier, User, Video, VideoStatus, Visibility
 from cluster.storage import LocalStore
 from serve.gateway.app import Gateway, create_app
 from serve.videos import Videos
-from tests.integration.serve.conftest import latest_code
+from tests.support.accounts import latest_code
 
 VERIFY = """mutation($email: String!, $code: String!) {
   verifyOtp(email: $email, code: $code) { accessToken user { id } }

@@ -13,7 +13,8 @@ from sqlalchemy import update
 from cluster.db.models import Role, Tier, User
 from cluster.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
 from serve.users import AuthSession, RateLimits, Users
-from tests.integration.serve.conftest import FakeClock, MakeUsers, latest_code
+from tests.support.accounts import MakeUsers, latest_code
+from tests.support.clock import FakeClock
 
 EMAIL = "ana.bell@example.com"
 PHONE = "+14155550123"

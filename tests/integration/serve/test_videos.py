@@ -31,7 +31,7 @@ from cluster.storage import LocalStore
 from serve.chapters import Chapter
 from serve.errors import NotFound
 from serve.videos import VideoChanges, VideoFilter, Videos
-from tests.unit.pipelines.media.mediafiles import Spec, make_media
+from tests.support.media import Spec, make_media
 
 OWNER, PRO, OTHER = "owner00000000000", "pro0000000000000", "other00000000000"
 
