@@ -95,7 +95,7 @@ def moto_server_process(**env: str) -> Iterator[str]:
 
 
 @contextmanager
-def smtp_server(handler: Any, port: int) -> Iterator[int]:
+def serving_smtp(handler: Any, port: int) -> Iterator[int]:
     """aiosmtpd on `port`, delivering to `handler` (an object with `handle_DATA`)."""
     from aiosmtpd.controller import Controller
 
