@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from tests.conftest import free_port
-from tests.e2e.conftest import Launch, graphql
+from tests.support.launch import Launch, graphql
+from tests.support.servers import free_port, serving_smtp
+from tests.support.waiting import eventually
 
 SIGN_IN = """mutation($email: String, $phone: String, $code: String!) {
   verifyOtp(email: $email, phone: $phone, code: $code) {
@@ -42,23 +41,18 @@ class Mailbox:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
     # Not the free_tcp_port fixture: that one is the platform's HTTP port in this test.
-    mailbox, port = Mailbox(), free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    mailbox = Mailbox()
+    with serving_smtp(mailbox, free_port()) as port:
         yield mailbox, port
-    finally:
-        controller.stop()
 
 
 def _wait_for_code(read: Any) -> str:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    def code() -> str | None:
         text = read()
-        if text and (found := re.search(r"\b(\d{6})\b", text)):
-            return found.group(1)
-        time.sleep(0.2)
-    raise AssertionError("no code arrived in 20 s")
+        found = re.search(r"\b(\d{6})\b", text) if text else None
+        return found.group(1) if found else None
+
+    return eventually(code, timeout=20, interval=0.2, what="a sign-in code")
 
 
 def _session_round_trip(base: str, session: dict[str, Any]) -> None:

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from cluster.db import head_revision, normalise_url
 from cluster.db.models import User
-from tests.conftest import fresh_postgres_database, require
-from tests.e2e.conftest import VIDRAY, platform_env
+from tests.support.launch import VIDRAY, platform_env
+from tests.support.services import fresh_postgres_database, require
 
 TABLES = {"users", "videos", "renditions", "uploads", "jobs", "comments", "likes", "outbox"}
 

@@ -6,7 +6,6 @@ in the library, delete it, and see that it is gone everywhere a user could look.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -20,8 +19,10 @@ from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from cluster.bench.sources import make_source
-from tests.e2e.conftest import Launch, graphql
-from tests.unit.pipelines.media.mediafiles import require_tool
+from tests.support.accounts import outbox_code
+from tests.support.launch import Launch, graphql
+from tests.support.media import require_tool
+from tests.support.waiting import eventually
 
 EMAIL = "story@example.com"
 SIGN_IN = """mutation($email: String!, $code: String!) {
@@ -58,14 +59,12 @@ def _gql(base: str, query: str, token: str | None = None, **variables: Any) -> d
 
 
 def _code_from_outbox(outbox: Path, email: str) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for path in sorted(outbox.glob("*.json")):
-            message = json.loads(path.read_text())
-            if message["to"] == email and (found := re.search(r"\b(\d{6})\b", message["body"])):
-                return found.group(1)
-        time.sleep(0.2)
-    raise AssertionError(f"no sign-in code for {email} in {outbox} after 60 s")
+    return eventually(
+        lambda: outbox_code(outbox, email),
+        timeout=60,
+        interval=0.2,
+        what=f"a sign-in code for {email} in {outbox}",
+    )
 
 
 def _follow_transcode(base: str, token: str, video_id: str) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.conftest import VIDRAY, Launch, platform_env
+from tests.support.launch import VIDRAY, Launch, platform_env
 
 
 def test_up_serves_health_and_graphql_then_stops_cleanly(launch_platform: Launch) -> None:

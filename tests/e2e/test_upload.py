@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import re
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -19,8 +16,10 @@ from tusclient import client as tus
 
 from cluster.bench.sources import make_source
 from cluster.upload_client import upload_file
-from tests.conftest import cut_patch
-from tests.e2e.conftest import Launch
+from tests.support.accounts import outbox_code
+from tests.support.launch import Launch
+from tests.support.tus import cut_patch
+from tests.support.waiting import eventually
 
 MIB = 1024 * 1024
 SIGN_IN = """mutation($email: String!, $code: String!) {
@@ -38,15 +37,9 @@ def _sign_in(base: str, outbox: Path) -> str:
         },
         timeout=30,
     ).raise_for_status()
-    deadline = time.monotonic() + 20
-    code = None
-    while code is None and time.monotonic() < deadline:
-        for path in sorted(outbox.glob("*.json")):
-            message = json.loads(path.read_text())
-            if message["to"] == email and (found := re.search(r"\b(\d{6})\b", message["body"])):
-                code = found.group(1)
-        time.sleep(0.2)
-    assert code, "no sign-in code in the outbox"
+    code = eventually(
+        lambda: outbox_code(outbox, email), timeout=20, interval=0.2, what="a sign-in code"
+    )
     answer = httpx.post(
         f"{base}/graphql",
         json={"query": SIGN_IN, "variables": {"email": email, "code": code}},
@@ -98,19 +91,17 @@ def test_tuspy_uploads_resumes_and_the_video_is_transcoded(
 
     # The upload becomes a video and the job actor transcodes it.
     database = data_dir / "vidray.db"
-    deadline = time.monotonic() + 120
-    status = None
-    while time.monotonic() < deadline:
+
+    def transcoded() -> tuple[str, str | None] | None:
         with sqlite3.connect(database) as conn:
             row = conn.execute(
                 "SELECT v.status, v.failure_reason FROM uploads u JOIN videos v "
                 "ON v.id = u.video_id WHERE u.id = ?",
                 (upload_id,),
             ).fetchone()
-        if row is not None and row[0] in {"ready", "failed"}:
-            status = row
-            break
-        time.sleep(1)
+        return row if row is not None and row[0] in {"ready", "failed"} else None
+
+    status = eventually(transcoded, timeout=120, interval=1, what="the transcode's end")
     assert status == ("ready", None), status
     video_dirs = list((data_dir / "objects" / "hls").iterdir())
     assert any((d / "master.m3u8").is_file() for d in video_dirs)
@@ -170,15 +161,14 @@ def test_a_large_upload_leaves_the_upload_edge_memory_flat(
 
     # Random bytes are no video: refused once complete, with the reason, bytes deleted.
     upload_id = url.rsplit("/", 1)[-1]
-    deadline = time.monotonic() + 60
-    row = None
-    while time.monotonic() < deadline:
+
+    def failed() -> tuple[str, str | None] | None:
         with sqlite3.connect(tmp_path / "data" / "vidray.db") as conn:
             row = conn.execute(
                 "SELECT status, failure_reason FROM uploads WHERE id = ?", (upload_id,)
             ).fetchone()
-        if row is not None and row[0] == "failed":
-            break
-        time.sleep(0.5)
-    assert row is not None and row[0] == "failed", row
+        return row if row is not None and row[0] == "failed" else None
+
+    row = eventually(failed, timeout=60, interval=0.5, what="the upload's refusal")
+    assert row[0] == "failed", row
     assert not (tmp_path / "data" / "objects" / "raw" / upload_id).exists()

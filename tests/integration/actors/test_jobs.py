@@ -26,6 +26,7 @@ from cluster.db.models import (
     VideoStatus,
 )
 from cluster.storage import LocalStore
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 FAST = {"segment_seconds": 2.0, "ladder": [360, 240]}
@@ -84,10 +85,7 @@ def _actor(settings: Settings, **options: Any) -> Any:
 
 
 def _until(predicate: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.2)
+    eventually(predicate, timeout=timeout, interval=0.2)
 
 
 def _row(settings: Settings, model: type[Any], key: str) -> Any:

@@ -1,24 +1,53 @@
-"""One KV suite, run against the real Redis on this machine and the embedded store."""
+"""One KV suite, run against the real Redis on this machine and the embedded store.
+
+Expiry is tested without sleeping: the embedded store reads a fake clock that a test
+moves; Redis keeps time itself, so its short TTLs are waited out with `eventually`.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import threading
-import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cluster.kv import KV, EmbeddedKV, RedisKV
+from tests.support.clock import FakeClock
+from tests.support.waiting import eventually
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture(params=["embedded", "redis"])
-def kv(request: pytest.FixtureRequest, tmp_path: Path) -> KV:
+def kv(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> KV:
     if request.param == "embedded":
-        return EmbeddedKV(tmp_path / "kv.sqlite3")
+        return EmbeddedKV(tmp_path / "kv.sqlite3", clock=clock)
     return RedisKV(request.getfixturevalue("redis_url"))
+
+
+Elapse = Callable[..., None]
+
+
+@pytest.fixture
+def elapse(kv: KV, clock: FakeClock) -> Elapse:
+    """`elapse(seconds, until=check)`: once `seconds` have passed on the store's clock,
+    `check()` holds. The fake clock jumps at once; Redis's own clock is waited on."""
+
+    def elapse(seconds: float, *, until: Callable[[], object]) -> None:
+        if isinstance(kv, EmbeddedKV):
+            clock.advance(seconds)
+            assert until()
+        else:
+            eventually(until, timeout=seconds + 5, interval=0.01)
+
+    return elapse
 
 
 @pytest.fixture
@@ -38,13 +67,12 @@ def test_get_set_delete(kv: KV, key: str) -> None:
     assert kv.delete(key) == 0
 
 
-def test_values_expire(kv: KV, key: str) -> None:
+def test_values_expire(kv: KV, key: str, elapse: Elapse) -> None:
     kv.set(key, b"soon gone", ttl=0.3)
     ttl = kv.ttl(key)
     assert ttl is not None
     assert 0 < ttl <= 0.3
-    time.sleep(0.5)
-    assert kv.get(key) is None
+    elapse(0.3, until=lambda: kv.get(key) is None)
 
 
 def test_only_new_does_not_overwrite(kv: KV, key: str) -> None:
@@ -53,16 +81,16 @@ def test_only_new_does_not_overwrite(kv: KV, key: str) -> None:
     assert kv.get(key) == b"first"
 
 
-def test_counter_window_starts_at_first_hit(kv: KV, key: str) -> None:
+def test_counter_window_starts_at_first_hit(kv: KV, key: str, elapse: Elapse) -> None:
     assert kv.incr(key, ttl=0.6) == 1
     first_ttl = kv.ttl(key)
-    time.sleep(0.2)
+    assert first_ttl is not None
+    elapse(0.2, until=lambda: (kv.ttl(key) or 0) < first_ttl)
     assert kv.incr(key, ttl=0.6) == 2
     later_ttl = kv.ttl(key)
-    assert first_ttl is not None
     assert later_ttl is not None
     assert later_ttl < first_ttl, "a later hit must not extend the rate-limit window"
-    time.sleep(0.6)
+    elapse(0.4, until=lambda: kv.get(key) is None)
     assert kv.incr(key, ttl=0.6) == 1, "a new window starts after expiry"
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from cluster.config import load_settings
 from cluster.errors import DeliveryError
 from cluster.messaging import Message, open_sender
+from tests.support.servers import serving_smtp
 
 
 class Inbox:
@@ -33,12 +33,8 @@ class Inbox:
 @pytest.fixture
 def smtp_server(free_tcp_port: int) -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_tcp_port)
-    controller.start()
-    try:
-        yield inbox, free_tcp_port
-    finally:
-        controller.stop()
+    with serving_smtp(inbox, free_tcp_port) as port:
+        yield inbox, port
 
 
 def test_email_goes_through_smtp(smtp_server: tuple[Inbox, int], tmp_path: Path) -> None:

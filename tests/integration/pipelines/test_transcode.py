@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -23,6 +24,7 @@ from cluster.storage import LocalStore, ObjectInfo, ObjectStore, S3Store
 from pipelines import transcode as graph
 from pipelines.errors import SourceRejected, TranscodeCancelled
 from pipelines.media import probe
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -247,15 +249,18 @@ def test_killed_worker_is_retried_and_the_ladder_completes(tmp_path: Path, sourc
     store = LocalStore(tmp_path / "objects")
     killed: list[int] = []
 
+    def kill_one() -> bool:
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            if "_encode_chunk" in " ".join(proc.info["cmdline"] or []):
+                proc.kill()
+                killed.append(proc.pid)
+                return True
+        return False
+
     def kill_a_chunk_worker() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not killed:
-            for proc in psutil.process_iter(["pid", "cmdline"]):
-                if "_encode_chunk" in " ".join(proc.info["cmdline"] or []):
-                    proc.kill()
-                    killed.append(proc.pid)
-                    return
-            time.sleep(0.05)
+        # No worker seen in time is reported below, by `assert killed`.
+        with contextlib.suppress(AssertionError):
+            eventually(kill_one, timeout=60, what="a chunk worker")
 
     killer = threading.Thread(target=kill_a_chunk_worker)
     killer.start()
@@ -275,7 +280,9 @@ def _audio_held_after_its_first_segment(root: Path, gate: Path) -> graph.StoreFa
     class HeldAudio(LocalStore):  # local, so Ray pickles it by value for its workers
         def put_file(self, key: str, path: Path) -> ObjectInfo:
             if "/audio/seg_" in key and not key.endswith("/seg_00000.ts"):
-                give_up = time.monotonic() + 60  # a graph that never plays fails, not hangs
+                # This runs in a Ray worker, which need not find tests.support: the gate
+                # is polled by hand. A graph that never plays fails, not hangs.
+                give_up = time.monotonic() + 60
                 while not gate.exists() and time.monotonic() < give_up:
                     time.sleep(0.02)
             return super().put_file(key, path)

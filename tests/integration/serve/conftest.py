@@ -1,12 +1,11 @@
-"""Accounts on real backends (SQLite + the embedded KV, PostgreSQL + Redis), and the
-object stores uploads are tested on (a local folder, a bucket on moto's S3 server)."""
+"""Accounts on real backends (SQLite + the embedded KV, PostgreSQL + Redis), the object
+stores uploads are tested on (a local folder, a bucket on moto's S3 server), and the
+published videos that the HLS and watch-page tests play."""
 
 from __future__ import annotations
 
-import json
-import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,36 +19,9 @@ from cluster.kv import KV, EmbeddedKV, RedisKV
 from cluster.messaging import OutboxSender
 from cluster.storage import LocalStore, S3Store
 from serve.accounts.service import Accounts, RateLimits
-
-
-class FakeClock:
-    """Wall-clock time that a test moves by hand."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def latest_code(outbox: Path, to: str) -> str:
-    """The code in the newest message for `to` in the outbox folder."""
-    for path in sorted(outbox.glob("*.json"), reverse=True):
-        message = json.loads(path.read_text())
-        if message["to"] == to.lower():
-            found = re.search(r"\b(\d{6})\b", message["body"])
-            assert found, message
-            return found.group(1)
-    raise AssertionError(f"no message to {to} in {outbox}")
-
-
-def sign_in(users: Accounts, settings: Settings, email: str) -> str:
-    """An access token for `email`, signed up with the code from the dev outbox."""
-    users.request_otp(email=email)
-    return users.verify_otp(email=email, code=latest_code(settings.outbox_dir, email)).access_token
+from tests.support.accounts import MakeUsers
+from tests.support.clock import FakeClock
+from tests.support.stream import make_ladder, publish_videos
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -97,9 +69,6 @@ def settings(tmp_path: Path) -> Settings:
         signing_secret=secrets.token_urlsafe(32),
         jwt_secret=secrets.token_urlsafe(32),
     )
-
-
-MakeUsers = Callable[..., Accounts]
 
 
 @pytest.fixture
@@ -154,3 +123,15 @@ def store_overrides(
         "s3_access_key_id": "testing",
         "s3_secret_access_key": "testing",
     }
+
+
+@pytest.fixture(scope="module")
+def ladder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-rung HLS ladder with audio, a poster and a storyboard (tests.support.stream)."""
+    return make_ladder(tmp_path_factory.mktemp("ladder"))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, ladder_dir: Path) -> Path:
+    """The stream tests' data dir: videos in the database, their files in a local store."""
+    return publish_videos(tmp_path_factory.mktemp("stream-data"), ladder_dir)

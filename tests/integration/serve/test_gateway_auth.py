@@ -24,7 +24,8 @@ from cluster.kv import EmbeddedKV
 from serve.accounts.service import Accounts
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
-from tests.integration.serve.conftest import FakeClock, latest_code
+from tests.support.accounts import latest_code
+from tests.support.clock import FakeClock
 
 EMAIL = "ana@example.com"
 REQUEST = "mutation($email: String, $phone: String) { requestOtp(email: $email, phone: $phone) }"

@@ -21,7 +21,7 @@ from cluster.config import Settings, load_settings
 from cluster.db.models import Tier, User, Video, VideoStatus, Visibility
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
-from tests.integration.serve.conftest import latest_code
+from tests.support.accounts import latest_code
 
 VERIFY = """mutation($email: String!, $code: String!) {
   verifyOtp(email: $email, code: $code) { accessToken user { id } }

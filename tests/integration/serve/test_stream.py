@@ -17,7 +17,6 @@ import json
 import posixpath
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,15 +26,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from PIL import Image
 
-from cluster import db
-from cluster.config import Settings, load_settings
-from cluster.db.models import Role, User, Video, VideoStatus, Visibility
+from cluster.config import load_settings
+from cluster.db.models import Role, User, Video, Visibility
 from cluster.errors import ObjectNotFound
 from cluster.kv import KV
 from cluster.nginx import NginxOptions, render
@@ -46,22 +43,25 @@ from serve.accounts.views import AuthSession
 from serve.platform import Platform
 from serve.stream.errors import VideoUnavailable
 from serve.stream.service import Stream, parse_range
-from tests.conftest import free_port, require
+from tests.support.clock import OffsetClock
+from tests.support.servers import free_port, serving
+from tests.support.services import require
+from tests.support.stream import (
+    DOOMED,
+    NEIGHBOUR,
+    OTHER,
+    OWNER,
+    PRIVATE,
+    PUBLIC,
+    SECRET,
+    make_stream,
+    stream_settings,
+)
+from tests.support.waiting import eventually
 
-SECRET = "stream-test-secret-0123456789abcdefghijkl"
-OWNER, OTHER = "owner0000000001", "other0000000002"
-PUBLIC, NEIGHBOUR, PRIVATE, DOOMED = "12", "123", "p1", "d1"
 BYTE_PATHS = ["embedded", "nginx", "s3", "cdn"]
 CDN_KEY_ID = "K2JCJMDEHXQW5F"
 PASSWORD = "correct horse battery staple"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Site:
     name: str
     base: str
     stream: Stream
-    clock: Clock
+    clock: OffsetClock
     store: ObjectStore
 
     def url(self, video_id: str = PUBLIC, *, viewer: str | None = None, **kw: object) -> str:
@@ -82,111 +82,6 @@ class Site:
     def signed(self, video_id: str, *, ttl: float = 600, ip: str | None = None) -> str:
         token = self.stream.signer.token(video_id=video_id, ttl=ttl, ip=ip)
         return f"{self.base}/hls/{video_id}/{token}/"
-
-
-@pytest.fixture(scope="module")
-def ladder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A two-rung HLS ladder with audio, a poster and a storyboard, as transcoding leaves it."""
-    from cluster.bench.sources import make_source
-    from pipelines.media import encode_audio, encode_chunk, package, plan_transcode, probe
-
-    work = tmp_path_factory.mktemp("ladder")
-    source = make_source(work / "src.mp4", width=640, height=360, seconds=4)
-    out = work / "hls"
-    plan = plan_transcode(
-        probe(source), segment_seconds=2.0, gop_seconds=1.0, segments_per_chunk=1, ladder=(360, 240)
-    )
-    chunks = [
-        encode_chunk(source=source, plan=plan, chunk=c, out_dir=out, threads=1, preset="ultrafast")
-        for c in plan.chunks
-    ]
-    audio = encode_audio(source=source, plan=plan, out_dir=out)
-    package(plan=plan, chunks=chunks, audio=audio, out_dir=out)
-    img = work / "img"
-    img.mkdir()
-    Image.new("RGB", (640, 360), (200, 30, 30)).save(img / "poster.jpg")
-    Image.new("RGB", (320, 90), (30, 200, 30)).save(img / "storyboard.jpg")
-    (img / "storyboard.vtt").write_text(
-        "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nstoryboard.jpg#xywh=0,0,160,90\n\n"
-        "00:00:02.000 --> 00:00:04.000\nstoryboard.jpg#xywh=160,0,160,90\n"
-    )
-    return work
-
-
-def _publish(store: ObjectStore, ladder: Path, video_id: str) -> None:
-    for path in sorted((ladder / "hls").rglob("*")):
-        if path.is_file():
-            store.put_file(f"hls/{video_id}/{path.relative_to(ladder / 'hls')}", path)
-    for path in sorted((ladder / "img").iterdir()):
-        store.put_file(f"img/{video_id}/{path.name}", path)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory, ladder_dir: Path) -> Path:
-    """Videos in the database and their files in a local store."""
-    root = tmp_path_factory.mktemp("stream-data")
-    settings = load_settings(data_dir=root, signing_secret=SECRET)
-    engine = db.make_engine(settings.resolved_database_url)
-    db.migrate(engine)
-    with db.session_factory(engine)() as session:
-        session.add_all(
-            [
-                User(id=OWNER, email="owner@example.com", handle="owner"),
-                User(id=OTHER, email="other@example.com", handle="other"),
-            ]
-        )
-        session.flush()
-        for video_id, visibility in [
-            (PUBLIC, Visibility.PUBLIC),
-            (NEIGHBOUR, Visibility.UNLISTED),
-            (PRIVATE, Visibility.PRIVATE),
-            (DOOMED, Visibility.PUBLIC),
-        ]:
-            session.add(
-                Video(
-                    id=video_id,
-                    owner_id=OWNER,
-                    title=f"video {video_id}",
-                    visibility=visibility,
-                    status=VideoStatus.READY,
-                    poster_key=f"img/{video_id}/poster.jpg",
-                    storyboard_key=f"img/{video_id}/storyboard.vtt",
-                )
-            )
-        session.commit()
-    engine.dispose()
-    store = LocalStore(settings.objects_dir)
-    for video_id in (PUBLIC, NEIGHBOUR, PRIVATE, DOOMED):
-        _publish(store, ladder_dir, video_id)
-    return root
-
-
-def _settings(data_dir: Path, **overrides: object) -> Settings:
-    return load_settings(data_dir=data_dir, signing_secret=SECRET, **overrides)
-
-
-@contextlib.contextmanager
-def _serve(app: object, port: int) -> Iterator[None]:
-    """Run an ASGI app under uvicorn in a thread of this process."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", interface="asgi3"
-    )  # type: ignore[arg-type]
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-
-
-def _stream(settings: Settings, store: ObjectStore, clock: Clock) -> Stream:
-    return Platform(settings, store=store, clock=clock).stream
 
 
 def cloudfront_expiry(url: str, public_key: rsa.RSAPublicKey) -> int:
@@ -276,7 +171,7 @@ def sites(data_dir: Path, s3_server: str, cdn_key: rsa.RSAPrivateKey) -> Iterato
     nginx = shutil.which("nginx")
     if nginx is None:
         require("nginx", "install nginx (with the secure_link module)")
-    local = LocalStore(_settings(data_dir).objects_dir)
+    local = LocalStore(stream_settings(data_dir).objects_dir)
     s3 = S3Store(
         bucket="vidray-stream-test",
         endpoint_url=s3_server,
@@ -291,7 +186,7 @@ def sites(data_dir: Path, s3_server: str, cdn_key: rsa.RSAPrivateKey) -> Iterato
     with contextlib.ExitStack() as stack:
         cdn_port = free_port()
         stack.enter_context(
-            _serve(FakeCloudFront(public_key=cdn_key.public_key(), store=local), cdn_port)
+            serving(FakeCloudFront(public_key=cdn_key.public_key(), store=local), cdn_port)
         )
         cdn = {
             "cdn_base_url": f"http://127.0.0.1:{cdn_port}",
@@ -304,11 +199,11 @@ def sites(data_dir: Path, s3_server: str, cdn_key: rsa.RSAPrivateKey) -> Iterato
             ("s3", s3, "s3"),
             ("cdn", local, "cdn"),
         ]:
-            clock = Clock()
+            clock = OffsetClock()
             extra = cdn if path == "cdn" else {}
-            stream = _stream(_settings(data_dir, stream_path=path, **extra), store, clock)
+            stream = make_stream(stream_settings(data_dir, stream_path=path, **extra), store, clock)
             port = free_port()
-            stack.enter_context(_serve(stream.asgi, port))
+            stack.enter_context(serving(stream.asgi, port))
             found[name] = Site(name, f"http://127.0.0.1:{port}", stream, clock, store)
         # nginx in front of the "nginx" site's stream app, serving segments itself.
         upstream = found["nginx"].base.removeprefix("http://")
@@ -319,7 +214,7 @@ def sites(data_dir: Path, s3_server: str, cdn_key: rsa.RSAPrivateKey) -> Iterato
         options = NginxOptions(
             listen=f"127.0.0.1:{port}", upstream=upstream, standalone=True, prefix=prefix, workers=1
         )
-        conf.write_text(render(_settings(data_dir), options))
+        conf.write_text(render(stream_settings(data_dir), options))
         process = subprocess.Popen(
             [nginx, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
             stderr=subprocess.PIPE,
@@ -327,15 +222,13 @@ def sites(data_dir: Path, s3_server: str, cdn_key: rsa.RSAPrivateKey) -> Iterato
         stack.callback(process.wait, 5)
         stack.callback(process.terminate)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                httpx.get(base + "/hls/", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.05)
+
+        def answers() -> bool:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            httpx.get(base + "/hls/", timeout=1)  # any answer: nginx listens
+            return True
+
+        eventually(answers, timeout=10, ignoring=(httpx.TransportError,), what="nginx's start")
         found["nginx"].base = base
         yield found
 
@@ -615,7 +508,7 @@ def test_deleted_videos_stop_at_once(sites: dict[str, Site], client: httpx.Clien
 @pytest.fixture(scope="module")
 def users(data_dir: Path) -> Accounts:
     """The accounts service on the same database and KV store as the stream apps."""
-    accounts = Platform(_settings(data_dir)).accounts
+    accounts = Platform(stream_settings(data_dir)).accounts
     accounts.set_password(user_id=OWNER, password=PASSWORD)
     with accounts.sessions.begin() as session:
         session.get(User, OTHER).role = Role.ADMIN  # type: ignore[union-attr]

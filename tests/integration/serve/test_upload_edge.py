@@ -8,10 +8,10 @@ uploads to the edge, CORS for browsers, and a clear error when its port is taken
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,10 @@ from cluster.errors import ConfigError
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
 from serve.uploads.edge import UploadEdge, UploadEdgeClient, edge_base, start_upload_edges
-from tests.conftest import cut_patch, free_port
-from tests.integration.serve.conftest import sign_in
+from tests.support.accounts import sign_in
+from tests.support.servers import free_port
+from tests.support.tus import cut_patch
+from tests.support.waiting import eventually
 
 MIB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -81,16 +83,13 @@ def edge(tmp_path: Path, store_overrides: dict[str, Any]) -> Iterator[Edge]:
 
 
 def _wait_for_video(edge: Edge, upload_id: str) -> Video:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        video_id = edge.row(upload_id).video_id
-        if video_id is not None:
-            with edge.uploads.sessions() as session:
-                video = session.get(Video, video_id)
-                assert video is not None
-                return video
-        time.sleep(0.1)
-    raise AssertionError(f"upload {upload_id} never became a video")
+    video_id = eventually(
+        lambda: edge.row(upload_id).video_id, timeout=60, what=f"upload {upload_id}'s video"
+    )
+    with edge.uploads.sessions() as session:
+        video = session.get(Video, video_id)
+        assert video is not None
+        return video
 
 
 def test_tuspy_uploads_through_the_edge_with_checksums(edge: Edge, tmp_path: Path) -> None:
@@ -129,22 +128,28 @@ def test_a_cut_connection_keeps_what_arrived_and_the_upload_resumes(
 
     cut_patch(url, edge.token, data[:cut_at], declared=len(data))
     # The handler notices the cut, commits what it stored, then lets go of the lock.
-    deadline = time.monotonic() + 20
-    while (stored := edge.offset(url)) == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    stored = eventually(lambda: edge.offset(url), timeout=20, what="the cut PATCH's commit")
     # Every byte that arrived is kept: in the file, or on S3 as a tail object.
     assert stored == cut_at
 
     with httpx.Client(timeout=60) as client:
-        while stored < len(data):
+
+        def patch_from(offset: int) -> httpx.Response | None:
             response = client.patch(
                 url,
-                headers={**edge.auth(), **OCTETS, "Upload-Offset": str(stored)},
-                content=data[stored : stored + MIB],
+                headers={**edge.auth(), **OCTETS, "Upload-Offset": str(offset)},
+                content=data[offset : offset + MIB],
             )
-            if response.status_code == 423:  # the cut request's lock, until it lets go
-                time.sleep(0.2)
-                continue
+            # 423: the cut request still holds the lock, until it lets go.
+            return None if response.status_code == 423 else response
+
+        while stored < len(data):
+            response = eventually(
+                functools.partial(patch_from, stored),
+                timeout=20,
+                interval=0.2,
+                what="the cut request's unlock",
+            )
             assert response.status_code == 204, response.text
             stored = int(response.headers["upload-offset"])
     upload_id = url.rsplit("/", 1)[-1]

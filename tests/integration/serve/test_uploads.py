@@ -35,9 +35,10 @@ from cluster.upload_client import UrlStore, upload_file
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
 from serve.uploads.service import Uploads
-from tests.conftest import free_port
-from tests.integration.serve.conftest import FakeClock, sign_in
-from tests.integration.serve.test_stream import _serve
+from tests.support.accounts import sign_in
+from tests.support.clock import FakeClock
+from tests.support.servers import free_port, serving
+from tests.support.waiting import eventually_async
 
 MIB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -326,15 +327,17 @@ async def test_checksum_mismatch_is_460_with_the_offset_unchanged(env: Env) -> N
 
 async def test_concurrent_patches_never_interleave(env: Env) -> None:
     upload_id = await _create(env, 200, **{"Upload-Concat": "partial"})
-    gate = asyncio.Event()
+    gate, reading = asyncio.Event(), asyncio.Event()
 
     async def slow() -> AsyncIterator[bytes]:
         yield b"a" * 50
+        # Asked for more: the first PATCH holds the upload's lock and is reading its body.
+        reading.set()
         await gate.wait()
         yield b"a" * 50
 
     first = asyncio.create_task(_patch(env, upload_id, 0, slow()))
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(reading.wait(), timeout=10)
     second = await _patch(env, upload_id, 0, b"b" * 100)
     assert second.status_code == 423
     gate.set()
@@ -608,7 +611,7 @@ async def test_vidray_upload_resumes_after_an_interruption(
         if done > 0:
             raise KeyboardInterrupt  # Ctrl-C after the first chunk
 
-    with _serve(create_app(env.gateway), port):
+    with serving(create_app(env.gateway), port):
         with pytest.raises(KeyboardInterrupt):
             await asyncio.to_thread(
                 upload_file,
@@ -639,9 +642,9 @@ async def test_vidray_upload_resumes_after_an_interruption(
         )
         assert cli.returncode == 0, cli.stderr
         assert f"uploaded talk.mp4: {first_url}" in cli.stdout
-        deadline = time.monotonic() + 30
-        while env.gateway.files.pending and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await eventually_async(
+            lambda: not env.gateway.files.pending, timeout=30, what="the upload's finish"
+        )
     assert env.stored(upload_id) == clip
     with env.uploads.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Upload)) == 1

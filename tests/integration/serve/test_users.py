@@ -14,7 +14,8 @@ from cluster.db.models import Role, Tier, User
 from cluster.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
 from serve.accounts.service import Accounts, RateLimits
 from serve.accounts.views import AuthSession
-from tests.integration.serve.conftest import FakeClock, MakeUsers, latest_code
+from tests.support.accounts import MakeUsers, latest_code
+from tests.support.clock import FakeClock
 
 EMAIL = "ana.bell@example.com"
 PHONE = "+14155550123"

@@ -33,7 +33,7 @@ from serve.library.comments import Comments
 from serve.library.errors import NotFound
 from serve.library.videos import Library
 from serve.library.views import VideoChanges, VideoFilter
-from tests.unit.pipelines.media.mediafiles import Spec, make_media
+from tests.support.media import Spec, make_media
 
 OWNER, PRO, OTHER = "owner00000000000", "pro0000000000000", "other00000000000"
 

@@ -28,11 +28,6 @@ def test_a_listening_address_passes_the_check() -> None:
         runtime.check_reachable(f"127.0.0.1:{server.getsockname()[1]}")
 
 
-@pytest.mark.parametrize("address", ["auto", "local"])
-def test_addresses_without_a_host_are_left_to_ray(address: str) -> None:
-    runtime.check_reachable(address)
-
-
 def test_a_malformed_port_names_the_variable() -> None:
     with pytest.raises(ServiceUnavailable) as caught:
         runtime.check_reachable("head:port")

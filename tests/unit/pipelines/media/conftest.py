@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mediafiles import Spec, make_media, require_tool
+
+from tests.support.media import Spec, make_media, require_tool
 
 
 @pytest.fixture(scope="session")

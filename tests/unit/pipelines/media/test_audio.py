@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mediafiles import ffprobe_json
-
 from pipelines.media import audio_segments, encode_audio, plan_transcode, probe
+from tests.support.media import ffprobe_json
 
 
 def test_each_segment_is_finished_before_the_next_one_is(

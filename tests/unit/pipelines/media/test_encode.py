@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mediafiles import ffprobe_json, packets
 
 from pipelines.media import Chunk, ChunkOutput, available_encoders, encode_chunk
+from tests.support.media import ffprobe_json, packets
 
 TS_CLOCK = 90_000
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import av
 import pytest
-from mediafiles import Spec, avi_with_embedded_playlist, make_media
 
 from pipelines.media import (
     CorruptMedia,
@@ -19,6 +18,7 @@ from pipelines.media import (
     UnsupportedMedia,
     probe,
 )
+from tests.support.media import Spec, avi_with_embedded_playlist, make_media
 
 
 def test_reads_video_and_audio(media: Callable[..., Path]) -> None:

@@ -1,4 +1,4 @@
-"""Generate real media for the media-library tests with PyAV (no media files on disk).
+"""Generate real media for tests with PyAV (no media files on disk).
 
 Pictures are testsrc-like (moving gradient, a moving box, fine noise so sharpness is
 measurable); sound is a sine tone. Everything is small and short so the suite stays fast.

@@ -1,0 +1,108 @@
+"""`vidray up` as a subprocess, for the e2e tests that need a running platform, and
+GraphQL against it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.servers import free_port
+from tests.support.waiting import eventually
+
+VIDRAY = str(Path(sys.executable).with_name("vidray"))
+
+
+def graphql(base: str, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
+    """POST one GraphQL operation to a running platform; the whole response body."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.post(
+        f"{base}/graphql",
+        json={"query": query, "variables": variables},
+        headers=headers,
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def platform_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDRAY_", "RAY_"))}
+    env.update({"VIDRAY_DATA_DIR": str(tmp_path / "data"), **extra})
+    return env
+
+
+class Launch:
+    """Starts `vidray up` with extra environment; calling it returns the base URL."""
+
+    def __init__(self, tmp_path: Path, port: int) -> None:
+        self.tmp_path, self.port = tmp_path, port
+        self.upload_port = free_port()
+        self.procs: list[subprocess.Popen[str]] = []
+
+    @property
+    def upload_base(self) -> str:
+        """Where the platform's upload edge listens (tus PATCHes)."""
+        return f"http://127.0.0.1:{self.upload_port}"
+
+    @property
+    def proc(self) -> subprocess.Popen[str]:
+        """The most recently started platform process."""
+        return self.procs[-1]
+
+    def __call__(self, **env: str) -> str:
+        proc = subprocess.Popen(
+            [VIDRAY, "up", "--cpus", "2"],
+            env=platform_env(
+                self.tmp_path,
+                VIDRAY_HTTP_PORT=str(self.port),
+                VIDRAY_UPLOAD_PORT=str(self.upload_port),
+                **env,
+            ),
+            cwd=self.tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            # Its own process group, as in a terminal: Ctrl-C (and cleanup) reach Ray's
+            # processes too, not just the `vidray` process.
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        base = f"http://127.0.0.1:{self.port}"
+
+        def healthy() -> bool:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            # The upload edge starts once Serve's applications run.
+            return all(
+                httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+                for url in (base, self.upload_base)
+            )
+
+        eventually(
+            healthy,
+            timeout=180,
+            interval=1,
+            ignoring=(httpx.TransportError,),
+            what="vidray up becoming healthy",
+        )
+        return base
+
+    def stop_all(self) -> None:
+        """Ctrl-C first, as a person would (vidray stops Ray and its ingress), then kill."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGINT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=30)
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
