@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import select
 
-from cluster import db
 from cluster.config import Settings
 from cluster.db.models import (
     Comment,
     Like,
-    OutboxEvent,
-    Tier,
     Upload,
     UploadStatus,
-    User,
-    Video,
     VideoStatus,
     Visibility,
-    utcnow,
 )
 from cluster.errors import Forbidden, InvalidInput
 from cluster.storage import LocalStore
@@ -33,68 +25,8 @@ from serve.library.comments import Comments
 from serve.library.errors import NotFound
 from serve.library.videos import Library
 from serve.library.views import VideoChanges, VideoFilter
+from tests.support.library import OTHER, OWNER, PRO, add_video, topics
 from tests.support.media import Spec, make_media
-
-OWNER, PRO, OTHER = "owner00000000000", "pro0000000000000", "other00000000000"
-
-
-@pytest.fixture
-def library(engine: Engine, settings: Settings) -> Iterator[Library]:
-    with db.session_factory(engine).begin() as session:
-        session.add_all(
-            [
-                User(id=OWNER, email="owner@example.com", handle="owner"),
-                User(id=PRO, email="pro@example.com", handle="pro", tier=Tier.PRO),
-                User(id=OTHER, email="other@example.com", handle="other"),
-            ]
-        )
-    yield Library(
-        settings=settings,
-        sessions=db.session_factory(engine),
-        store=LocalStore(settings.objects_dir),
-    )
-    with engine.begin() as conn:
-        conn.execute(delete(OutboxEvent))
-        conn.execute(delete(User))
-
-
-@pytest.fixture
-def comments(library: Library) -> Comments:
-    return Comments(sessions=library.sessions)
-
-
-def add_video(
-    library: Library,
-    *,
-    owner: str = OWNER,
-    visibility: Visibility = Visibility.PUBLIC,
-    status: VideoStatus = VideoStatus.READY,
-    age_s: float = 0.0,
-    **fields: object,
-) -> str:
-    with library.sessions.begin() as session:
-        video = Video(
-            owner_id=owner,
-            title=fields.pop("title", "a video"),
-            visibility=visibility,
-            status=status,
-            created_at=utcnow() - timedelta(seconds=age_s),
-            **fields,
-        )
-        session.add(video)
-        session.flush()
-        return video.id
-
-
-def topics(library: Library, video_id: str) -> list[str]:
-    with library.sessions() as session:
-        return list(
-            session.scalars(
-                select(OutboxEvent.topic)
-                .where(OutboxEvent.aggregate_id == video_id)
-                .order_by(OutboxEvent.id)
-            )
-        )
 
 
 def test_private_videos_read_as_absent_to_everyone_but_their_owner(
@@ -226,38 +158,6 @@ def test_likes_count_once_per_person(library: Library) -> None:
     assert library.unlike(video_id=video, user_id=OTHER).like_count == 0
     assert library.liked([video], viewer_id=OTHER) == [False]
     assert topics(library, video) == ["video.liked", "video.unliked"]
-
-
-def test_threaded_comments_and_who_may_edit_or_remove_them(
-    library: Library, comments: Comments
-) -> None:
-    video = add_video(library, duration=30.0)
-    first = comments.add_comment(video_id=video, author_id=OTHER, body="Nice!", timestamp_s=12.5)
-    reply = comments.add_comment(video_id=video, author_id=OWNER, body="Thanks", parent_id=first.id)
-    comments.add_comment(video_id=video, author_id=PRO, body="Second")
-    top = comments.page(video_id=video, viewer_id=None).items
-    assert [c.body for c in top] == ["Second", "Nice!"]  # newest first
-    assert top[1].reply_count == 1 and top[1].timestamp_s == 12.5
-    replies = comments.page(video_id=video, viewer_id=None, parent_id=first.id).items
-    assert [(c.body, c.author and c.author.handle) for c in replies] == [("Thanks", "owner")]
-    with pytest.raises(InvalidInput):
-        comments.add_comment(video_id=video, author_id=OTHER, body="late", timestamp_s=99.0)
-    with pytest.raises(InvalidInput):
-        comments.add_comment(video_id=video, author_id=OTHER, body="   ")
-
-    with pytest.raises(Forbidden):
-        comments.edit_comment(comment_id=first.id, author_id=OWNER, body="changed")
-    edited = comments.edit_comment(comment_id=first.id, author_id=OTHER, body="Very nice!")
-    assert edited.body == "Very nice!" and edited.edited_at is not None
-    with pytest.raises(Forbidden):
-        comments.delete_comment(comment_id=reply.id, actor_id=PRO)
-    # The video's owner removes a stranger's comment; its reply keeps its place.
-    removed = comments.delete_comment(comment_id=first.id, actor_id=OWNER)
-    assert removed.deleted and removed.body == "" and removed.author is None
-    after = comments.page(video_id=video, viewer_id=None).items
-    assert [c.deleted for c in after] == [False, True]
-    assert library.video(video_id=video, viewer_id=None).comment_count == 2  # type: ignore[union-attr]
-    assert topics(library, video).count("comment.added") == 3
 
 
 def test_thumbnail_from_a_frame_or_an_uploaded_image(

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 # `vidray assets` installs here too: the repository's own (git-ignored) data dir.
-ASSETS = Path(__file__).resolve().parents[3] / ".vidray" / "web"
+ASSETS = Path(__file__).resolve().parents[4] / ".vidray" / "web"
 
 
 def _one_origin(gateway_app: Any, stream_app: Any) -> Any:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from serve.gateway.schema import MAX_DEPTH, build_schema
 
-SCHEMA_FILE = Path(__file__).parents[3] / "serve" / "gateway" / "schema.graphql"
+SCHEMA_FILE = Path(__file__).parents[4] / "serve" / "gateway" / "schema.graphql"
 
 
 def test_the_checked_in_schema_is_current() -> None:
