@@ -22,7 +22,7 @@ from tests.support.accounts import sign_in
 from tests.support.clock import OffsetClock
 from tests.support.servers import free_port, serving
 from tests.support.services import require
-from tests.support.stream import PUBLIC, make_stream, stream_settings
+from tests.support.stream import DOOMED, PUBLIC, make_stream, stream_settings
 from tests.support.waiting import eventually
 
 if TYPE_CHECKING:
@@ -163,3 +163,39 @@ def test_a_page_uploads_to_the_upload_edge_across_origins(
         assert LocalStore(settings.objects_dir).get_bytes(f"raw/{upload_id}") == text.encode()
     finally:
         edge.stop()
+
+
+CARDS = """() => [...document.querySelectorAll('.card')].map((card) => ({
+  title: card.querySelector('.title').textContent,
+  href: card.querySelector('a').getAttribute('href'),
+  poster: card.querySelector('img') ? card.querySelector('img').naturalWidth : 0}))"""
+
+
+def test_the_front_page_is_the_public_library(site: str, page: Page) -> None:
+    response = page.goto(f"{site}/")
+    assert response is not None and response.status == 200
+    assert page.title() == "Library · vidray"
+    # Every poster has loaded (a signed URL under /hls/, answered by the stream app).
+    page.wait_for_function("() => [...document.images].every((i) => i.complete)")
+    cards = page.evaluate(CARDS)
+    # Public videos only: the unlisted and the private one are never listed.
+    assert {card["title"] for card in cards} == {f"video {PUBLIC}", f"video {DOOMED}"}
+    assert all(card["poster"] > 0 for card in cards), cards
+    page.click(f"a[href='/watch/{PUBLIC}']")
+    page.wait_for_url(f"{site}/watch/{PUBLIC}")
+    assert page.text_content("h1") == f"video {PUBLIC}"
+
+
+def test_an_empty_library_says_how_to_fill_it_and_a_bad_cursor_is_400(tmp_path: Path) -> None:
+    from cluster import db
+
+    settings = stream_settings(tmp_path)
+    db.migrate(db.make_engine(settings.resolved_database_url))
+    port = free_port()
+    with serving(create_app(Gateway(Platform(settings))), port):
+        empty = httpx.get(f"http://127.0.0.1:{port}/")
+        assert empty.status_code == 200
+        assert "No public videos yet" in empty.text and "vidray upload" in empty.text
+        edited = httpx.get(f"http://127.0.0.1:{port}/", params={"after": "not-a-cursor"})
+    assert edited.status_code == 400
+    assert "start again from /" in edited.text
