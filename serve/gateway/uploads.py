@@ -15,8 +15,8 @@ from cluster.errors import InvalidInput
 from serve.gateway.context import GatewayContext
 from serve.gateway.video_types import Video, Visibility
 from serve.library.views import VideoView
-from serve.uploads.service import Owner, UploadView
 from serve.uploads.tus import sanitise_metadata
+from serve.uploads.views import Owner, UploadView
 
 Ctx = Info[GatewayContext, None]
 

@@ -39,7 +39,7 @@ from serve.uploads.errors import (
     UploadNotFound,
     UploadRefused,
 )
-from serve.uploads.service import Owner, Uploads, UploadView
+from serve.uploads.service import Uploads
 from serve.uploads.tus import (
     CHECKSUM_ALGORITHMS,
     EXPOSED_HEADERS,
@@ -54,6 +54,7 @@ from serve.uploads.tus import (
     parse_metadata,
     parse_uint,
 )
+from serve.uploads.views import Owner, UploadView
 
 log = logging.getLogger(__name__)
 

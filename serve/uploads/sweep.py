@@ -7,6 +7,7 @@ import logging
 from actors.jobs import JobsClient
 from cluster.config import Settings
 from serve.platform import Platform
+from serve.uploads.expiry import sweep
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +16,7 @@ def sweep_uploads(settings: Settings) -> int:
     """Reclaim expired uploads and hand over stranded ones; how many were reclaimed."""
     platform = Platform(settings, jobs=JobsClient.connect(settings))
     try:
-        reclaimed = platform.uploads.sweep()
+        reclaimed = sweep(platform.uploads)
     finally:
         platform.close()
     if reclaimed:

@@ -34,6 +34,7 @@ from cluster.storage import S3Store
 from cluster.upload_client import UrlStore, upload_file
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
+from serve.uploads.expiry import sweep
 from serve.uploads.service import Uploads
 from tests.support.accounts import sign_in
 from tests.support.clock import FakeClock
@@ -220,8 +221,8 @@ async def test_a_lost_hand_over_is_redone_by_the_sweep_once(env: Env, clip: byte
     video_id = env.row(upload_id).video_id
     env.uploads.jobs = env.jobs  # type: ignore[assignment]
     env.clock.advance(6 * 60)  # the sweep leaves the last five minutes' uploads alone
-    env.uploads.sweep()
-    env.uploads.sweep()  # a second sweep finds the video handed over: nothing twice
+    sweep(env.uploads)
+    sweep(env.uploads)  # a second sweep finds the video handed over: nothing twice
     assert [job["video_id"] for job in env.jobs.submitted] == [video_id]
 
 
@@ -376,7 +377,7 @@ async def test_a_crash_before_the_offset_is_recorded_leaves_head_truthful(
         raise RuntimeError("replica killed between the part upload and the metadata write")
 
     # Parts 1 and 2 reach the store, the database never hears of them.
-    monkeypatch.setattr(env.uploads, "_advance", crash)
+    monkeypatch.setattr(env.uploads.patches, "_advance", crash)
     with pytest.raises(RuntimeError):
         await _patch(env, upload_id, 3 * MIB, data[3 * MIB : 10 * MIB])
     monkeypatch.undo()
@@ -543,7 +544,7 @@ async def test_expired_uploads_are_swept(env: Env) -> None:
     if isinstance(store, S3Store):  # one 5 MiB part is on S3, in an unfinished multipart
         assert f"raw/{upload_id}" in _multipart_keys(store)
     env.clock.advance(env.settings.upload_expiry_s + 1)
-    assert env.uploads.sweep() == 1
+    assert sweep(env.uploads) == 1
     if isinstance(store, S3Store):  # the multipart upload is aborted: S3 frees its parts
         assert f"raw/{upload_id}" not in _multipart_keys(store)
     assert env.row(upload_id).status == "expired"
