@@ -4,7 +4,8 @@ One detached actor, `Jobs` (named "jobs"), is the only writer of job rows. It ru
 job's task-graph driver in a thread of its own, picks the next job fairly (the owner
 with the fewest running jobs goes first, then the oldest job), publishes progress to
 watchers, and on start re-queues every job a previous incarnation left queued or running.
-Callers hold a `JobsClient` (typed, one actor call per method), never the raw handle.
+Callers hold a `JobsClient` (typed, one actor call per method, `actors/jobs_client.py`,
+exported here too), never the raw handle.
 
 A completed upload comes in through `submit_upload`. Its job probes the file once (in a
 Ray task, hardened: uploads are hostile), checks it against what the owner's tier has
@@ -22,12 +23,13 @@ import functools
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from sqlalchemy import select
 
 from actors.fair_share import Queued, pick_next
+from actors.jobs_client import ACTOR_NAME, JobsClient, JobView
 from cluster import db
 from cluster.config import Settings
 from cluster.db.models import (
@@ -49,23 +51,7 @@ from pipelines.media import MediaInfo
 
 log = logging.getLogger(__name__)
 
-ACTOR_NAME = "jobs"
 UNFINISHED = (JobState.QUEUED, JobState.RUNNING)
-
-
-@dataclass(frozen=True)
-class JobView:
-    """What watchers (GraphQL subscriptions, the CLI) see of a job."""
-
-    id: str
-    video_id: str
-    state: str
-    stage: str
-    percent: float
-    playable: bool
-    error: str | None
-    notes: tuple[str, ...]
-    version: int
 
 
 class Refused(Exception):
@@ -407,76 +393,6 @@ def view_dict(view: JobView) -> dict[str, Any]:
     return asdict(view)
 
 
-class JobsClient:
-    """Typed calls to the job actor. Blocking methods are for worker threads and the
-    CLI; the async ones for an event loop (a GraphQL subscription)."""
-
-    def __init__(self, actor: Any) -> None:  # Any: a Ray actor handle
-        self.actor = actor
-
-    @classmethod
-    def connect(cls, settings: Settings) -> JobsClient | None:
-        """The running job actor's client, or None where there is none (a benchmark of
-        the request path)."""
-        import ray
-
-        try:
-            return cls(ray.get_actor(ACTOR_NAME, namespace=settings.ray_namespace))
-        except ValueError:
-            return None
-
-    def submit_upload(
-        self,
-        *,
-        upload_id: str,
-        video_id: str,
-        owner_id: str,
-        source_key: str,
-        params: dict[str, Any],
-    ) -> str:
-        """Queue a completed upload's transcode and wait until its job row exists."""
-        import ray
-
-        job_id: str = ray.get(
-            self.actor.submit_upload.remote(
-                upload_id=upload_id,
-                video_id=video_id,
-                owner_id=owner_id,
-                source_key=source_key,
-                params=params,
-            )
-        )
-        return job_id
-
-    def cancel_video(self, video_id: str) -> int:
-        import ray
-
-        cancelled: int = ray.get(self.actor.cancel_video.remote(video_id))
-        return cancelled
-
-    def status(self, job_id: str) -> JobView | None:
-        import ray
-
-        view: JobView | None = ray.get(self.actor.status.remote(job_id))
-        return view
-
-    def wait_idle(self, timeout: float = 300.0) -> bool:
-        import ray
-
-        idle: bool = ray.get(self.actor.wait_idle.remote(timeout))
-        return idle
-
-    async def latest(self, video_id: str) -> JobView | None:
-        view: JobView | None = await self.actor.latest.remote(video_id)
-        return view
-
-    async def watch(self, job_id: str, *, after_version: int, timeout: float) -> JobView | None:
-        view: JobView | None = await self.actor.watch.remote(
-            job_id, after_version=after_version, timeout=timeout
-        )
-        return view
-
-
 def start(settings: Settings) -> JobsClient:
     """The cluster's one job actor, created if missing (restarted by Ray if it dies)."""
     import ray
@@ -495,3 +411,6 @@ def start(settings: Settings) -> JobsClient:
         .remote(settings)
     )
     return JobsClient(actor)
+
+
+__all__ = ["ACTOR_NAME", "JobView", "Jobs", "JobsClient", "start", "view_dict"]

@@ -16,8 +16,8 @@ from ray import serve
 from ray.serve import Application
 
 from actors import scheduler
-from actors.jobs import JobsClient
 from actors.jobs import start as start_jobs
+from actors.jobs_client import JobsClient
 from actors.scheduler import Periodic, SchedulerClient
 from cluster.config import Settings
 from serve.gateway.ingress import Gateway

@@ -20,7 +20,7 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
-from actors.jobs import JobsClient
+from actors.jobs_client import JobsClient
 from cluster import db
 from cluster.config import Settings
 from cluster.kv import KV, open_kv

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
-from actors.jobs import JobsClient
+from actors.jobs_client import JobsClient
 from cluster.errors import AccountError, Unauthenticated
 from cluster.health import ComponentHealth
 from serve.accounts.service import Accounts

@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 from starlette.concurrency import run_in_threadpool
 
-from actors.jobs import JobsClient, JobView
+from actors.jobs_client import JobsClient, JobView
 from cluster.db.models import VideoStatus as VideoStatusEnum
 from cluster.db.models import Visibility as VisibilityEnum
 from cluster.errors import InvalidInput

@@ -28,7 +28,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from actors.jobs import JobsClient
+from actors.jobs_client import JobsClient
 from cluster.config import Settings
 from cluster.db.models import (
     Like,

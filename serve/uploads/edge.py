@@ -34,7 +34,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
-from actors.jobs import JobsClient
+from actors.jobs_client import JobsClient
 from cluster.config import Settings
 from cluster.errors import ConfigError, VidrayError
 from serve.platform import Platform

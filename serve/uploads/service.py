@@ -3,16 +3,16 @@
 `Uploads` is a plain class built once per process by `serve.platform.Platform`.
 
 How bytes travel, and why memory stays flat: the tus routes (`serve/uploads/routes.py`)
-run in the upload edge on each node (`serve/uploads/edge.py`, a plain uvicorn server) and
-in the gateway replica, and call `Uploads.write` (`patches.py`) in that process, which
-pulls the request body chunk by chunk and hands each few MiB to a writer thread that appends to the local
-file or to an on-disk S3 part spool. We hold at most two flushes (`FLUSH_BYTES`: one
-being written, one arriving) plus, on S3, the part being sent. On the edge, uvicorn reads
-the socket only as fast as we take the body. In the gateway we cannot bound Serve's own
-receive queue: Ray Serve 2.60 drains the body into an unbounded asyncio queue there as
-fast as the client sends it, so up to one PATCH body can wait in the replica while we
-write. Any server can take any request, because an upload's whole state is its
-database row and its stored bytes.
+run in the upload edge on each node (`serve/uploads/edge.py`, a plain uvicorn server)
+and in the gateway replica, and call `Uploads.write` (`patches.py`) in that process,
+which pulls the request body chunk by chunk and hands each few MiB to a writer thread
+that appends to the local file or to an on-disk S3 part spool. We hold at most two
+flushes (`FLUSH_BYTES`: one being written, one arriving) plus, on S3, the part being
+sent. On the edge, uvicorn reads the socket only as fast as we take the body. In the
+gateway we cannot bound Serve's own receive queue: Ray Serve 2.60 drains the body into
+an unbounded asyncio queue there as fast as the client sends it, so up to one PATCH body
+can wait in the replica while we write. Any server can take any request, because an
+upload's whole state is its database row and its stored bytes.
 
 A completed upload becomes a video (`complete`: status `processing`) and is handed to
 the job actor, whose pipeline probes it once and refuses it there if it is not a video
@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from actors.jobs import JobsClient
+from actors.jobs_client import JobsClient
 from cluster.config import Settings
 from cluster.db.models import (
     Upload,

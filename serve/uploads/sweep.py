@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from actors.jobs import JobsClient
+from actors.jobs_client import JobsClient
 from cluster.config import Settings
 from serve.platform import Platform
 from serve.uploads.expiry import sweep
