@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from actors.fair_share import Queued, pick_next
 from actors.jobs_client import ACTOR_NAME, JobsClient, JobView
+from actors.singleton import start_singleton
 from cluster import db
 from cluster.config import Settings
 from cluster.db.models import (
@@ -395,22 +396,10 @@ def view_dict(view: JobView) -> dict[str, Any]:
 
 def start(settings: Settings) -> JobsClient:
     """The cluster's one job actor, created if missing (restarted by Ray if it dies)."""
-    import ray
-
-    actor = (
-        ray.remote(Jobs)
-        .options(
-            name=ACTOR_NAME,
-            namespace=settings.ray_namespace,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_concurrency=64,  # watchers long-poll; job drivers run in their own threads
-            num_cpus=0,
-        )
-        .remote(settings)
+    # Watchers long-poll; job drivers run in threads of their own.
+    return JobsClient(
+        start_singleton(Jobs, settings, settings=settings, name=ACTOR_NAME, max_concurrency=64)
     )
-    return JobsClient(actor)
 
 
 __all__ = ["ACTOR_NAME", "JobView", "Jobs", "JobsClient", "start", "view_dict"]

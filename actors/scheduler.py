@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from actors.singleton import start_singleton
 from cluster import db
 from cluster.config import Settings
 from cluster.db.models import ScheduledRun
@@ -165,19 +166,9 @@ class SchedulerClient:
 
 def start(settings: Settings, work: list[Periodic]) -> SchedulerClient:
     """The cluster's one scheduler: created if missing, restarted by Ray if it dies."""
-    import ray
-
-    actor = (
-        ray.remote(Scheduler)
-        .options(
-            name=ACTOR_NAME,
-            namespace=settings.ray_namespace,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_concurrency=4,  # status and run_now answer while a run is under way
-            num_cpus=0,
+    # status and run_now answer while a run is under way.
+    return SchedulerClient(
+        start_singleton(
+            Scheduler, settings, work, settings=settings, name=ACTOR_NAME, max_concurrency=4
         )
-        .remote(settings, work)
     )
-    return SchedulerClient(actor)

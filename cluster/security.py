@@ -15,9 +15,9 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import bcrypt
 import jwt
@@ -25,9 +25,12 @@ import jwt
 from cluster.errors import Unauthenticated
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from cluster.config import Settings
 
 Clock = Callable[[], float]
+K = TypeVar("K", str, bytes)
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "typ", "jti")
@@ -108,6 +111,16 @@ def jwt_key(secret: str) -> bytes:
     return derive_key(secret, "jwt")
 
 
+def key_ring(
+    current: SecretStr, previous: Iterable[SecretStr], derive: Callable[[str], K]
+) -> tuple[dict[str, K], str]:
+    """Keys derived from the current secret and the retired ones, by key id, and the
+    current key's id: what a signer checks old tokens against during a rotation."""
+    ring = {key_id(old.get_secret_value()): derive(old.get_secret_value()) for old in previous}
+    ring[key_id(current.get_secret_value())] = derive(current.get_secret_value())
+    return ring, key_id(current.get_secret_value())
+
+
 def key_id(secret: str) -> str:
     """A stable, non-reversible name for a secret: every replica derives the same one."""
     return hashlib.sha256(f"vidray-kid:{secret}".encode()).hexdigest()[:12]
@@ -145,17 +158,14 @@ class TokenSigner:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = time.time) -> TokenSigner:
-        current = settings.jwt_secret.get_secret_value()
         # The HMAC key is derived from the secret: always 32 bytes, and never the same
         # bytes as any other use of the secret.
-        ring = {
-            key_id(old.get_secret_value()): jwt_key(old.get_secret_value())
-            for old in settings.jwt_previous_secrets
-        }
-        ring[key_id(current)] = jwt_key(current)
+        ring, current_kid = key_ring(
+            settings.jwt_secret, settings.jwt_previous_secrets, derive=jwt_key
+        )
         return cls(
             keys=ring,
-            current_kid=key_id(current),
+            current_kid=current_kid,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             clock=clock,

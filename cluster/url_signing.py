@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from cluster.errors import UrlRefused
-from cluster.security import Clock, constant_time_equal, derive_key, key_id
+from cluster.security import Clock, constant_time_equal, derive_key, key_ring
 
 if TYPE_CHECKING:
     from cluster.config import Settings
@@ -137,15 +137,10 @@ class UrlSigner:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = time.time) -> UrlSigner:
-        current = settings.signing_secret.get_secret_value()
-        ring = {
-            key_id(old.get_secret_value()): hls_key(old.get_secret_value())
-            for old in settings.signing_previous_secrets
-        }
-        ring[key_id(current)] = hls_key(current)
-        return cls(
-            keys=ring, current_kid=key_id(current), skew_s=settings.stream_skew_s, clock=clock
+        ring, current_kid = key_ring(
+            settings.signing_secret, settings.signing_previous_secrets, derive=hls_key
         )
+        return cls(keys=ring, current_kid=current_kid, skew_s=settings.stream_skew_s, clock=clock)
 
     def _signature(
         self, *, video_id: str, kid: str, nbf: int, exp: int, binding: str, ip: str

@@ -212,14 +212,7 @@ class Accounts:
         """The user behind an access token; suspended and revoked sessions are refused."""
         claims = self.signer.verify(access_token, type=TokenType.ACCESS)
         with self.sessions() as session:
-            user = session.get(User, claims.subject)
-            if user is None:
-                raise Unauthenticated(SESSION_ENDED)
-            # Before the revocation check, so a suspended person is told why.
-            if user.suspended_at is not None:
-                raise Forbidden(SUSPENDED)
-            self._require_live(claims)
-            return self._view(user)
+            return self._view(self._live_user(session, claims))
 
     def refresh(self, refresh_token: str) -> AuthSession:
         """Rotate: a refresh token works once. Spending one twice ends its whole family,
@@ -230,12 +223,7 @@ class Accounts:
         remaining = max(1.0, claims.expires_at - self.clock())
         spent = f"auth:used:{claims.token_id}"
         with self.sessions() as session:
-            user = session.get(User, claims.subject)
-            if user is None:
-                raise Unauthenticated(SESSION_ENDED)
-            if user.suspended_at is not None:
-                raise Forbidden(SUSPENDED)
-            self._require_live(claims)
+            user = self._live_user(session, claims)
             if self.kv.set(spent, "1", ttl=remaining, only_new=True):
                 fresh = self._start_session(user, family=family)
                 grace = self.settings.refresh_grace_s
@@ -375,6 +363,17 @@ class Accounts:
 
     def _generation(self, user_id: str) -> int:
         return session_generation(self.kv, user_id)
+
+    def _live_user(self, session: Session, claims: Claims) -> User:
+        """The token's user, if the account and the session are both still live."""
+        user = session.get(User, claims.subject)
+        if user is None:
+            raise Unauthenticated(SESSION_ENDED)
+        # Before the revocation check, so a suspended person is told why.
+        if user.suspended_at is not None:
+            raise Forbidden(SUSPENDED)
+        self._require_live(claims)
+        return user
 
     def _require_live(self, claims: Claims) -> None:
         family = claims.extra.get("fam")

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.launch import Launch, graphql
+from tests.support.graphql import graphql
+from tests.support.launch import Launch
 from tests.support.servers import free_port, serving_smtp
 from tests.support.waiting import eventually
 

@@ -20,7 +20,8 @@ from websockets.typing import Subprotocol
 
 from cluster.bench.sources import make_source
 from tests.support.accounts import outbox_code
-from tests.support.launch import Launch, graphql
+from tests.support.graphql import graphql
+from tests.support.launch import Launch
 from tests.support.media import require_tool
 from tests.support.waiting import eventually
 

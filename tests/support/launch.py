@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -17,20 +16,6 @@ from tests.support.servers import free_port
 from tests.support.waiting import eventually
 
 VIDRAY = str(Path(sys.executable).with_name("vidray"))
-
-
-def graphql(base: str, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
-    """POST one GraphQL operation to a running platform; the whole response body."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = httpx.post(
-        f"{base}/graphql",
-        json={"query": query, "variables": variables},
-        headers=headers,
-        timeout=60,
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def platform_env(tmp_path: Path, **extra: str) -> dict[str, str]:

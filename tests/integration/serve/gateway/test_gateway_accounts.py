@@ -26,6 +26,7 @@ from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
 from tests.support.accounts import latest_code
 from tests.support.clock import FakeClock
+from tests.support.graphql import graphql_async
 
 EMAIL = "ana@example.com"
 REQUEST = "mutation($email: String, $phone: String) { requestOtp(email: $email, phone: $phone) }"
@@ -46,13 +47,7 @@ class Api:
         self.users = users
 
     async def gql(self, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = await self.client.post(
-            "/graphql", json={"query": query, "variables": variables}, headers=headers
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await graphql_async(self.client, query, token, **variables)
 
     def code(self, to: str = EMAIL) -> str:
         return latest_code(self.users.settings.outbox_dir, to)

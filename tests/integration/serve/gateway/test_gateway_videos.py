@@ -22,6 +22,7 @@ from cluster.db.models import Tier, User, Video, VideoStatus, Visibility
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
 from tests.support.accounts import latest_code
+from tests.support.graphql import graphql_async
 
 VERIFY = """mutation($email: String!, $code: String!) {
   verifyOtp(email: $email, code: $code) { accessToken user { id } }
@@ -39,13 +40,7 @@ class Api:
         self.client, self.settings = client, settings
 
     async def gql(self, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = await self.client.post(
-            "/graphql", json={"query": query, "variables": variables}, headers=headers
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await graphql_async(self.client, query, token, **variables)
 
     async def sign_in(self, email: str) -> tuple[str, str]:
         await self.gql("mutation($e: String) { requestOtp(email: $e) }", e=email)
