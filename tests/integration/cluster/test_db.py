@@ -29,23 +29,6 @@ from cluster.errors import ServiceUnavailable
 TABLES = {"users", "videos", "renditions", "uploads", "jobs", "comments", "likes", "outbox"}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'vidray.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    engine = db.make_engine(url)
-    db.migrate(engine)
-    yield engine
-    with engine.begin() as conn:
-        Base.metadata.drop_all(conn)
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    engine.dispose()
-
-
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     with db.session_factory(engine)() as session:

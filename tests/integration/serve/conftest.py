@@ -14,7 +14,7 @@ from sqlalchemy import Engine, delete
 
 from cluster import db
 from cluster.config import Settings, load_settings
-from cluster.db.models import Base, User
+from cluster.db.models import User
 from cluster.kv import KV, EmbeddedKV, RedisKV
 from cluster.messaging import OutboxSender
 from cluster.storage import LocalStore, S3Store
@@ -22,23 +22,6 @@ from serve.accounts.service import Accounts, RateLimits
 from tests.support.accounts import MakeUsers
 from tests.support.clock import FakeClock
 from tests.support.stream import make_ladder, publish_videos
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'vidray.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    engine = db.make_engine(url)
-    db.migrate(engine)
-    yield engine
-    with engine.begin() as conn:
-        Base.metadata.drop_all(conn)
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    engine.dispose()
 
 
 @pytest.fixture
