@@ -11,8 +11,10 @@ import logging
 import os
 import shutil
 import socket
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +30,30 @@ class RuntimeInfo:
     address: str
     dashboard_url: str | None
     started_here: bool
+    # Where the token the dashboard asks for is found; None when it asks for none.
+    dashboard_token: str | None = None
+
+
+def dashboard_token_hint(env: Mapping[str, str] | None = None) -> str | None:
+    """How to get the token Ray's dashboard asks for, or None when Ray's token
+    authentication is off.
+
+    A local cluster of Ray 2.60 turns it on unless `RAY_AUTH_MODE=disabled`, and the
+    dashboard then opens on a "token" prompt (nothing in its URL can carry the token).
+    Ray reads the token from `RAY_AUTH_TOKEN`, else the file `RAY_AUTH_TOKEN_PATH`, else
+    `~/.ray/auth_token` (written on the first start), and `ray get-auth-token` prints it.
+    """
+    from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
+    if not is_token_auth_enabled():
+        return None
+    env = os.environ if env is None else env
+    if env.get("RAY_AUTH_TOKEN"):
+        return "the token in RAY_AUTH_TOKEN"
+    path = env.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    # `ray` sits beside python in vidray's environment, which may not be on PATH.
+    command = "ray" if shutil.which("ray") else str(Path(sys.executable).with_name("ray"))
+    return f"the token in {path} (`{command} get-auth-token` prints it)"
 
 
 @contextlib.contextmanager
@@ -116,6 +142,7 @@ def start(settings: Settings, *, num_cpus: int | None = None, quiet: bool = True
         address=ray.get_runtime_context().gcs_address,
         dashboard_url=f"http://{dashboard}" if dashboard else None,
         started_here=not settings.ray_address,
+        dashboard_token=dashboard_token_hint() if dashboard else None,
     )
 
 

@@ -12,7 +12,7 @@ from importlib.metadata import version as package_version
 
 import typer
 
-from cluster.cli import admin, assets, bench, migrate, nginx, transcode, up, upload
+from cluster.cli import admin, assets, bench, login, migrate, nginx, transcode, up, upload
 from cluster.cli.console import console
 from cluster.cli.help import Command, Group
 
@@ -38,6 +38,8 @@ app.command("nginx-config", cls=Command)(nginx.nginx_config)
 app.command(cls=Command)(up.up)
 app.command(cls=Command)(transcode.transcode)
 app.command(cls=Command)(upload.upload)
+app.command(cls=Command)(login.login)
+app.command(cls=Command)(login.logout)
 
 bench_app = typer.Typer(help="Benchmarks: vidray beside its anchor, on the same input.", cls=Group)
 bench_app.command("transcode", cls=Command)(bench.bench_transcode)

@@ -74,7 +74,9 @@ def up(
         console.print(f"  health    {base}/healthz")
         console.print(f"  ray       {info.address}")
         if info.dashboard_url:
-            console.print(f"  dashboard {info.dashboard_url}")
+            console.print(f"  dashboard {info.dashboard_url}", highlight=False)
+            if info.dashboard_token:
+                console.print(f"            sign in with {info.dashboard_token}", highlight=False)
         console.print("Press Ctrl-C to stop.")
         while not stop.wait(0.5):
             pass

@@ -23,6 +23,8 @@ COMMANDS = [
     ["up"],
     ["transcode"],
     ["upload"],
+    ["login"],
+    ["logout"],
     ["bench"],
     ["bench", "transcode"],
     ["bench", "upload"],
@@ -106,6 +108,24 @@ def test_a_failed_upload_leaves_the_error_not_the_progress_bar(tmp_path: Path) -
     # The bar's last frame (bytes sent, of the file's size) is cleared, not printed.
     assert "4.0 KiB" not in result.stderr, result.stderr
     assert "━" not in result.stderr, result.stderr
+
+
+def test_upload_without_a_token_or_a_sign_in_says_to_run_vidray_login(tmp_path: Path) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"\x00" * 4096)
+    result = CliRunner().invoke(
+        app,
+        ["upload", str(video)],
+        env={
+            "VIDRAY_DATA_DIR": str(tmp_path / "data"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "VIDRAY_TOKEN": None,
+            "COLUMNS": "200",
+        },
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: not signed in: run `vidray login "), result.stderr
+    assert "Traceback" not in result.output
 
 
 def app_command(command: list[str]) -> Any:
