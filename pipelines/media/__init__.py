@@ -22,6 +22,7 @@ from .package import Package, master_playlist, media_playlist, package
 from .plan import AudioPlan, Chunk, Rung, TranscodePlan, plan_transcode
 from .probe import AudioInfo, MediaInfo, ProbeLimits, VideoInfo, open_untrusted, probe
 from .thumbnails import Poster, Storyboard, frame_jpeg, frame_score, poster, storyboard
+from .waveform import waveform
 
 __all__ = [
     "AAC_CODECS",
@@ -60,4 +61,5 @@ __all__ = [
     "poster",
     "probe",
     "storyboard",
+    "waveform",
 ]

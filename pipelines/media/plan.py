@@ -44,6 +44,7 @@ DEFAULT_LADDER: tuple[int, ...] = (240, 360, 480, 720, 1080, 1440, 2160)
 HIGH_FPS_FACTOR = 1.4  # Apple: 720p60 4500 vs 720p30 3000; 1080p60 7800 vs 6000
 PEAK_FACTOR = 1.5  # Apple: VOD peak should stay under 200 % of the average
 MAX_FPS = Fraction(60)
+SAME_RUNG_RATIO = 1.08  # a source this close above a standard rung replaces it
 
 # H.264 levels: (name, max macroblocks/s, max frame size in macroblocks, max kbps High).
 _H264_LEVELS: tuple[tuple[str, int, int, int], ...] = (
@@ -184,7 +185,9 @@ def plan_transcode(
     fps = _output_fps(video.fps, vfr=video.variable_frame_rate) if video else None
     origin = video.start_time if video else (info.audio.start_time if info.audio else 0.0)
     # The timeline runs from the first video frame to the end of the longest stream.
-    duration = max(info.duration - max(origin, 0.0), 0.0) if video else info.duration
+    # `info.duration` is FFmpeg's span from the earliest stream start, which is not 0 for
+    # MPEG-TS or live recordings, so the end is that start plus the span.
+    duration = max(_source_start(info) + info.duration - origin, 0.0) if video else info.duration
 
     exact = Fraction(duration).limit_denominator(1_000_000)
     starts = _segment_starts(exact, seg=seg, gop=gop, first=first_segment_seconds)
@@ -233,6 +236,11 @@ def plan_transcode(
         audio=audio,
         chunks=chunks,
     )
+
+
+def _source_start(info: MediaInfo) -> float:
+    starts = [s.start_time for s in (info.video, info.audio) if s is not None]
+    return min(starts, default=0.0)
 
 
 def _output_fps(fps: Fraction, *, vfr: bool) -> Fraction:
@@ -314,6 +322,14 @@ def _rungs(
     sizes = sorted({s for s in ladder if s <= cap})
     if not sizes:  # smaller than the smallest rung: one rendition at (capped) source size
         sizes = [cap]
+    own = short - short % 2
+    if own == cap and sizes[-1] < own < max(ladder):
+        # A source between standard sizes (640x272 cinema, 1920x800) keeps its own size as
+        # the top rung; a standard rung within a few percent of it would look the same
+        # and only cost encoding time, so the source's size takes its place.
+        if own < sizes[-1] * SAME_RUNG_RATIO and len(sizes) > 1:
+            sizes.pop()
+        sizes.append(own)
     rungs = []
     for size in sizes:
         scale = size / short
@@ -324,12 +340,9 @@ def _rungs(
 
 
 def _rung(size: int, *, width: int, height: int, fps: Fraction, gop_seconds: float) -> Rung:
-    known = sorted(BITRATE_KBPS)
-    ref = min(known, key=lambda k: abs(k - size))
-    # Scale by area against a 16:9 picture of the reference size: a 4:3 or square video
+    # Scale by area against a 16:9 picture of the same short side: a 4:3 or square video
     # at the same short side has more pixels to pay for.
-    ref_area = ref * ref * 16 / 9
-    kbps = BITRATE_KBPS[ref] * (width * height) / ref_area
+    kbps = _kbps_16x9(size) * (width * height) / (size * size * 16 / 9)
     if fps > 30:
         kbps *= HIGH_FPS_FACTOR
     bitrate = int(round(kbps, -1)) * 1000
@@ -346,6 +359,22 @@ def _rung(size: int, *, width: int, height: int, fps: Fraction, gop_seconds: flo
         profile="high",
         level=h264_level(width=width, height=height, fps=fps, maxrate=maxrate),
     )
+
+
+def _kbps_16x9(size: int) -> float:
+    """Average kbps for a 16:9 picture with short side `size`: the table's value, or
+    interpolated by area between its neighbours (a 272p rung sits between 240p and 360p).
+    Outside the table, the nearest end scaled by area."""
+    known = sorted(BITRATE_KBPS)
+    if size in BITRATE_KBPS:
+        return float(BITRATE_KBPS[size])
+    if size < known[0] or size > known[-1]:
+        ref = known[0] if size < known[0] else known[-1]
+        return BITRATE_KBPS[ref] * (size * size) / (ref * ref)
+    lo = max(k for k in known if k < size)
+    hi = min(k for k in known if k > size)
+    t = (size * size - lo * lo) / (hi * hi - lo * lo)
+    return BITRATE_KBPS[lo] + t * (BITRATE_KBPS[hi] - BITRATE_KBPS[lo])
 
 
 def h264_level(*, width: int, height: int, fps: Fraction, maxrate: int) -> str:

@@ -12,6 +12,11 @@ files or URLs (the classic HLS-in-AVI local file read). So we never let FFmpeg g
    cannot be followed;
 3. limits (size, streams, pixels, duration, wall time) are checked before any decoding,
    and one video frame must decode before we call the file valid.
+
+Live recordings (a browser's MediaRecorder, OBS streaming to a file) write no duration in
+their header. For those we measure it: demux every packet without decoding and take the
+last end time, bounded by a packet count, the probe's wall time and the duration limit,
+so a hostile file cannot keep the probe reading forever.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import itertools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -52,6 +57,9 @@ class ProbeLimits:
     max_streams: int = 16
     max_probe_s: float = 30.0
     max_packets_before_frame: int = 2000
+    # Only header-less files are scanned. 12 h at 60 fps plus ~50 audio packets/s is
+    # ~4.8 M packets; demuxing (no decoding) reads a few hundred thousand per second.
+    max_scan_packets: int = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -277,13 +285,25 @@ def probe(path: str | Path, *, limits: ProbeLimits = ProbeLimits()) -> MediaInfo
         audio = _audio_info(astream) if astream is not None else None
         if video is None and audio is not None:
             _decode_one_frame(c, astream, limits=limits, deadline=deadline)
+        warnings: tuple[str, ...] = ()
+        if duration <= 0:
+            # Last, once the file has shown it decodes: the scan reads the whole file.
+            duration = _scan_duration(c, limits=limits, deadline=deadline)
+            warnings = ("duration_measured: the header had no duration",)
+            if video is not None:  # without cues the index holds only what we demuxed
+                video = replace(video, keyframe_times=None)
     if duration <= 0:
         raise CorruptMedia(
             "The file has no measurable duration; export it again and re-upload.",
             reason="no_duration",
         )
     return MediaInfo(
-        container=container, duration=duration, size_bytes=size, video=video, audio=audio
+        container=container,
+        duration=duration,
+        size_bytes=size,
+        video=video,
+        audio=audio,
+        warnings=warnings,
     )
 
 
@@ -295,6 +315,48 @@ def _duration(c: Any, vstream: Any, astream: Any) -> float:
         if s is not None and s.duration is not None and s.time_base is not None:
             candidates.append(float(s.duration * s.time_base))
     return max(candidates, default=0.0)
+
+
+def _scan_duration(c: Any, *, limits: ProbeLimits, deadline: float) -> float:
+    """Duration from the packets themselves: last end time minus first start time.
+
+    The same span FFmpeg reports after `ffmpeg -c copy` has written a header. Demuxing
+    only, and bounded: too many packets or too much wall time is `probe_timeout`, an end
+    past `max_duration_s` is `too_long` as soon as it is seen.
+    """
+    streams = [s for s in (*c.streams.video[:1], *c.streams.audio[:1]) if s.time_base]
+    first: float | None = None
+    last: float | None = None
+    packets = 0
+    c.seek(0)
+    try:
+        for packet in c.demux(streams):
+            packets += 1
+            if packets > limits.max_scan_packets or time.monotonic() > deadline:
+                raise MediaLimitExceeded(
+                    "The file has no duration in its header and took too long to measure. "
+                    "Export it again (or remux it with `ffmpeg -i in.webm -c copy out.webm`) "
+                    "and re-upload.",
+                    reason="probe_timeout",
+                )
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if ts is None:  # the flush packet at the end of each stream
+                continue
+            start = float(ts * packet.time_base)
+            end = start + float((packet.duration or 0) * packet.time_base)
+            first = start if first is None else min(first, start)
+            last = end if last is None else max(last, end)
+            if last - first > limits.max_duration_s:
+                raise MediaLimitExceeded(
+                    f"The video is longer than {limits.max_duration_s / 3600:.0f} hours, the "
+                    "limit. Split it and upload the parts.",
+                    reason="too_long",
+                )
+    except MediaError:
+        raise
+    except Exception:  # a damaged tail: what came before it still plays
+        return 0.0 if first is None or last is None else last - first
+    return 0.0 if first is None or last is None else last - first
 
 
 def _video_info(c: Any, s: Any, *, limits: ProbeLimits, deadline: float) -> VideoInfo:

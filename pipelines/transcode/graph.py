@@ -218,7 +218,7 @@ def transcode(
             for index in range(1, len(plan.chunks)):
                 encode(index, names)
         poster_key = storyboard_key = None
-        if options.thumbnails and image_prefix is not None and info.video is not None:
+        if options.thumbnails and image_prefix is not None:
             thumbs_ref = thumbs_task.remote(
                 open_store, source, info.to_dict(), image_prefix=image_prefix
             )

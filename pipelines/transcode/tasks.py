@@ -29,6 +29,7 @@ from pipelines.media import (
     poster,
     probe,
     storyboard,
+    waveform,
 )
 
 StoreFactory = Callable[[], ObjectStore]
@@ -140,17 +141,24 @@ def _encode_audio(
 
 def _thumbnails(
     open_store: StoreFactory, source: Source, info_data: dict[str, Any], *, image_prefix: str
-) -> tuple[str, str]:
-    """Poster and storyboard, from the probe the graph already holds (no second probe)."""
+) -> tuple[str, str | None]:
+    """Poster and storyboard, from the probe the graph already holds (no second probe).
+
+    Sound alone gets its waveform as the poster and no storyboard (nothing to preview).
+    """
     info = MediaInfo.from_dict(info_data)
     store = open_store()
     work = Path(tempfile.mkdtemp(prefix="vidray-thumbs-"))
     try:
         with local_source(store, source) as path:
-            poster(path, info, work / "poster.jpg")
-            storyboard(path, info, work)
+            if info.video is None:
+                waveform(path, info, work / "poster.jpg")
+            else:
+                poster(path, info, work / "poster.jpg")
+                storyboard(path, info, work)
         _upload_dir(store, work, image_prefix)
-        return f"{image_prefix}poster.jpg", f"{image_prefix}storyboard.vtt"
+        board = f"{image_prefix}storyboard.vtt" if info.video is not None else None
+        return f"{image_prefix}poster.jpg", board
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -112,6 +112,35 @@ def make_media(path: Path, spec: Spec) -> Path:
     return path
 
 
+def make_live_webm(path: Path, *, seconds: float = 2.0, fps: int = 30) -> Path:
+    """VP8 + Opus WebM written the way live recorders write it: no duration, no cues.
+
+    FFmpeg's `live` option is what MediaRecorder-style files look like to a demuxer; for
+    a real browser recording see tests.support.recording.
+    """
+    spec = Spec(width=320, height=240, seconds=seconds, fps=fps)
+    base = _base(spec, np.random.default_rng(7))
+    with av.open(str(path), "w", format="webm", options={"live": "1"}) as out:
+        v = out.add_stream("libvpx", rate=fps)
+        v.width, v.height, v.pix_fmt = spec.width, spec.height, "yuv420p"
+        a = out.add_stream("libopus", rate=48000, layout="stereo")
+        for i in range(int(seconds * fps)):
+            frame = av.VideoFrame.from_ndarray(_picture(spec, i, base), format="rgb24")
+            out.mux(v.encode(frame))
+        out.mux(v.encode())
+        rate, n, total = 48000, 960, int(seconds * 48000)
+        for start in range(0, total, n):
+            t = (np.arange(start, min(start + n, total)) / rate).astype(np.float32)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            sound = av.AudioFrame.from_ndarray(
+                np.stack([tone, tone]), format="fltp", layout="stereo"
+            )
+            sound.sample_rate, sound.pts = rate, start
+            out.mux(a.encode(sound))
+        out.mux(a.encode())
+    return path
+
+
 # --- hostile inputs -------------------------------------------------------------------
 
 

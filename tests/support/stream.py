@@ -51,6 +51,43 @@ def make_ladder(work: Path) -> Path:
     return work
 
 
+def make_audio_ladder(work: Path) -> Path:
+    """An audio-only upload as transcoding leaves it: `work/hls/` (audio HLS, no rungs)
+    and `work/img/poster.jpg` (its waveform), no storyboard. Returns `work`."""
+    from pipelines.media import encode_audio, package, plan_transcode, probe, waveform
+    from tests.support.media import Spec, make_media
+
+    source = make_media(work / "song.m4a", Spec(video=False, seconds=4, suffix=".m4a"))
+    info = probe(source)
+    plan = plan_transcode(info, segment_seconds=2.0, gop_seconds=1.0, segments_per_chunk=1)
+    out = work / "hls"
+    audio = encode_audio(source=source, plan=plan, out_dir=out)
+    package(plan=plan, chunks=[], audio=audio, out_dir=out)
+    waveform(source, info, work / "img" / "poster.jpg")
+    return work
+
+
+def publish_audio_video(root: Path, ladder: Path, video_id: str) -> None:
+    """Add the audio-only `ladder` to the data dir at `root` as a public, ready video."""
+    settings = load_settings(data_dir=root, signing_secret=SECRET)
+    engine = db.make_engine(settings.resolved_database_url)
+    with db.session_factory(engine)() as session:
+        session.add(
+            Video(
+                id=video_id,
+                owner_id=OWNER,
+                title=f"song {video_id}",
+                visibility=Visibility.PUBLIC,
+                status=VideoStatus.READY,
+                poster_key=f"img/{video_id}/poster.jpg",
+                storyboard_key=None,
+            )
+        )
+        session.commit()
+    engine.dispose()
+    publish(LocalStore(settings.objects_dir), ladder, video_id)
+
+
 def publish(store: ObjectStore, ladder: Path, video_id: str) -> None:
     for path in sorted((ladder / "hls").rglob("*")):
         if path.is_file():

@@ -8,6 +8,12 @@ const status = document.getElementById("status");
 // Read by tests and by anyone debugging playback from the console.
 window.vidray = { errors: [], levels: [] };
 
+function showAudioOnly() {
+  window.vidray.audioOnly = true;
+  quality.closest("label").hidden = true;
+  document.body.classList.add("audio-only");
+}
+
 function fail(message) {
   window.vidray.errors.push(message);
   status.textContent = message;
@@ -17,9 +23,14 @@ if (window.Hls && Hls.isSupported()) {
   const hls = new Hls({ capLevelToPlayerSize: true });
   hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
     window.vidray.levels = data.levels.map((l) => l.height);
+    // Sound alone has levels with no picture (height 0): no quality to choose, and the
+    // poster (its waveform) stays up while it plays.
+    if (!data.levels.some((level) => level.height > 0)) {
+      showAudioOnly();
+      return;
+    }
     data.levels.forEach((level, index) => {
-      const option = new Option(`${level.height}p`, String(index));
-      quality.add(option);
+      if (level.height > 0) quality.add(new Option(`${level.height}p`, String(index)));
     });
   });
   hls.on(Hls.Events.ERROR, (_, data) => {

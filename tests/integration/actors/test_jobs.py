@@ -119,8 +119,13 @@ def test_job_runs_to_ready_with_progress(settings: Settings, clip: Path) -> None
     sessions = db.session_factory(db.make_engine(settings.resolved_database_url))
     with sessions() as session:
         renditions = session.scalars(select(Video).where(Video.id == video_id)).one().renditions
-        assert [(r.name, r.width, r.height) for r in renditions] == [("240p", 426, 240)]
-        assert renditions[0].playlist_key == f"hls/{video_id}/240p/index.m3u8"
+        # 480x270 sits between the 240p and 360p rungs: it keeps its own size too
+        # (tallest first, as the model orders them).
+        assert [(r.name, r.width, r.height) for r in renditions] == [
+            ("270p", 480, 270),
+            ("240p", 426, 240),
+        ]
+        assert renditions[1].playlist_key == f"hls/{video_id}/240p/index.m3u8"
         topics = session.scalars(
             select(OutboxEvent.topic).where(OutboxEvent.aggregate_id == video_id)
         ).all()

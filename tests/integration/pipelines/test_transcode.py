@@ -24,6 +24,7 @@ from cluster.storage import LocalStore, ObjectInfo, ObjectStore, S3Store
 from pipelines import transcode as graph
 from pipelines.errors import SourceRejected, TranscodeCancelled
 from pipelines.media import probe
+from tests.support.media import Spec, make_media
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -404,3 +405,15 @@ def test_killed_audio_worker_resumes_its_stream(tmp_path: Path, source: Path) ->
     # The retry encodes the track again; the driver takes only the segments it lacked.
     _assert_final_ladder(objects, result)
     assert not list(open_store().list("tmp/")), "the retry's spare segments must be gone"
+
+
+def test_audio_only_upload_gets_its_waveform_as_the_poster(tmp_path: Path) -> None:
+    song = make_media(tmp_path / "song.m4a", Spec(video=False, seconds=4, suffix=".m4a"))
+    store = LocalStore(tmp_path / "objects")
+    result = _run(store, song)
+    assert result.renditions == ()
+    assert (result.poster_key, result.storyboard_key) == ("img/v1/poster.jpg", None)
+    poster = Image.open(tmp_path / "objects/img/v1/poster.jpg")
+    assert (poster.format, poster.size) == ("JPEG", (1280, 720))
+    assert max(band[1] for band in poster.getextrema()) > 128, "the poster is blank"
+    _decodes_cleanly(tmp_path / "objects/hls/v1/master.m3u8")

@@ -22,7 +22,16 @@ from tests.support.accounts import sign_in
 from tests.support.clock import OffsetClock
 from tests.support.servers import free_port, serving
 from tests.support.services import require
-from tests.support.stream import DOOMED, PUBLIC, make_stream, stream_settings
+from tests.support.stream import (
+    DOOMED,
+    NEIGHBOUR,
+    PRIVATE,
+    PUBLIC,
+    make_audio_ladder,
+    make_stream,
+    publish_audio_video,
+    stream_settings,
+)
 from tests.support.waiting import eventually
 
 if TYPE_CHECKING:
@@ -55,6 +64,16 @@ def site(data_dir: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
+SONG = "s1"
+
+
+@pytest.fixture(scope="module")
+def song(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An audio-only video (its waveform as the poster) beside the module's videos."""
+    publish_audio_video(data_dir, make_audio_ladder(tmp_path_factory.mktemp("song")), SONG)
+    return SONG
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh tab with its own cookies and storage: tests do not see each other's."""
@@ -71,6 +90,8 @@ PLAYER_STATE = """() => ({
   errors: window.vidray.errors, levels: window.vidray.levels,
   storyboard: window.vidray.storyboard || 0,
   poster: document.getElementById('player').poster,
+  audioOnly: !!window.vidray.audioOnly,
+  qualityShown: document.getElementById('quality').checkVisibility(),
   options: document.getElementById('quality').options.length})"""
 
 
@@ -88,8 +109,42 @@ def test_watch_page_plays_in_headless_chromium(site: str, page: Page) -> None:
     assert state["time"] > 1.5, f"playback did not advance: {state}"
     assert sorted(state["levels"]) == [240, 360]
     assert state["options"] == 3  # Auto and one per rung
+    assert state["qualityShown"] and not state["audioOnly"]
     assert state["storyboard"] == 2
     assert "/img/poster.jpg" in state["poster"]
+
+
+def test_audio_only_page_shows_its_waveform_and_no_quality_menu(
+    site: str, song: str, page: Page
+) -> None:
+    page.goto(f"{site}/watch/{song}")
+    page.evaluate(PLAY)
+
+    def played_or_failed() -> dict[str, Any] | None:
+        state: dict[str, Any] = page.evaluate(PLAYER_STATE)
+        return state if state["errors"] or state["time"] > 1.0 else None
+
+    state = eventually(played_or_failed, timeout=30, what="audio playback past 1 s")
+    assert state["errors"] == [], state
+    assert not state["qualityShown"], f"an audio-only video offers a quality menu: {state}"
+    assert state["audioOnly"], state
+    assert all(not height for height in state["levels"]), state["levels"]
+    assert state["options"] == 1  # no "0p": only Auto, and that is hidden
+    assert "/img/poster.jpg" in state["poster"]
+    poster = httpx.get(state["poster"])
+    assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
+    # The poster is what the viewer sees while it plays: the box is not left black.
+    shown = page.locator("#player").screenshot()
+    assert _not_black(shown), "the player shows a black box instead of the waveform"
+
+
+def _not_black(png: bytes) -> bool:
+    from io import BytesIO
+
+    from PIL import Image, ImageStat
+
+    picture = Image.open(BytesIO(png)).convert("RGB")
+    return max(ImageStat.Stat(picture).extrema[c][1] for c in range(3)) > 128
 
 
 def test_hls_behind_ray_serves_proxy(ray_cluster: None, data_dir: Path) -> None:
@@ -178,8 +233,10 @@ def test_the_front_page_is_the_public_library(site: str, page: Page) -> None:
     # Every poster has loaded (a signed URL under /hls/, answered by the stream app).
     page.wait_for_function("() => [...document.images].every((i) => i.complete)")
     cards = page.evaluate(CARDS)
+    titles = {card["title"] for card in cards}
+    assert {f"video {PUBLIC}", f"video {DOOMED}"} <= titles
     # Public videos only: the unlisted and the private one are never listed.
-    assert {card["title"] for card in cards} == {f"video {PUBLIC}", f"video {DOOMED}"}
+    assert not {f"video {NEIGHBOUR}", f"video {PRIVATE}"} & titles
     assert all(card["poster"] > 0 for card in cards), cards
     page.click(f"a[href='/watch/{PUBLIC}']")
     page.wait_for_url(f"{site}/watch/{PUBLIC}")

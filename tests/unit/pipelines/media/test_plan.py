@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -142,3 +143,56 @@ def test_audio_is_downmixed_to_stereo_aac() -> None:
 def test_plan_survives_json() -> None:
     plan = plan_transcode(_info(fps=Fraction(24000, 1001), rotation=270))
     assert TranscodePlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+
+
+def test_a_source_between_standard_sizes_keeps_its_own_size() -> None:
+    rungs = plan_transcode(_info(640, 272)).rungs
+    assert [(r.name, r.width, r.height) for r in rungs] == [
+        ("240p", 564, 240),
+        ("272p", 640, 272),
+    ]
+    # Its bitrate sits between the standard rungs around it, paid per pixel.
+    assert rungs[0].bitrate < rungs[1].bitrate < 730_000
+    cinema = plan_transcode(_info(1920, 800)).rungs
+    assert [r.name for r in cinema] == ["240p", "360p", "480p", "720p", "800p"]
+    assert (cinema[-1].width, cinema[-1].height) == (1920, 800)
+    assert cinema[-2].bitrate < cinema[-1].bitrate
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "names"),
+    [
+        (1920, 1080, ["240p", "360p", "480p", "720p", "1080p"]),
+        (641, 361, ["240p", "360p"]),  # the even size is a standard one
+        (672, 376, ["240p", "376p"]),  # a few percent over 360p replaces it
+        (176, 144, ["144p"]),  # smaller than every rung: one at its own size
+        (98, 64, ["64p"]),
+        (4096, 2160, ["240p", "360p", "480p", "720p", "1080p", "1440p", "2160p"]),
+    ],
+)
+def test_standard_and_tiny_sources_keep_their_ladders(
+    width: int, height: int, names: list[str]
+) -> None:
+    rungs = plan_transcode(_info(width, height)).rungs
+    assert [r.name for r in rungs] == names
+    assert rungs[-1].height <= height and rungs[-1].width <= width
+
+
+def test_the_tier_cap_wins_over_the_source_size() -> None:
+    assert [r.name for r in plan_transcode(_info(1920, 800), max_height=720).rungs][-1] == "720p"
+    assert [r.name for r in plan_transcode(_info(1920, 800), max_height=1080).rungs][-1] == "800p"
+
+
+def test_timestamps_that_do_not_start_at_zero_keep_the_whole_duration() -> None:
+    # MPEG-TS and live recordings: every stream starts late; FFmpeg's duration is the span.
+    info = _info(duration=10.0)
+    assert info.video is not None and info.audio is not None
+    late = replace(
+        info,
+        video=replace(info.video, start_time=1.4),
+        audio=replace(info.audio, start_time=1.4),
+    )
+    assert plan_transcode(late).duration == pytest.approx(10.0, abs=0.05)
+    # Audio first: the timeline starts at the first picture, 0.2 s into the span.
+    early_audio = replace(late, audio=replace(info.audio, start_time=1.2))
+    assert plan_transcode(early_audio).duration == pytest.approx(9.8, abs=0.05)

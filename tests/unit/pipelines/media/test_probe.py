@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import subprocess
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +19,13 @@ from pipelines.media import (
     UnsupportedMedia,
     probe,
 )
-from tests.support.media import Spec, avi_with_embedded_playlist, make_media
+from tests.support.media import (
+    Spec,
+    avi_with_embedded_playlist,
+    make_live_webm,
+    make_media,
+    require_tool,
+)
 
 
 def test_reads_video_and_audio(media: Callable[..., Path]) -> None:
@@ -55,6 +62,34 @@ def test_ten_bit_and_audio_only(media: Callable[..., Path]) -> None:
 def test_info_survives_json(media: Callable[..., Path]) -> None:
     info = probe(media("main", width=1280, height=720, seconds=5))
     assert MediaInfo.from_dict(json.loads(json.dumps(info.to_dict()))) == info
+
+
+def test_a_live_recording_without_a_duration_is_measured(tmp_path: Path) -> None:
+    path = make_live_webm(tmp_path / "live.webm", seconds=2.0)
+    header = subprocess.run(
+        [require_tool("ffprobe"), "-v", "error", "-show_entries", "format=duration", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "duration=N/A" in header, "the file must have no duration for this test to mean much"
+    info = probe(path)
+    assert info.duration == pytest.approx(2.0, abs=0.1)
+    assert info.video is not None and info.video.codec == "vp8"
+    assert info.audio is not None and info.audio.codec == "opus"
+    assert any(w.startswith("duration_measured") for w in info.warnings)
+
+
+def test_measuring_a_duration_is_bounded(tmp_path: Path) -> None:
+    from pipelines.media import ProbeLimits
+
+    path = make_live_webm(tmp_path / "live.webm", seconds=2.0)  # ~60 video + 100 audio packets
+    with pytest.raises(MediaLimitExceeded) as caught:
+        probe(path, limits=ProbeLimits(max_scan_packets=50))
+    assert caught.value.reason == "probe_timeout" and "ffmpeg" in str(caught.value)
+    with pytest.raises(MediaLimitExceeded) as caught:
+        probe(path, limits=ProbeLimits(max_duration_s=1.0))
+    assert caught.value.reason == "too_long"
 
 
 # --- hostile inputs ---------------------------------------------------------------------
