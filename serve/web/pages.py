@@ -1,5 +1,6 @@
-"""The web pages the gateway serves: `/` (the public library, newest first) and
-`/watch/{id}` (hls.js, a quality menu, the poster and storyboard previews).
+"""The web pages the gateway serves: `/` (the public library, newest first),
+`/watch/{id}` (hls.js, a quality menu, the poster and storyboard previews) and, in dev
+mode, GraphiQL at `GET /graphql`.
 
 Pages are Jinja2 templates (`templates/`, autoescaped) over the same services GraphQL
 calls; their script is a small ES module (`static/`). Browser libraries from npm are
@@ -23,7 +24,7 @@ from serve.library.videos import Library
 from serve.library.views import VideoView
 from serve.stream.errors import VideoUnavailable
 from serve.stream.service import Playback, Stream
-from serve.web.assets import hls_js_path
+from serve.web.assets import ASSETS, asset_path
 
 HERE = Path(__file__).parent
 LIBRARY_PAGE = 24
@@ -75,7 +76,7 @@ def library_cards(
 
 
 def create_router(*, library: Library, stream: Stream, assets_dir: Path) -> APIRouter:
-    """`/`, `/watch/{video_id}`, `/static/...` and `/assets/hls.min.js`."""
+    """`/`, `/watch/{video_id}`, `/static/...` and `/assets/...` (`serve/web/assets.py`)."""
     router = APIRouter()
 
     @router.get("/", response_class=HTMLResponse)
@@ -111,15 +112,19 @@ def create_router(*, library: Library, stream: Stream, assets_dir: Path) -> APIR
             headers={"cache-control": "private, no-store"},
         )
 
-    @router.get("/assets/hls.min.js")
-    async def hls_js() -> Response:
-        path = hls_js_path(assets_dir)
+    @router.get("/assets/{name:path}")
+    async def asset(name: str) -> Response:
+        if name not in ASSETS:
+            return PlainTextResponse("no such asset", status_code=404)
+        path = asset_path(assets_dir, name)
         if not path.is_file():
             return PlainTextResponse(
-                "hls.js is not installed: run `vidray assets`", status_code=404
+                f"{ASSETS[name].package} is not installed: run `vidray assets`", status_code=404
             )
         return FileResponse(
-            path, media_type="text/javascript", headers={"cache-control": "public, max-age=3600"}
+            path,
+            media_type=ASSETS[name].media_type,
+            headers={"cache-control": "public, max-age=3600"},
         )
 
     router.routes.append(Mount("/static", app=StaticFiles(directory=HERE / "static")))
@@ -138,3 +143,9 @@ def watch_context(playback: Playback) -> dict[str, object]:
             "expiresAt": playback.expires_at,
         },
     }
+
+
+def graphiql_page() -> str:
+    """GraphiQL for `GET /graphql` in dev mode: strawberry's page loads its scripts from
+    unpkg.com, this one only from this server (`/assets/graphiql/...`, `vidray assets`)."""
+    return (HERE / "templates" / "graphiql.html").read_text()

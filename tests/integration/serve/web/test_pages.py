@@ -1,11 +1,13 @@
-"""The watch page plays in headless Chromium, a page on the gateway's origin uploads to
-the upload edge, and /hls/ works behind Ray Serve's proxy.
+"""The watch page plays in headless Chromium, GraphiQL loads with no other host to reach,
+a page on the gateway's origin uploads to the upload edge, and /hls/ works behind Ray
+Serve's proxy.
 
 Chromium is Debian's, driven by Playwright (the `browser` fixture in tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from cluster.storage import LocalStore
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
-from serve.web.assets import install_hls_js
+from serve.web.assets import install_assets
 from tests.support.accounts import sign_in
 from tests.support.clock import OffsetClock
 from tests.support.servers import free_port, serving
@@ -46,8 +48,8 @@ def _one_origin(gateway_app: Any, stream_app: Any) -> Any:
 @pytest.fixture(scope="module")
 def site(data_dir: Path) -> Iterator[str]:
     if shutil.which("npm") is None:
-        require("npm", "install npm so that `vidray assets` can fetch hls.js")
-    install_hls_js(ASSETS)
+        require("npm", "install npm so that `vidray assets` can fetch hls.js and GraphiQL")
+    install_assets(ASSETS)
     settings = stream_settings(data_dir, web_assets_dir=ASSETS)
     stream = make_stream(settings, LocalStore(settings.objects_dir), OffsetClock())
     port = free_port()
@@ -90,6 +92,51 @@ def test_watch_page_plays_in_headless_chromium(site: str, page: Page) -> None:
     assert state["options"] == 3  # Auto and one per rung
     assert state["storyboard"] == 2
     assert "/img/poster.jpg" in state["poster"]
+
+
+ATTRIBUTE_URLS = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
+
+
+def test_graphiql_page_references_only_this_server(site: str) -> None:
+    """Dev mode's GraphiQL must load on a machine without internet: every script and
+    style it names is on this origin, and answers."""
+    with httpx.Client(base_url=site, timeout=10) as client:
+        page = client.get("/graphql", headers={"Accept": "text/html"})
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        urls = ATTRIBUTE_URLS.findall(page.text)
+        assert any("graphiql.min.js" in url for url in urls), urls
+        foreign = [url for url in urls if re.match(r"(?:[a-z]+:)?//", url)]
+        assert foreign == [], f"GraphiQL loads from other hosts: {foreign}"
+        for url in urls:
+            if url.startswith("/"):
+                answer = client.get(url)
+                assert answer.status_code == 200, (url, answer.text[:200])
+                assert answer.content, url
+
+
+def test_graphiql_renders_its_editor_offline(site: str, page: Page) -> None:
+    """In Chromium with every other host cut off, GraphiQL still draws its editor and
+    reads the schema from this server."""
+    from playwright.sync_api import Route
+
+    elsewhere: list[str] = []
+
+    def local_only(route: Route) -> None:
+        url = route.request.url
+        if url.startswith((site, site.replace("http", "ws", 1), "data:")):
+            route.continue_()
+        else:
+            elsewhere.append(url)
+            route.abort()
+
+    page.route("**/*", local_only)
+    page.goto(f"{site}/graphql")
+    editor = page.locator(".graphiql-query-editor .CodeMirror")
+    editor.wait_for(state="visible", timeout=30_000)
+    # The schema came in by introspection: the documentation explorer opens on Query.
+    page.locator("button[aria-label*='Documentation Explorer']").first.click()
+    page.get_by_text("Query", exact=True).first.wait_for(state="visible", timeout=30_000)
+    assert elsewhere == [], f"GraphiQL tried to reach other hosts: {elsewhere}"
 
 
 def test_hls_behind_ray_serves_proxy(ray_cluster: None, data_dir: Path) -> None:
