@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -112,6 +118,21 @@ def create_router(*, library: Library, stream: Stream, assets_dir: Path) -> APIR
             headers={"cache-control": "private, no-store"},
         )
 
+    @router.get("/watch/{video_id}/playback")
+    async def watch_playback(video_id: str, request: Request) -> Response:
+        """A fresh signed playback for the watch page, which asks again while the video
+        is processing to pick up the rungs published since it loaded."""
+        ip = request.client.host if request.client else None
+        try:
+            playback = await run_in_threadpool(
+                stream.playback, video_id=video_id, viewer_id=None, ip=ip
+            )
+        except VideoUnavailable as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        return JSONResponse(
+            watch_context(playback)["config"], headers={"cache-control": "private, no-store"}
+        )
+
     @router.get("/assets/{name:path}")
     async def asset(name: str) -> Response:
         if name not in ASSETS:
@@ -138,9 +159,11 @@ def watch_context(playback: Playback) -> dict[str, object]:
         "poster_url": playback.poster_url,
         # The player reads this from a JSON script tag: `tojson` escapes `</script>`.
         "config": {
+            "video": playback.video_id,
             "master": playback.master_url,
             "storyboard": playback.storyboard_url,
             "expiresAt": playback.expires_at,
+            "processing": playback.processing,
         },
     }
 

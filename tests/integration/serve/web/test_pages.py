@@ -24,7 +24,7 @@ from tests.support.accounts import sign_in
 from tests.support.clock import OffsetClock
 from tests.support.servers import free_port, serving
 from tests.support.services import require
-from tests.support.stream import PUBLIC, make_stream, stream_settings
+from tests.support.stream import OWNER, PUBLIC, make_stream, stream_settings
 from tests.support.waiting import eventually
 
 if TYPE_CHECKING:
@@ -92,6 +92,61 @@ def test_watch_page_plays_in_headless_chromium(site: str, page: Page) -> None:
     assert state["options"] == 3  # Auto and one per rung
     assert state["storyboard"] == 2
     assert "/img/poster.jpg" in state["poster"]
+
+
+GROWING = "g1"
+
+
+def test_a_viewer_who_came_early_gets_the_whole_ladder(
+    site: str, page: Page, data_dir: Path, ladder_dir: Path
+) -> None:
+    """A video still transcoding first publishes its lowest rung; a viewer who opened it
+    then gets the higher rungs once they land, without reloading the page."""
+    from cluster import db
+    from cluster.db.models import Video, VideoStatus, Visibility
+
+    settings = stream_settings(data_dir)
+    engine = db.make_engine(settings.resolved_database_url)
+    with db.session_factory(engine).begin() as session:
+        session.add(
+            Video(
+                id=GROWING,
+                owner_id=OWNER,
+                title="still transcoding",
+                visibility=Visibility.PUBLIC,
+                status=VideoStatus.PROCESSING,
+            )
+        )
+    engine.dispose()
+    store = LocalStore(settings.objects_dir)
+    hls = ladder_dir / "hls"
+
+    def put(folder: str) -> None:
+        for path in sorted((hls / folder).iterdir()):
+            store.put_file(f"hls/{GROWING}/{folder}/{path.name}", path)
+
+    # What publish.py has written after the first chunk's lowest rung: 240p alone.
+    put("audio")
+    put("240p")
+    full = (hls / "master.m3u8").read_text()
+    header, low, high = full.split("#EXT-X-STREAM-INF")
+    assert "240p/" in low and "360p/" in high
+    store.put_bytes(f"hls/{GROWING}/master.m3u8", f"{header}#EXT-X-STREAM-INF{low}".encode())
+
+    page.goto(f"{site}/watch/{GROWING}")
+    page.evaluate("() => { window.openedOnce = true; }")  # gone if the page reloads
+    page.wait_for_function("() => window.vidray.levels.length === 1", timeout=30_000)
+    assert page.evaluate("() => window.vidray.levels") == [240]
+
+    # The next rung lands: its media playlist first, then the master naming it.
+    put("360p")
+    store.put_bytes(f"hls/{GROWING}/master.m3u8", full.encode())
+    page.wait_for_function("() => window.vidray.levels.length === 2", timeout=30_000)
+    state = page.evaluate(PLAYER_STATE)
+    assert sorted(state["levels"]) == [240, 360]
+    assert state["options"] == 3  # Auto and one per rung, the menu rebuilt
+    assert state["errors"] == [], state
+    assert page.evaluate("() => window.openedOnce") is True, "the page was reloaded"
 
 
 ATTRIBUTE_URLS = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
