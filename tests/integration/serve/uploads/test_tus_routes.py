@@ -35,7 +35,7 @@ from cluster.upload_client import UrlStore, upload_file
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
 from serve.uploads.service import Uploads
-from tests.support.accounts import sign_in
+from tests.support.accounts import RESTRICTED_TIERS, sign_in
 from tests.support.clock import FakeClock
 from tests.support.servers import free_port, serving
 from tests.support.waiting import eventually_async
@@ -87,8 +87,12 @@ class Env:
 
 
 @pytest.fixture
-async def env(tmp_path: Path, store_overrides: dict[str, Any]) -> AsyncIterator[Env]:
+async def env(
+    tmp_path: Path, store_overrides: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Env]:
     overrides = store_overrides
+    # Tiers as an operator who sells plans sets them: the free tier has no private videos.
+    monkeypatch.setenv("VIDRAY_TIERS", RESTRICTED_TIERS)
     settings = load_settings(
         data_dir=tmp_path,
         signing_secret=secrets.token_urlsafe(32),
