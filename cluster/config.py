@@ -79,17 +79,20 @@ class TierLimits(BaseModel):
     private_videos: bool
 
 
+# A self-hosted instance takes nothing from its own people unless its operator says so
+# (VIDRAY_TIERS): every default tier keeps private videos and the source's resolution up
+# to 2160p; the tiers differ only in how much may be uploaded and stored.
 DEFAULT_TIERS: dict[str, TierLimits] = {
     "free": TierLimits(
         max_upload_bytes=2 * GIB,
-        max_output_height=720,
+        max_output_height=2160,
         storage_quota_bytes=10 * GIB,
         upload_minutes_per_month=120,
-        private_videos=False,
+        private_videos=True,
     ),
     "pro": TierLimits(
         max_upload_bytes=20 * GIB,
-        max_output_height=1080,
+        max_output_height=2160,
         storage_quota_bytes=500 * GIB,
         upload_minutes_per_month=3000,
         private_videos=True,

@@ -34,7 +34,7 @@ def up(
         start_actors,
     )
     from serve.uploads.edge import start_upload_edges
-    from serve.web.assets import hls_js_path
+    from serve.web.assets import missing_assets
 
     settings = read_settings()
     stop = threading.Event()
@@ -62,7 +62,7 @@ def up(
         if settings.upload_edge:
             with console.status("starting the upload edge"), clear_errors():
                 edges = start_upload_edges(settings)
-        if not hls_js_path(settings.resolved_web_assets_dir).is_file():
+        if missing_assets(settings.resolved_web_assets_dir):
             install_assets(settings)
         base = f"http://{settings.http_host}:{settings.http_port}"
         console.print(f"[bold green]vidray is up[/] ({settings.mode} mode)")

@@ -279,3 +279,17 @@ class ScheduledRun(Base):
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     runs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InstanceOwner(Base):
+    """The account that signed up first on this instance and was made its admin
+    (`serve/accounts/service.py`). The primary key is always 1, so the table holds one
+    row at most: of two first sign-ups racing, one insert wins and the other finds the
+    row taken, whatever the database's isolation level."""
+
+    __tablename__ = "instance_owner"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=1)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -52,6 +52,7 @@ from cluster.security import (
 from cluster.storage import ObjectStore
 from pipelines.media.images import make_avatar
 from serve.accounts.contacts import Contact, contact_of, handle_base, handle_suffix, parse_contact
+from serve.accounts.instance import claim_instance
 from serve.accounts.views import AuthSession, UserView
 from serve.text import clean_text
 
@@ -412,6 +413,9 @@ class Accounts:
                 user = User(handle=handle, **{contact.kind: contact.value})
                 session.add(user)
                 try:
+                    session.flush()
+                    if claim_instance(session, user.id):
+                        user.role = Role.ADMIN
                     session.commit()
                 except IntegrityError:  # the handle was taken, or a parallel sign-up won
                     session.rollback()

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp
 from strawberry.fastapi import GraphQLRouter
 
@@ -25,6 +25,7 @@ from serve.platform import Platform
 from serve.uploads.edge import UploadEdgeClient
 from serve.uploads.routes import Files, allow_browsers, create_router
 from serve.web.pages import create_router as create_pages_router
+from serve.web.pages import graphiql_page
 
 
 class Gateway:
@@ -83,6 +84,14 @@ class Gateway:
         return create_app(self)
 
 
+class LocalGraphiQL(GraphQLRouter[GatewayContext, None]):
+    """strawberry's router with a GraphiQL page whose scripts come from this server, so
+    it loads where the public CDN cannot be reached."""
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(graphiql_page())
+
+
 def create_app(gateway: Gateway) -> ASGIApp:
     settings = gateway.settings
     app = FastAPI(title="vidray", docs_url=None, redoc_url=None, openapi_url=None)
@@ -113,7 +122,7 @@ def create_app(gateway: Gateway) -> ASGIApp:
         await context.authenticate(connection.headers.get("authorization"))
         return context
 
-    router: GraphQLRouter[GatewayContext, None] = GraphQLRouter(
+    router: GraphQLRouter[GatewayContext, None] = LocalGraphiQL(
         gateway.schema,
         context_getter=context_getter,
         graphql_ide="graphiql" if settings.mode == "dev" else None,

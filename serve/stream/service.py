@@ -112,6 +112,8 @@ class Playback:
     poster_url: str | None
     storyboard_url: str | None
     expires_at: int
+    # Still transcoding: the master lists only the rungs done so far, and grows.
+    processing: bool = False
 
 
 @dataclass(slots=True)
@@ -258,6 +260,7 @@ class Stream:
             poster_url=url(video.poster_key),
             storyboard_url=url(video.storyboard_key),
             expires_at=int(self.clock()) + ttl,
+            processing=video.status == VideoStatus.PROCESSING,
         )
 
     # -- the request path: token, then bytes ----------------------------------------

@@ -1,5 +1,6 @@
-"""The web pages the gateway serves: `/` (the public library, newest first) and
-`/watch/{id}` (hls.js, a quality menu, the poster and storyboard previews).
+"""The web pages the gateway serves: `/` (the public library, newest first),
+`/watch/{id}` (hls.js, a quality menu, the poster and storyboard previews) and, in dev
+mode, GraphiQL at `GET /graphql`.
 
 Pages are Jinja2 templates (`templates/`, autoescaped) over the same services GraphQL
 calls; their script is a small ES module (`static/`). Browser libraries from npm are
@@ -12,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +30,7 @@ from serve.library.videos import Library
 from serve.library.views import VideoView
 from serve.stream.errors import VideoUnavailable
 from serve.stream.service import Playback, Stream
-from serve.web.assets import hls_js_path
+from serve.web.assets import ASSETS, asset_path
 
 HERE = Path(__file__).parent
 LIBRARY_PAGE = 24
@@ -75,7 +82,7 @@ def library_cards(
 
 
 def create_router(*, library: Library, stream: Stream, assets_dir: Path) -> APIRouter:
-    """`/`, `/watch/{video_id}`, `/static/...` and `/assets/hls.min.js`."""
+    """`/`, `/watch/{video_id}`, `/static/...` and `/assets/...` (`serve/web/assets.py`)."""
     router = APIRouter()
 
     @router.get("/", response_class=HTMLResponse)
@@ -111,15 +118,34 @@ def create_router(*, library: Library, stream: Stream, assets_dir: Path) -> APIR
             headers={"cache-control": "private, no-store"},
         )
 
-    @router.get("/assets/hls.min.js")
-    async def hls_js() -> Response:
-        path = hls_js_path(assets_dir)
+    @router.get("/watch/{video_id}/playback")
+    async def watch_playback(video_id: str, request: Request) -> Response:
+        """A fresh signed playback for the watch page, which asks again while the video
+        is processing to pick up the rungs published since it loaded."""
+        ip = request.client.host if request.client else None
+        try:
+            playback = await run_in_threadpool(
+                stream.playback, video_id=video_id, viewer_id=None, ip=ip
+            )
+        except VideoUnavailable as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        return JSONResponse(
+            watch_context(playback)["config"], headers={"cache-control": "private, no-store"}
+        )
+
+    @router.get("/assets/{name:path}")
+    async def asset(name: str) -> Response:
+        if name not in ASSETS:
+            return PlainTextResponse("no such asset", status_code=404)
+        path = asset_path(assets_dir, name)
         if not path.is_file():
             return PlainTextResponse(
-                "hls.js is not installed: run `vidray assets`", status_code=404
+                f"{ASSETS[name].package} is not installed: run `vidray assets`", status_code=404
             )
         return FileResponse(
-            path, media_type="text/javascript", headers={"cache-control": "public, max-age=3600"}
+            path,
+            media_type=ASSETS[name].media_type,
+            headers={"cache-control": "public, max-age=3600"},
         )
 
     router.routes.append(Mount("/static", app=StaticFiles(directory=HERE / "static")))
@@ -133,8 +159,16 @@ def watch_context(playback: Playback) -> dict[str, object]:
         "poster_url": playback.poster_url,
         # The player reads this from a JSON script tag: `tojson` escapes `</script>`.
         "config": {
+            "video": playback.video_id,
             "master": playback.master_url,
             "storyboard": playback.storyboard_url,
             "expiresAt": playback.expires_at,
+            "processing": playback.processing,
         },
     }
+
+
+def graphiql_page() -> str:
+    """GraphiQL for `GET /graphql` in dev mode: strawberry's page loads its scripts from
+    unpkg.com, this one only from this server (`/assets/graphiql/...`, `vidray assets`)."""
+    return (HERE / "templates" / "graphiql.html").read_text()

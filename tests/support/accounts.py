@@ -14,6 +14,35 @@ if TYPE_CHECKING:
 
 CODE = re.compile(r"\b(\d{6})\b")
 
+GIB = 1024**3
+# What an operator who sells plans sets as VIDRAY_TIERS: a free tier capped at 720p and
+# without private videos (the defaults take neither away), for tests of those refusals.
+RESTRICTED_TIERS = json.dumps(
+    {
+        "free": {
+            "max_upload_bytes": 2 * GIB,
+            "max_output_height": 720,
+            "storage_quota_bytes": 10 * GIB,
+            "upload_minutes_per_month": 120,
+            "private_videos": False,
+        },
+        "pro": {
+            "max_upload_bytes": 20 * GIB,
+            "max_output_height": 1080,
+            "storage_quota_bytes": 500 * GIB,
+            "upload_minutes_per_month": 3000,
+            "private_videos": True,
+        },
+        "business": {
+            "max_upload_bytes": 100 * GIB,
+            "max_output_height": 2160,
+            "storage_quota_bytes": 5000 * GIB,
+            "upload_minutes_per_month": 30000,
+            "private_videos": True,
+        },
+    }
+)
+
 # `make_users(limits=...)`: the serve tests' fixture that builds the accounts service.
 MakeUsers = Callable[..., "Accounts"]
 

@@ -42,9 +42,10 @@ class Launch:
         """The most recently started platform process."""
         return self.procs[-1]
 
-    def __call__(self, **env: str) -> str:
+    def __call__(self, *args: str, **env: str) -> str:
+        """`args`: the command after `vidray` (by default `up --cpus 2`)."""
         proc = subprocess.Popen(
-            [VIDRAY, "up", "--cpus", "2"],
+            [VIDRAY, *(args or ("up", "--cpus", "2"))],
             env=platform_env(
                 self.tmp_path,
                 VIDRAY_HTTP_PORT=str(self.port),

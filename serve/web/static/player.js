@@ -19,10 +19,15 @@ function fail(message) {
   status.textContent = message;
 }
 
+// Loads `url` again from where the viewer is (playing or paused as before): used when a
+// video still transcoding has published more rungs than its master first listed.
+let reload = null;
+
 if (window.Hls && Hls.isSupported()) {
   const hls = new Hls({ capLevelToPlayerSize: true });
   hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
     window.vidray.levels = data.levels.map((l) => l.height);
+    quality.length = 1;  // keep "Auto"; the rungs may have changed since the last parse
     // Sound alone has levels with no picture (height 0): no quality to choose, and the
     // poster (its waveform) stays up while it plays.
     if (!data.levels.some((level) => level.height > 0)) {
@@ -39,12 +44,68 @@ if (window.Hls && Hls.isSupported()) {
   quality.addEventListener("change", () => { hls.currentLevel = Number(quality.value); });
   hls.loadSource(config.master);
   hls.attachMedia(video);
+  reload = (url) => {
+    const [time, paused] = [video.currentTime, video.paused];
+    hls.config.startPosition = time;
+    hls.loadSource(url);
+    hls.once(Hls.Events.MANIFEST_PARSED, () => {
+      video.currentTime = time;
+      if (!paused) video.play().catch(() => {});
+    });
+  };
 } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
   video.src = config.master;  // Safari plays HLS itself and picks the quality
   quality.disabled = true;
+  reload = (url) => {
+    const [time, paused] = [video.currentTime, video.paused];
+    video.src = url;
+    video.addEventListener("loadedmetadata", () => {
+      video.currentTime = time;
+      if (!paused) video.play().catch(() => {});
+    }, { once: true });
+  };
 } else {
   fail("this browser cannot play HLS: the player script did not load (run `vidray assets`)");
 }
+
+// While the video is processing, its master lists only the rungs done so far (the lowest
+// comes first, so it plays early). Ask for a fresh signed master every few seconds until
+// it lists more rungs or the video is ready, then load it again: a viewer who came early
+// gets the whole ladder without reloading the page.
+const LADDER_POLL_MS = 3000;
+
+function rungsIn(master) {
+  return master.split("\n").filter((line) => line.startsWith("#EXT-X-STREAM-INF")).length;
+}
+
+async function rungsAt(url) {
+  const master = await fetch(url, { cache: "no-store" });
+  return master.ok ? rungsIn(await master.text()) : 0;
+}
+
+async function followLadder() {
+  let listed = await rungsAt(config.master).catch(() => 0);
+  while (config.processing) {
+    await new Promise((resolve) => setTimeout(resolve, LADDER_POLL_MS));
+    try {
+      const answer = await fetch(`/watch/${encodeURIComponent(config.video)}/playback`,
+                                 { cache: "no-store" });
+      if (!answer.ok) continue;
+      const fresh = await answer.json();
+      const rungs = await rungsAt(fresh.master);
+      config.processing = fresh.processing;
+      if (rungs > listed) {
+        listed = rungs;
+        Object.assign(config, fresh);
+        reload(fresh.master);
+      }
+    } catch {
+      // A network blip or a restart: ask again at the next tick.
+    }
+  }
+}
+
+if (reload && config.processing) followLadder();
 video.addEventListener("error", () => fail("the video element reported an error"));
 
 // The seek bar follows playback and seeks; hovering shows the storyboard tile.

@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from threading import Barrier
 
 import pytest
 from PIL import Image
-from sqlalchemy import update
+from sqlalchemy import select
 
 from cluster.db.models import Role, Tier, User
 from cluster.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
@@ -31,12 +32,6 @@ def wrong(code: str) -> str:
     return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
-def make_admin(users: Accounts, user_id: str) -> None:
-    with users.sessions() as session:
-        session.execute(update(User).where(User.id == user_id).values(role=Role.ADMIN))
-        session.commit()
-
-
 def test_first_code_signs_up_and_the_next_signs_in(users: Accounts) -> None:
     first = sign_in(users, email="Ana.Bell@Example.com")
     assert first.user.email == EMAIL
@@ -49,6 +44,41 @@ def test_first_code_signs_up_and_the_next_signs_in(users: Accounts) -> None:
     # A second person with the same local part gets a different, unique handle.
     other = sign_in(users, email="ana.bell@example.org")
     assert other.user.handle.startswith("ana_bell_") and other.user.id != first.user.id
+
+
+def test_the_first_account_owns_the_instance(users: Accounts) -> None:
+    """The first sign-up on a fresh instance is its admin (as on PeerTube); later ones are
+    not, and neither is the first account signing in again."""
+    first = sign_in(users, email="owner@example.com").user
+    second = sign_in(users).user
+    assert (first.role, second.role) == (Role.ADMIN, Role.USER)
+    assert sign_in(users, email="owner@example.com").user.role is Role.ADMIN
+    # The owner can do what admins do, at once, without `vidray admin`.
+    assert users.set_tier(actor_id=first.id, user_id=second.id, tier=Tier.PRO).tier is Tier.PRO
+    with pytest.raises(Forbidden):
+        users.set_tier(actor_id=second.id, user_id=first.id, tier=Tier.FREE)
+
+
+def test_first_sign_ups_racing_make_exactly_one_admin(users: Accounts) -> None:
+    """Eight people verify their first codes at the same moment on a fresh instance: one
+    of them, and only one, becomes the admin."""
+    emails = [f"racer{i}@example.com" for i in range(8)]
+    codes: dict[str, str] = {}
+    for email in emails:
+        users.request_otp(email=email, ip="10.0.0.1")
+        codes[email] = latest_code(users.settings.outbox_dir, email)
+    start = Barrier(len(emails))
+
+    def verify(email: str) -> Role:
+        start.wait()  # release every verification together
+        return users.verify_otp(email=email, code=codes[email], ip="10.0.0.1").user.role
+
+    with ThreadPoolExecutor(len(emails)) as pool:
+        roles = list(pool.map(verify, emails))
+    assert sorted(roles) == [Role.ADMIN] + [Role.USER] * 7
+    with users.sessions() as session:
+        stored = session.scalars(select(User.role).where(User.email.in_(emails))).all()
+    assert sorted(stored) == [Role.ADMIN] + [Role.USER] * 7
 
 
 def test_phone_sign_up_validates_e164(users: Accounts) -> None:
@@ -240,7 +270,7 @@ def test_admin_sets_tier_and_suspends(users: Accounts) -> None:
     member = sign_in(users)
     with pytest.raises(Forbidden):
         users.set_tier(actor_id=member.user.id, user_id=member.user.id, tier=Tier.BUSINESS)
-    make_admin(users, admin.id)
+    assert admin.role is Role.ADMIN  # the instance's first account runs it
     upgraded = users.set_tier(actor_id=admin.id, user_id=member.user.id, tier=Tier.PRO)
     assert upgraded.tier is Tier.PRO and upgraded.limits.private_videos
     assert users.authenticate(member.access_token).tier is Tier.PRO

@@ -15,11 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from sqlalchemy import update
 
 from cluster import db
 from cluster.config import Settings, load_settings
-from cluster.db.models import Role, User
 from cluster.kv import EmbeddedKV
 from serve.accounts.service import Accounts
 from serve.gateway.ingress import Gateway, create_app
@@ -93,7 +91,8 @@ async def test_sign_up_by_email_then_me(api: Api) -> None:
     assert session["user"]["email"] == EMAIL and session["user"]["tier"] == "FREE"
     me = (await api.gql(ME, session["accessToken"]))["data"]["me"]
     assert me["handle"] == "ana"
-    assert me["limits"] == {"maxOutputHeight": 720, "privateVideos": False}
+    # The default tiers take nothing from a self-hosted instance's people.
+    assert me["limits"] == {"maxOutputHeight": 2160, "privateVideos": True}
     assert (await api.gql(ME)) == {"data": {"me": None}}
     assert codes(await api.gql(ME, "not-a-token")) == ["UNAUTHENTICATED"]
     assert codes(await api.gql(ME, session["refreshToken"])) == ["UNAUTHENTICATED"]
@@ -203,10 +202,9 @@ async def test_admin_suspends_and_the_token_stops_at_once(api: Api) -> None:
     suspend = "mutation($id: ID!) { suspendUser(userId: $id) { suspended } }"
     set_tier = "mutation($id: ID!) { setUserTier(userId: $id, tier: PRO) { tier } }"
     member_id = member["user"]["id"]
+    # The instance's first account is its admin; the next one is not.
+    assert (admin["user"]["role"], member["user"]["role"]) == ("ADMIN", "USER")
     assert codes(await api.gql(suspend, member["accessToken"], id=member_id)) == ["FORBIDDEN"]
-    with api.users.sessions() as session:
-        session.execute(update(User).where(User.id == admin["user"]["id"]).values(role=Role.ADMIN))
-        session.commit()
     body = await api.gql(set_tier, admin["accessToken"], id=member_id)
     assert body["data"]["setUserTier"]["tier"] == "PRO"
     assert (await api.gql(ME, member["accessToken"]))["data"]["me"]["tier"] == "PRO"

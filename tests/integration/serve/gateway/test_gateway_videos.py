@@ -21,7 +21,7 @@ from cluster.config import Settings, load_settings
 from cluster.db.models import Tier, User, Video, VideoStatus, Visibility
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
-from tests.support.accounts import latest_code
+from tests.support.accounts import RESTRICTED_TIERS, latest_code
 from tests.support.graphql import graphql_async
 
 VERIFY = """mutation($email: String!, $code: String!) {
@@ -56,7 +56,9 @@ def codes(body: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    # Tiers as an operator who sells plans sets them: the free tier has no private videos.
+    monkeypatch.setenv("VIDRAY_TIERS", RESTRICTED_TIERS)
     return load_settings(data_dir=tmp_path)
 
 

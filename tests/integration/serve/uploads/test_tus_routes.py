@@ -36,7 +36,7 @@ from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
 from serve.uploads.expiry import sweep
 from serve.uploads.service import Uploads
-from tests.support.accounts import sign_in
+from tests.support.accounts import RESTRICTED_TIERS, sign_in
 from tests.support.clock import FakeClock
 from tests.support.servers import free_port, serving
 from tests.support.waiting import eventually_async
@@ -88,8 +88,12 @@ class Env:
 
 
 @pytest.fixture
-async def env(tmp_path: Path, store_overrides: dict[str, Any]) -> AsyncIterator[Env]:
+async def env(
+    tmp_path: Path, store_overrides: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Env]:
     overrides = store_overrides
+    # Tiers as an operator who sells plans sets them: the free tier has no private videos.
+    monkeypatch.setenv("VIDRAY_TIERS", RESTRICTED_TIERS)
     settings = load_settings(
         data_dir=tmp_path,
         signing_secret=secrets.token_urlsafe(32),

@@ -1,11 +1,13 @@
-"""The watch page plays in headless Chromium, a page on the gateway's origin uploads to
-the upload edge, and /hls/ works behind Ray Serve's proxy.
+"""The watch page plays in headless Chromium, GraphiQL loads with no other host to reach,
+a page on the gateway's origin uploads to the upload edge, and /hls/ works behind Ray
+Serve's proxy.
 
 Chromium is Debian's, driven by Playwright (the `browser` fixture in tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from cluster.storage import LocalStore
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
-from serve.web.assets import install_hls_js
+from serve.web.assets import install_assets
 from tests.support.accounts import sign_in
 from tests.support.clock import OffsetClock
 from tests.support.servers import free_port, serving
@@ -25,6 +27,7 @@ from tests.support.services import require
 from tests.support.stream import (
     DOOMED,
     NEIGHBOUR,
+    OWNER,
     PRIVATE,
     PUBLIC,
     make_audio_ladder,
@@ -55,8 +58,8 @@ def _one_origin(gateway_app: Any, stream_app: Any) -> Any:
 @pytest.fixture(scope="module")
 def site(data_dir: Path) -> Iterator[str]:
     if shutil.which("npm") is None:
-        require("npm", "install npm so that `vidray assets` can fetch hls.js")
-    install_hls_js(ASSETS)
+        require("npm", "install npm so that `vidray assets` can fetch hls.js and GraphiQL")
+    install_assets(ASSETS)
     settings = stream_settings(data_dir, web_assets_dir=ASSETS)
     stream = make_stream(settings, LocalStore(settings.objects_dir), OffsetClock())
     port = free_port()
@@ -145,6 +148,106 @@ def _not_black(png: bytes) -> bool:
 
     picture = Image.open(BytesIO(png)).convert("RGB")
     return max(ImageStat.Stat(picture).extrema[c][1] for c in range(3)) > 128
+
+
+GROWING = "g1"
+
+
+def test_a_viewer_who_came_early_gets_the_whole_ladder(
+    site: str, page: Page, data_dir: Path, ladder_dir: Path
+) -> None:
+    """A video still transcoding first publishes its lowest rung; a viewer who opened it
+    then gets the higher rungs once they land, without reloading the page."""
+    from cluster import db
+    from cluster.db.models import Video, VideoStatus, Visibility
+
+    settings = stream_settings(data_dir)
+    engine = db.make_engine(settings.resolved_database_url)
+    with db.session_factory(engine).begin() as session:
+        session.add(
+            Video(
+                id=GROWING,
+                owner_id=OWNER,
+                title="still transcoding",
+                visibility=Visibility.PUBLIC,
+                status=VideoStatus.PROCESSING,
+            )
+        )
+    engine.dispose()
+    store = LocalStore(settings.objects_dir)
+    hls = ladder_dir / "hls"
+
+    def put(folder: str) -> None:
+        for path in sorted((hls / folder).iterdir()):
+            store.put_file(f"hls/{GROWING}/{folder}/{path.name}", path)
+
+    # What publish.py has written after the first chunk's lowest rung: 240p alone.
+    put("audio")
+    put("240p")
+    full = (hls / "master.m3u8").read_text()
+    header, low, high = full.split("#EXT-X-STREAM-INF")
+    assert "240p/" in low and "360p/" in high
+    store.put_bytes(f"hls/{GROWING}/master.m3u8", f"{header}#EXT-X-STREAM-INF{low}".encode())
+
+    page.goto(f"{site}/watch/{GROWING}")
+    page.evaluate("() => { window.openedOnce = true; }")  # gone if the page reloads
+    page.wait_for_function("() => window.vidray.levels.length === 1", timeout=30_000)
+    assert page.evaluate("() => window.vidray.levels") == [240]
+
+    # The next rung lands: its media playlist first, then the master naming it.
+    put("360p")
+    store.put_bytes(f"hls/{GROWING}/master.m3u8", full.encode())
+    page.wait_for_function("() => window.vidray.levels.length === 2", timeout=30_000)
+    state = page.evaluate(PLAYER_STATE)
+    assert sorted(state["levels"]) == [240, 360]
+    assert state["options"] == 3  # Auto and one per rung, the menu rebuilt
+    assert state["errors"] == [], state
+    assert page.evaluate("() => window.openedOnce") is True, "the page was reloaded"
+
+
+ATTRIBUTE_URLS = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
+
+
+def test_graphiql_page_references_only_this_server(site: str) -> None:
+    """Dev mode's GraphiQL must load on a machine without internet: every script and
+    style it names is on this origin, and answers."""
+    with httpx.Client(base_url=site, timeout=10) as client:
+        page = client.get("/graphql", headers={"Accept": "text/html"})
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        urls = ATTRIBUTE_URLS.findall(page.text)
+        assert any("graphiql.min.js" in url for url in urls), urls
+        foreign = [url for url in urls if re.match(r"(?:[a-z]+:)?//", url)]
+        assert foreign == [], f"GraphiQL loads from other hosts: {foreign}"
+        for url in urls:
+            if url.startswith("/"):
+                answer = client.get(url)
+                assert answer.status_code == 200, (url, answer.text[:200])
+                assert answer.content, url
+
+
+def test_graphiql_renders_its_editor_offline(site: str, page: Page) -> None:
+    """In Chromium with every other host cut off, GraphiQL still draws its editor and
+    reads the schema from this server."""
+    from playwright.sync_api import Route
+
+    elsewhere: list[str] = []
+
+    def local_only(route: Route) -> None:
+        url = route.request.url
+        if url.startswith((site, site.replace("http", "ws", 1), "data:")):
+            route.continue_()
+        else:
+            elsewhere.append(url)
+            route.abort()
+
+    page.route("**/*", local_only)
+    page.goto(f"{site}/graphql")
+    editor = page.locator(".graphiql-query-editor .CodeMirror")
+    editor.wait_for(state="visible", timeout=30_000)
+    # The schema came in by introspection: the documentation explorer opens on Query.
+    page.locator("button[aria-label*='Documentation Explorer']").first.click()
+    page.get_by_text("Query", exact=True).first.wait_for(state="visible", timeout=30_000)
+    assert elsewhere == [], f"GraphiQL tried to reach other hosts: {elsewhere}"
 
 
 def test_hls_behind_ray_serves_proxy(ray_cluster: None, data_dir: Path) -> None:
