@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from cluster.errors import ConfigError
+from cluster.tiers import DEFAULT_TIERS, TierLimits
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -65,46 +66,6 @@ def _check_port(url: str) -> None:
         raise ValueError("the port is not a number from 1 to 65535") from None
     if port == 0:
         raise ValueError("the port is not a number from 1 to 65535")
-
-
-class TierLimits(BaseModel):
-    """What one subscription tier allows; uploads and transcoding enforce these."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_upload_bytes: int = Field(gt=0)
-    max_output_height: int = Field(gt=0)
-    storage_quota_bytes: int = Field(gt=0)
-    upload_minutes_per_month: int = Field(ge=0)
-    private_videos: bool
-
-
-# A self-hosted instance takes nothing from its own people unless its operator says so
-# (VIDRAY_TIERS): every default tier keeps private videos and the source's resolution up
-# to 2160p; the tiers differ only in how much may be uploaded and stored.
-DEFAULT_TIERS: dict[str, TierLimits] = {
-    "free": TierLimits(
-        max_upload_bytes=2 * GIB,
-        max_output_height=2160,
-        storage_quota_bytes=10 * GIB,
-        upload_minutes_per_month=120,
-        private_videos=True,
-    ),
-    "pro": TierLimits(
-        max_upload_bytes=20 * GIB,
-        max_output_height=2160,
-        storage_quota_bytes=500 * GIB,
-        upload_minutes_per_month=3000,
-        private_videos=True,
-    ),
-    "business": TierLimits(
-        max_upload_bytes=100 * GIB,
-        max_output_height=2160,
-        storage_quota_bytes=5000 * GIB,
-        upload_minutes_per_month=30000,
-        private_videos=True,
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,10 @@ from .errors import (
     MediaLimitExceeded,
     UnsupportedMedia,
 )
+from .info import AudioInfo, MediaInfo, ProbeLimits, VideoInfo
 from .package import Package, master_playlist, media_playlist, package
 from .plan import AudioPlan, Chunk, Rung, TranscodePlan, plan_transcode
-from .probe import AudioInfo, MediaInfo, ProbeLimits, VideoInfo, open_untrusted, probe
+from .probe import open_untrusted, probe
 from .thumbnails import Poster, Storyboard, frame_jpeg, frame_score, poster, storyboard
 from .waveform import waveform
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
-from cluster.config import Settings, TierLimits
+from cluster.config import Settings
 from cluster.db.models import Role, Tier, User
 from cluster.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
 from cluster.kv import KV, session_generation, session_generation_key
@@ -50,6 +50,7 @@ from cluster.security import (
     verify_password,
 )
 from cluster.storage import ObjectStore
+from cluster.tiers import TierLimits
 from pipelines.media.images import make_avatar
 from serve.accounts.contacts import Contact, contact_of, handle_base, handle_suffix, parse_contact
 from serve.accounts.instance import claim_instance

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from cluster.config import TierLimits
 from cluster.db.models import Role, Tier
+from cluster.tiers import TierLimits
 
 
 @dataclass(frozen=True, slots=True)

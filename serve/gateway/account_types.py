@@ -6,9 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from cluster.config import TierLimits as TierLimitsModel
 from cluster.db.models import Role as RoleEnum
 from cluster.db.models import Tier as TierEnum
+from cluster.tiers import TierLimits as TierLimitsModel
 from serve.accounts.views import AuthSession, UserView
 
 Tier = strawberry.enum(TierEnum, name="Tier")

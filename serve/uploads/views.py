@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from cluster.config import TierLimits
 from cluster.db.models import Upload, UploadStatus
+from cluster.tiers import TierLimits
 from serve.uploads.writers import Target
 
 GIB = 1024**3

@@ -16,7 +16,8 @@ import pytest
 
 from cluster.bench.sources import make_source
 from tests.support.accounts import outbox_code
-from tests.support.launch import VIDRAY, Launch, graphql, platform_env
+from tests.support.graphql import graphql
+from tests.support.launch import VIDRAY, Launch, platform_env
 from tests.support.waiting import eventually
 
 SIGN_IN = """mutation($email: String!, $code: String!) {
