@@ -17,7 +17,8 @@ import httpx
 
 from cluster.bench.sources import make_source
 from tests.support.accounts import outbox_code
-from tests.support.launch import VIDRAY, Launch, graphql, platform_env
+from tests.support.graphql import graphql
+from tests.support.launch import VIDRAY, Launch, platform_env
 from tests.support.waiting import eventually
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
