@@ -24,7 +24,6 @@ import json
 import re
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -52,6 +51,7 @@ from cluster.security import (
 from cluster.storage import ObjectStore
 from cluster.tiers import TierLimits
 from pipelines.media.images import make_avatar
+from serve.accounts.attempts import Attempts, RateLimits
 from serve.accounts.contacts import Contact, contact_of, handle_base, handle_suffix, parse_contact
 from serve.accounts.instance import claim_instance
 from serve.accounts.views import AuthSession, UserView
@@ -68,18 +68,6 @@ WRONG_CODE = "the code is wrong or has expired: check it, or request a new one"
 BAD_CREDENTIALS = "wrong email, phone or password: check them, or sign in with a code"
 SESSION_ENDED = "this session has ended: sign in again"
 SUSPENDED = "this account is suspended: contact an administrator"
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimits:
-    """Counted per fixed window; the defaults stop guessing long before it pays off."""
-
-    window_s: int = 3600
-    otp_requests_per_contact: int = 5
-    otp_requests_per_ip: int = 30
-    tries_per_code: int = 5
-    failures_per_contact: int = 10  # the account lockout
-    failures_per_ip: int = 100
 
 
 class Accounts:
@@ -103,6 +91,7 @@ class Accounts:
         self.sender = sender
         self.clock = clock
         self.limits = limits or RateLimits()
+        self.attempts = Attempts(kv, self.limits)
         self.signer = TokenSigner.from_settings(settings, clock=clock)
         secret = settings.signing_secret.get_secret_value()
         self._otp_key = derive_key(secret, "otp")
@@ -118,12 +107,12 @@ class Accounts:
         """
         contact = parse_contact(email=email, phone=phone)
         cid, ipid = self._id(contact.value), self._id(ip)
-        self._count(
+        self.attempts.count(
             f"auth:otp-req:ip:{ipid}",
             self.limits.otp_requests_per_ip,
             "too many codes were requested from this network: wait before asking again",
         )
-        self._count(
+        self.attempts.count(
             f"auth:otp-req:c:{cid}",
             self.limits.otp_requests_per_contact,
             "too many codes were requested for this address: wait before asking again",
@@ -144,12 +133,12 @@ class Accounts:
         """Trade a code for a session; the first verified code signs the person up."""
         contact = parse_contact(email=email, phone=phone)
         cid, ipid = self._id(contact.value), self._id(ip)
-        self._refuse_if_locked(cid, ipid)
+        self.attempts.refuse_if_locked(cid, ipid)
         # Counted before comparing, so concurrent guesses cannot all slip in as "first".
         tries = self.kv.incr(f"auth:otp-tries:{cid}", ttl=self.settings.otp_ttl_s)
         if tries > self.limits.tries_per_code:
             self.kv.delete(f"auth:otp:{cid}")
-            self._failed(cid, ipid)
+            self.attempts.failed(cid, ipid)
             raise RateLimited(
                 f"this code had {self.limits.tries_per_code} tries: request a new code",
                 retry_after=1,
@@ -160,7 +149,7 @@ class Accounts:
         # Compare even when no code is stored, so both cases take the same time.
         matches = constant_time_equal(expected, record["h"])
         if not (matches and record["exp"] > self.clock() and CODE_RE.fullmatch(code.strip())):
-            self._failed(cid, ipid)
+            self.attempts.failed(cid, ipid)
             raise Unauthenticated(WRONG_CODE)
         # Single use, even against two verifications racing with the same code.
         if not self.kv.set(
@@ -176,14 +165,14 @@ class Accounts:
         """Password sign-in with an email address or phone number."""
         contact = contact_of(identifier)
         cid, ipid = self._id(contact.value), self._id(ip)
-        self._refuse_if_locked(cid, ipid)
+        self.attempts.refuse_if_locked(cid, ipid)
         with self.sessions() as session:
             user = session.scalar(self._by_contact(contact))
         stored = user.password_hash if user is not None else None
         # Unknown accounts are checked against a dummy hash: same time, same answer.
         ok = verify_password(password, stored or dummy_password_hash()) and stored is not None
         if user is None or not ok:
-            self._failed(cid, ipid)
+            self.attempts.failed(cid, ipid)
             raise Unauthenticated(BAD_CREDENTIALS)
         self.kv.delete(f"auth:fail:c:{cid}")
         return self._start_session(user)
@@ -197,13 +186,13 @@ class Accounts:
                 "password", f"use between {MIN_PASSWORD} and {MAX_PASSWORD} characters"
             )
         cid, ipid = self._id(f"user:{user_id}"), self._id(ip)
-        self._refuse_if_locked(cid, ipid)
+        self.attempts.refuse_if_locked(cid, ipid)
         with self.sessions() as session:
             user = self._get(session, user_id)
             if user.password_hash and not verify_password(
                 current_password or "", user.password_hash
             ):
-                self._failed(cid, ipid)
+                self.attempts.failed(cid, ipid)
                 raise Unauthenticated("the current password is wrong: check it and try again")
             user.password_hash = hash_password(password)
             session.commit()
@@ -340,28 +329,6 @@ class Accounts:
 
     def _id(self, value: str) -> str:
         return keyed_hash(self._id_key, value)[:32]
-
-    def _count(self, key: str, limit: int, message: str) -> None:
-        if self.kv.incr(key, ttl=self.limits.window_s) > limit:
-            raise RateLimited(message, retry_after=self.kv.ttl(key) or self.limits.window_s)
-
-    def _refuse_if_locked(self, cid: str, ipid: str) -> None:
-        for key, limit in (
-            (f"auth:fail:c:{cid}", self.limits.failures_per_contact),
-            (f"auth:fail:ip:{ipid}", self.limits.failures_per_ip),
-        ):
-            count = self.kv.get(key)
-            if count is not None and int(count) >= limit:
-                wait = self.kv.ttl(key) or self.limits.window_s
-                raise RateLimited(
-                    f"too many failed attempts: sign-in is locked for {round(wait / 60) or 1} "
-                    "more minutes",
-                    retry_after=wait,
-                )
-
-    def _failed(self, cid: str, ipid: str) -> None:
-        self.kv.incr(f"auth:fail:c:{cid}", ttl=self.limits.window_s)
-        self.kv.incr(f"auth:fail:ip:{ipid}", ttl=self.limits.window_s)
 
     def _generation(self, user_id: str) -> int:
         return session_generation(self.kv, user_id)

@@ -18,7 +18,8 @@ from cluster.db.models import User
 from cluster.kv import KV, EmbeddedKV, RedisKV
 from cluster.messaging import OutboxSender
 from cluster.storage import LocalStore, S3Store
-from serve.accounts.service import Accounts, RateLimits
+from serve.accounts.attempts import RateLimits
+from serve.accounts.service import Accounts
 from tests.support.accounts import MakeUsers
 from tests.support.clock import FakeClock
 from tests.support.stream import make_ladder, publish_videos

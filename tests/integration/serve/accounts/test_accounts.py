@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from cluster.db.models import Role, Tier, User
 from cluster.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
-from serve.accounts.service import Accounts, RateLimits
+from serve.accounts.attempts import RateLimits
+from serve.accounts.service import Accounts
 from serve.accounts.views import AuthSession
 from tests.support.accounts import MakeUsers, latest_code
 from tests.support.clock import FakeClock
