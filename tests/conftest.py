@@ -72,9 +72,14 @@ def s3_credentials(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return creds
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's headless Chromium under Playwright, shared by every browser test.
+    """Debian's headless Chromium under Playwright, shared by a module's browser tests.
+
+    Module-scoped, not session-scoped: while Playwright's sync API runs, it keeps an
+    asyncio loop running on the main thread, and every async test after it in the session
+    would fail with "cannot be called from a running event loop". Stopping it at the end
+    of each module that uses it costs one Chromium start per module.
 
     Skipped (failed under VIDRAY_REQUIRE_SERVICES=1) when /usr/bin/chromium is missing;
     Playwright never downloads a browser of its own.

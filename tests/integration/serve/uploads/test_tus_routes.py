@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.requests import ClientDisconnect
 
+from actors.jobs_client import JobView
 from cluster import db
 from cluster.bench.sources import make_source
 from cluster.config import Settings, load_settings
@@ -53,6 +54,26 @@ class Recorder:
 
     sessions: Any = None
     submitted: list[dict[str, Any]] = field(default_factory=list)
+
+    async def latest(self, video_id: str) -> JobView | None:
+        """A handed-over upload reads as accepted and encoding, as the actor would show
+        it once its probe passed (what `vidray upload` waits for)."""
+        if not any(job["video_id"] == video_id for job in self.submitted):
+            return None
+        return JobView(
+            id=f"job-{video_id}",
+            video_id=video_id,
+            state="running",
+            stage="encoding",
+            percent=10.0,
+            playable=False,
+            error=None,
+            notes=(),
+            version=1,
+        )
+
+    async def watch(self, job_id: str, *, after_version: int, timeout: float) -> JobView | None:
+        return await self.latest(job_id.removeprefix("job-"))
 
     def submit_upload(self, **job: Any) -> str:
         self.submitted.append(job)
@@ -646,7 +667,9 @@ async def test_vidray_upload_resumes_after_an_interruption(
             timeout=120,
         )
         assert cli.returncode == 0, cli.stderr
-        assert f"uploaded talk.mp4: {first_url}" in cli.stdout
+        assert "uploaded talk.mp4" in cli.stdout
+        # The same upload went on (one row, below) and became a video with a watch URL.
+        assert f"watch  {base}/watch/{env.row(upload_id).video_id}" in cli.stdout
         await eventually_async(
             lambda: not env.gateway.files.pending, timeout=30, what="the upload's finish"
         )
