@@ -1,5 +1,6 @@
 """The README's first run, read from the README itself and run as written: `vidray up`,
-signing in through GraphQL, `vidray admin`, and a private upload with `vidray upload`.
+signing in through GraphQL, `vidray admin`, `vidray login` and a private upload with
+`vidray upload`.
 
 Only file names and ports are substituted (the platform listens on a free port, with
 its data dir in the test's folder), and the emailed code is the one from the outbox.
@@ -49,7 +50,10 @@ def test_the_readme_first_run_works_as_written(launch_platform: Launch, tmp_path
         tmp_path,
         VIDRAY_HTTP_PORT=str(launch_platform.port),
         VIDRAY_UPLOAD_PORT=str(launch_platform.upload_port),
+        # `vidray login` keeps its sign-in here, not in the machine's own ~/.config.
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
     )
+    outbox = tmp_path / "data" / "outbox"
 
     def vidray(args: list[str], **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -78,7 +82,7 @@ def test_the_readme_first_run_works_as_written(launch_platform: Launch, tmp_path
     email = found.group(1)
     assert graphql(base, request) == {"data": {"requestOtp": True}}
     code = eventually(
-        lambda: outbox_code(tmp_path / "data" / "outbox", email),
+        lambda: outbox_code(outbox, email),
         timeout=20,
         interval=0.2,
         what="the sign-in code in the outbox",
@@ -95,7 +99,8 @@ def test_the_readme_first_run_works_as_written(launch_platform: Launch, tmp_path
     assert granted.returncode == 0, granted.stderr
     assert f"{email} (@{user['handle']}) is now an admin" in granted.stdout
 
-    # 4. The Uploads section's private upload, of a real 1080p clip, with VIDRAY_TOKEN.
+    # 4. The Uploads section's block, line by line: `vidray login` with the code typed at
+    # its prompt, then the private upload of a real 1080p clip.
     [upload] = [b for b in blocks(section("Uploads"), "bash") if "vidray upload" in b]
     token_env: dict[str, str] = {}
     for line in upload.strip().splitlines():
@@ -106,6 +111,27 @@ def test_the_readme_first_run_works_as_written(launch_platform: Launch, tmp_path
             token_env[name] = token
             continue
         args = vidray_args(line)
+        if args[0] == "login":
+            assert args[1] == email, "the README signs in as the account it made"
+            sent_before = set(outbox.glob("*.json"))
+            login = subprocess.Popen(
+                [VIDRAY, *args],
+                env=env,
+                cwd=tmp_path,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            eventually(
+                lambda before=sent_before: set(outbox.glob("*.json")) - before,
+                timeout=30,
+                interval=0.2,
+                what="the login code in the outbox",
+            )
+            out, err = login.communicate(f"{outbox_code(outbox, email)}\n", timeout=60)
+            assert login.returncode == 0, out + err
+            continue
         source = next(arg for arg in args if arg.endswith(".mp4"))
         make_source(tmp_path / source, width=1920, height=1080, seconds=2)
         uploaded = vidray(args, **token_env)
