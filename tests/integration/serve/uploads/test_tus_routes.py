@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,12 @@ class Recorder:
         )
 
     async def watch(self, job_id: str, *, after_version: int, timeout: float) -> JobView | None:
-        return await self.latest(job_id.removeprefix("job-"))
+        """The actor long-polls for a newer version; here the next one is the end. (An
+        answer with the same version at once would spin the subscription's loop.)"""
+        view = await self.latest(job_id.removeprefix("job-"))
+        if view is None:
+            return None
+        return replace(view, state="done", stage="done", percent=100.0, version=after_version + 1)
 
     def submit_upload(self, **job: Any) -> str:
         self.submitted.append(job)
