@@ -1,26 +1,43 @@
 """Domain events, written to the outbox in the same transaction as the change.
 
-`actors/dispatcher.py` (later) reads pending rows and hands them to subscribers, so an
-event is published if and only if its change was committed.
+`actors/dispatcher.py` reads pending rows in id order and hands them, as `Event`s, to
+every subscriber (the notifier, the search index, the analytics counters), so an event is
+published if and only if its change was committed.
+
+A subscriber is an actor with `async def handle(self, events: list[Event]) -> None`. It
+gets events in id order, at least once: it must be idempotent on `Event.id`. Raising
+means "retry this batch later" (the dispatcher backs off for that subscriber alone).
+
+Payloads (`Event.data`) carry ids and the few fields a subscriber needs when the row may
+be gone (a deleted video's owner); subscribers read the rest from the database.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session
 
 from cluster.db.models import OutboxEvent
 
 Topic = Literal[
-    "video.created",
-    "video.updated",
-    "video.deleted",
+    "video.created",  # owner_id
+    "video.updated",  # fields: list of changed field names (incl. "visibility")
+    "video.deleted",  # owner_id, keys
+    "video.ready",  # owner_id: transcoded and playable
+    "video.failed",  # owner_id, reason: why the transcode failed
     "video.liked",
     "video.unliked",
-    "comment.added",
+    "captions.added",  # language
+    "captions.removed",  # language
+    "comment.added",  # comment_id, author_id, parent_id (a reply) or None
     "comment.edited",
     "comment.deleted",
+    "upload.failed",  # owner_id, reason: not_a_video | over_quota | expired, detail
+    "user.followed",  # follower_id (aggregate: the creator)
+    "user.unfollowed",  # follower_id
     "transcode.done",
     "transcode.failed",
 ]
@@ -31,3 +48,41 @@ def emit(session: Session, topic: Topic, aggregate_id: str, **payload: Any) -> O
     event = OutboxEvent(topic=topic, aggregate_id=aggregate_id, payload=payload)
     session.add(event)
     return event
+
+
+@dataclass(frozen=True)
+class Event:
+    """One committed outbox row, as subscribers and webhooks see it."""
+
+    id: int  # the outbox row id: increasing in commit order
+    type: str  # a `Topic`
+    aggregate_id: str  # the video, comment, upload or user it is about
+    timestamp: datetime  # UTC, when the change committed
+    data: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: OutboxEvent) -> Event:
+        created = row.created_at
+        if created.tzinfo is None:  # SQLite hands back naive UTC
+            created = created.replace(tzinfo=UTC)
+        return cls(
+            id=row.id,
+            type=row.topic,
+            aggregate_id=row.aggregate_id,
+            timestamp=created,
+            data=dict(row.payload or {}),
+        )
+
+    def envelope(self) -> dict[str, Any]:
+        """The `{type, timestamp, data}` shape webhooks deliver (Standard Webhooks)."""
+        return {
+            "type": self.type,
+            "timestamp": self.timestamp.isoformat().replace("+00:00", "Z"),
+            "data": {"id": self.aggregate_id, **self.data},
+        }
+
+
+class Subscriber(Protocol):
+    """What the dispatcher calls, in id order, at least once per event."""
+
+    async def handle(self, events: list[Event]) -> None: ...
