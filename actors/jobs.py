@@ -26,12 +26,12 @@ import time
 from dataclasses import asdict, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from actors.fair_share import Queued, pick_next
 from actors.jobs_client import ACTOR_NAME, JobsClient, JobView
 from actors.singleton import start_singleton
-from cluster import db
+from cluster import db, metrics
 from cluster.config import Settings
 from cluster.db.models import (
     Job,
@@ -105,6 +105,7 @@ class Jobs:
             )
             session.add(job)
             session.flush()
+        metrics.job_submitted(priority=params.get("priority", "normal"))
         # Watchers hear of a change only once it is committed.
         self._publish(job)
         self._schedule()
@@ -153,6 +154,7 @@ class Jobs:
             self._cancel.update(job.id for job in jobs if job.id in self._running)
             for job in idle:
                 job.state, job.finished_at = JobState.CANCELLED, utcnow()
+                metrics.job_finished(status="cancelled", reason=None)
         for job in idle:
             self._publish(job)
         return len(jobs)
@@ -197,11 +199,24 @@ class Jobs:
                 queued = [Queued(*row) for row in rows if row[0] not in self._running]
                 chosen = pick_next(queued, list(self._running.values()))
                 if chosen is None:
-                    return
+                    break
                 self._running[chosen.id] = chosen.owner_id
                 threading.Thread(
                     target=self._run, args=(chosen.id,), name=f"job-{chosen.id}", daemon=True
                 ).start()
+            metrics.queue_depth(priority="normal", depth=self._queued())
+
+    def _queued(self) -> int:
+        with self.sessions() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(Job)
+                    # Picked jobs stay queued until their thread marks them running.
+                    .where(Job.state == JobState.QUEUED, Job.id.not_in(list(self._running)))
+                )
+                or 0
+            )
 
     def _run(self, job_id: str) -> None:
         try:
@@ -221,6 +236,7 @@ class Jobs:
             job.attempts += 1
             params = dict(job.params)
             video_id = job.video_id
+            metrics.queue_wait(priority=params.get("priority", "normal"), since=job.created_at)
         self._publish(job)
         options = graph.Options(
             ladder=tuple(params["ladder"]) if params.get("ladder") else None,
@@ -312,6 +328,7 @@ class Jobs:
                 return
             job.state, job.error, job.finished_at = state, error, utcnow()
             job.stage = state.value
+            metrics.job_finished(status=state.value, reason=reason)
             video = session.get(Video, job.video_id)
             if state == JobState.FAILED and video is not None:
                 video.status, video.failure_reason = VideoStatus.FAILED, error
@@ -325,6 +342,8 @@ class Jobs:
                 return
             job.state, job.stage, job.percent = JobState.DONE, "done", 100.0
             job.finished_at, job.notes = utcnow(), list(result.notes)
+            metrics.job_finished(status="done", reason=None)
+            metrics.first_playable(result.first_playable_s)
             video = session.get(Video, job.video_id)
             if video is not None:
                 video.status = VideoStatus.READY

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 import ray
 
+from cluster import metrics
 from cluster.storage import ObjectStore
 from pipelines.media import (
     MediaInfo,
@@ -97,6 +99,9 @@ def _encode_chunk(
             encoder = "h264_nvenc"
         else:
             notes.append(f"chunk {chunk_index}: no usable NVENC ({nvenc.reason}); used libx264")
+    device = "gpu" if encoder == "h264_nvenc" else "cpu"
+    metrics.chunk_started(device=device)
+    started = time.monotonic()
     store = open_store()
     work = Path(tempfile.mkdtemp(prefix="vidray-chunk-"))
     try:
@@ -112,6 +117,13 @@ def _encode_chunk(
                 threads=1,  # one core per task: parallelism comes from the chunks
             )
         _upload_dir(store, work, staging)
+        chunk = plan.chunks[chunk_index]
+        metrics.chunk_encoded(
+            rung=rungs[0],
+            device=device,
+            seconds=time.monotonic() - started,
+            media_seconds=chunk.end - chunk.start,
+        )
         return output.to_dict(), notes
     finally:
         shutil.rmtree(work, ignore_errors=True)

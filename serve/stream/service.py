@@ -42,6 +42,7 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from cluster import metrics
 from cluster.cdn import CdnSigner
 from cluster.config import Settings
 from cluster.db.models import Video, VideoStatus, Visibility
@@ -225,11 +226,13 @@ class Stream:
         """`playback` for a video already read (the gateway has it in hand): no query,
         and a store lookup only to check that the master playlist is published."""
         if video.visibility == Visibility.PRIVATE and video.owner_id != viewer_id:
+            metrics.playback_refused(reason="not-visible")
             raise VideoUnavailable(
                 f"no video {video.id!r} is visible to you: check the link, or sign in "
                 "as its owner if it is private"
             )
         if video.status not in PLAYABLE or not self.store.exists(f"hls/{video.id}/master.m3u8"):
+            metrics.playback_refused(reason="not-playable")
             raise VideoUnavailable(
                 f"video {video.id!r} is not playable yet ({video.status.value}): "
                 "try again once it has been transcoded"
@@ -253,6 +256,7 @@ class Stream:
             # Images are reached under the same token: `{token}/img/{name}` (object_key).
             return base + "img/" + key.removeprefix(images) if key else None
 
+        metrics.playback_granted(visibility=video.visibility.value)
         return Playback(
             video_id=video.id,
             title=video.title,
@@ -287,6 +291,7 @@ class Stream:
             if grant.generation is not None:
                 self._require_session(grant)
         except UrlRefused as exc:
+            metrics.playback_refused(reason=exc.reason)
             return refusal(exc.reason)
         except InvalidKey:
             return Reply(404, [(b"cache-control", b"no-store")])

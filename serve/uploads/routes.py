@@ -39,6 +39,7 @@ from serve.uploads.errors import (
     UploadNotFound,
     UploadRefused,
 )
+from serve.uploads.metering import metered
 from serve.uploads.service import Uploads
 from serve.uploads.tus import (
     CHECKSUM_ALGORITHMS,
@@ -279,6 +280,7 @@ def create_router(files: Files, *, max_size: int) -> APIRouter:
             return Response(status_code=response.status_code, headers=dict(response.headers))
         return Response(status_code=200, headers=_upload_headers(view, request))
 
+    @metered
     async def patch(request: Request, upload_id: str) -> Response:
         h = request.headers
         try:
