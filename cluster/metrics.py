@@ -21,8 +21,11 @@ Each call site is one line, through the functions at the bottom, e.g.:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -164,14 +167,40 @@ class _Null:
 
 
 class Registry:
-    """This process's metric objects, by name."""
+    """This process's metric objects, by name, and the gauges' last values.
 
-    def __init__(self, metrics: dict[str, Any]) -> None:
+    Ray 2.60 exports a gauge only if it was set since the last report (its OpenTelemetry
+    gauge forgets a value once reported), so a queue depth set once would vanish from
+    Prometheus seconds later. A daemon thread sets every gauge again each half report
+    interval, for as long as the process lives.
+    """
+
+    def __init__(self, metrics: dict[str, Any], *, refresh_s: float | None = None) -> None:
         self._metrics = metrics
+        self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._lock = threading.Lock()
+        if refresh_s is not None:
+            threading.Thread(
+                target=self._refresh, args=(refresh_s,), name="vidray-gauges", daemon=True
+            ).start()
 
     def __getitem__(self, name: str) -> _Metric:
         metric: _Metric = self._metrics[name]
         return metric
+
+    def set_gauge(self, name: str, value: float, tags: dict[str, str]) -> None:
+        with self._lock:
+            self._gauges[(name, tuple(sorted(tags.items())))] = value
+        self[name].set(value, tags=tags or None)
+
+    def _refresh(self, every_s: float) -> None:
+        while True:
+            time.sleep(every_s)
+            with self._lock:
+                gauges = list(self._gauges.items())
+            for (name, tags), value in gauges:
+                with contextlib.suppress(Exception):  # never kill the refresher
+                    self[name].set(value, tags=dict(tags) or None)
 
 
 def _build(spec: Spec) -> Any:
@@ -190,7 +219,13 @@ def _build(spec: Spec) -> Any:
 def _registry(connected: bool) -> Registry:
     if not connected:
         return Registry({name: _Null() for name in SPECS})
-    return Registry({name: _build(spec) for name, spec in SPECS.items()})
+    import ray
+
+    # Ray's report interval (RAY_metrics_report_interval_ms), as this process read it.
+    report_ms = float(ray._config.metrics_report_interval_ms())
+    return Registry(
+        {name: _build(spec) for name, spec in SPECS.items()}, refresh_s=max(0.2, report_ms / 2000)
+    )
 
 
 def registry() -> Registry:
@@ -205,7 +240,10 @@ def _record(name: str, method: str, value: float, **tags: str) -> None:
         return
     # A metric must never fail the work it measures.
     try:
-        getattr(registry()[name], method)(value, tags=tags or None)
+        if method == "set":
+            registry().set_gauge(name, value, tags)
+        else:
+            getattr(registry()[name], method)(value, tags=tags or None)
     except Exception:
         log.debug("metric %s not recorded", name, exc_info=True)
 
