@@ -59,3 +59,23 @@ def check_all(
 
     checks = [("database", database), ("storage", storage), ("kv", cache), ("ray", ray_cluster)]
     return [_probe(name, check) for name, check in [*checks, *more]]
+
+
+def actors_reachable(names: Sequence[str], *, namespace: str, timeout: float = 2.0) -> str:
+    """A readiness check: each named detached actor exists and answers within `timeout`.
+    Returns a detail; raises a `VidrayError` naming the first one that does not."""
+    import ray
+
+    for name in names:
+        try:
+            actor = ray.get_actor(name, namespace=namespace)
+            # Every Ray actor answers __ray_ready__ once its constructor has run.
+            ray.get(actor.__ray_ready__.remote(), timeout=timeout)
+        except ValueError:
+            raise VidrayError(f"the {name!r} actor is not running: restart `vidray up`") from None
+        except (ray.exceptions.RayError, TimeoutError) as exc:
+            raise VidrayError(
+                f"the {name!r} actor does not answer ({type(exc).__name__}): "
+                "see the Ray dashboard's Actors page"
+            ) from None
+    return ", ".join(names)

@@ -19,7 +19,8 @@ from actors import scheduler
 from actors.jobs import start as start_jobs
 from actors.jobs_client import JobsClient
 from actors.scheduler import Periodic, SchedulerClient
-from cluster.config import Settings
+from cluster import db
+from cluster.config import Settings, load_settings
 from serve.gateway.ingress import Gateway
 from serve.platform import Platform
 from serve.stream.app import StreamApp
@@ -103,3 +104,31 @@ def start_actors(settings: Settings) -> Actors:
     """The job actor and the scheduler: created if missing, found if running."""
     jobs = start_jobs(settings)
     return Actors(jobs=jobs, scheduler=scheduler.start(settings, periodic_work(settings)))
+
+
+# -- builders for a Serve config file (serve-config.yaml; KubeRay's serveConfigV2) -----
+
+
+def app_from_env(args: dict[str, str]) -> Application:
+    """The gateway application, from the `VIDRAY_*` environment of the process Serve
+    builds it in: `serve run serve-config.yaml`, `serve deploy`, or KubeRay's RayService.
+
+    Building it also does what `vidray up` does before deploying: migrate the database
+    (idempotent) and start the detached actors (found if running). The scheduler then
+    starts an upload edge on every node, as nodes come and go. `args` is unused: every
+    setting comes from the environment, the one way vidray is configured.
+    """
+    settings = load_settings()
+    engine = db.make_engine(settings.resolved_database_url)
+    try:
+        db.migrate(engine)
+    finally:
+        engine.dispose()
+    start_actors(settings)
+    return build_app(settings)
+
+
+def stream_from_env(args: dict[str, str]) -> Application:
+    """The stream application, from the environment (see `app_from_env`). Its replica
+    count comes from the config file's autoscaling, not `VIDRAY_STREAM_REPLICAS`."""
+    return StreamDeployment.bind(load_settings())

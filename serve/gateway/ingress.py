@@ -7,7 +7,7 @@ Every service is called in-process: no request crosses to another deployment.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -16,8 +16,10 @@ from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp
 from strawberry.fastapi import GraphQLRouter
 
+from actors.jobs_client import ACTOR_NAME as JOBS_ACTOR
+from actors.scheduler import ACTOR_NAME as SCHEDULER_ACTOR
 from cluster.errors import VidrayError
-from cluster.health import ComponentHealth, check_all
+from cluster.health import ComponentHealth, actors_reachable, check_all
 from serve.gateway.context import GatewayContext
 from serve.gateway.limits import BodyLimit
 from serve.gateway.schema import build_schema
@@ -49,7 +51,8 @@ class Gateway:
         self.edge = edge
         self.schema = build_schema(dev=self.settings.mode == "dev")
 
-    async def health(self) -> list[ComponentHealth]:
+    async def health(self, *, actors: Sequence[str] = ()) -> list[ComponentHealth]:
+        """Every component's state; `actors`: named actors that must answer too."""
         more: list[tuple[str, Callable[[], str]]] = []
         if self.edge is not None:
             edge = self.edge
@@ -61,6 +64,9 @@ class Gateway:
                 return f"upload edge on port {self.settings.upload_port}"
 
             more.append(("uploads", uploads))
+        if actors:
+            namespace = self.settings.ray_namespace
+            more.append(("actors", lambda: actors_reachable(actors, namespace=namespace)))
         platform = self.platform
         # The probes block on sockets and files: keep them off the event loop.
         return await run_in_threadpool(
@@ -105,9 +111,23 @@ def create_app(gateway: Gateway) -> ASGIApp:
         )
     )
 
+    @app.get("/livez")
+    async def livez() -> JSONResponse:
+        # Liveness: this process answers. Nothing else, so a database outage restarts no pod.
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        # Readiness: everything a request may touch, the job actor and scheduler included
+        # where this gateway hands uploads to them.
+        actors = (JOBS_ACTOR, SCHEDULER_ACTOR) if gateway.platform.jobs is not None else ()
+        return health_response(await gateway.health(actors=actors))
+
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        components = await gateway.health()
+        return health_response(await gateway.health())
+
+    def health_response(components: list[ComponentHealth]) -> JSONResponse:
         ok = all(c.ok for c in components)
         body = {
             "status": "ok" if ok else "unavailable",
