@@ -14,10 +14,7 @@ from actors.jobs_client import JobsClient
 from cluster.config import Settings, load_settings
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
-
-
-class Stand:
-    """An actor that only answers: readiness asks no more of it."""
+from tests.support.actors import Standing
 
 
 def _client(settings: Settings, *, jobs: JobsClient | None = None) -> httpx.AsyncClient:
@@ -44,7 +41,7 @@ async def test_readyz_waits_for_the_job_actor_and_the_scheduler(tmp_path: Path) 
 
     namespace = f"probes-{uuid.uuid4().hex[:8]}"
     settings = load_settings(data_dir=tmp_path, ray_namespace=namespace)
-    stand: Any = ray.remote(num_cpus=0)(Stand)
+    stand: Any = ray.remote(num_cpus=0)(Standing)
     jobs = stand.options(name="jobs", namespace=namespace).remote()
     ray.get(jobs.__ray_ready__.remote())
     async with _client(settings, jobs=JobsClient(jobs)) as client:
