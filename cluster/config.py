@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from cluster.errors import ConfigError
@@ -226,6 +226,19 @@ class Settings(BaseSettings):
     ray_namespace: str = "vidray"
     ray_address: str | None = Field(
         default=None, validation_alias="RAY_ADDRESS", description="Join this Ray cluster."
+    )
+
+    # -- operations (#17) --
+    upload_edge_check_s: float = Field(
+        default=30.0,
+        ge=1,
+        description="How often the scheduler starts an upload edge on nodes without one.",
+    )
+    sentry_dsn: SecretStr | None = Field(
+        default=None,
+        # Sentry's own variable works too, as every Sentry SDK reads it.
+        validation_alias=AliasChoices("VIDRAY_SENTRY_DSN", "SENTRY_DSN"),
+        description="Send errors of every Ray worker to this Sentry project.",
     )
 
     @field_validator("database_url")

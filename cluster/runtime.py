@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import psutil
 import ray
 
+from cluster import sentry
 from cluster.config import HttpIngress, Settings
 from cluster.errors import ConfigError, ServiceUnavailable
 
@@ -124,6 +125,10 @@ def start(settings: Settings, *, num_cpus: int | None = None, quiet: bool = True
     }
     if settings.ray_address:
         check_reachable(settings.ray_address)
+    errors = sentry.runtime_env(settings)
+    if errors:
+        options["runtime_env"] = errors
+        sentry.init(settings.sentry_dsn.get_secret_value() if settings.sentry_dsn else None)
     try:
         if settings.ray_address:
             ctx = ray.init(address=settings.ray_address, **options)

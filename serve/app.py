@@ -24,7 +24,7 @@ from cluster.config import Settings, load_settings
 from serve.gateway.ingress import Gateway
 from serve.platform import Platform
 from serve.stream.app import StreamApp
-from serve.uploads.edge import UploadEdgeClient, edge_base
+from serve.uploads.edge import UploadEdgeClient, edge_base, reconcile_upload_edges
 from serve.uploads.sweep import sweep_uploads
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,11 @@ def periodic_work(settings: Settings) -> list[Periodic]:
     """What the scheduler runs, each as a Ray task, every `every_s` seconds."""
     return [
         Periodic(name="upload-sweep", every_s=settings.upload_sweep_interval_s, run=sweep_uploads),
+        *(
+            [Periodic("upload-edges", settings.upload_edge_check_s, reconcile_upload_edges)]
+            if settings.upload_edge
+            else []
+        ),
     ]
 
 

@@ -20,7 +20,6 @@ def up(
     ] = None,
 ) -> None:
     """Start vidray: Ray (unless RAY_ADDRESS is set), migrations, and the HTTP services."""
-    import ray
     from ray import serve
     from ray.serve.config import HTTPOptions
 
@@ -33,7 +32,7 @@ def up(
         build_stream_app,
         start_actors,
     )
-    from serve.uploads.edge import start_upload_edges
+    from serve.uploads.edge import start_upload_edges, stop_upload_edges
     from serve.web.assets import missing_assets
 
     settings = read_settings()
@@ -88,8 +87,8 @@ def up(
                 # A shared cluster keeps running: remove only our applications, gracefully.
                 serve.delete(APP_NAME)
                 serve.delete(STREAM_APP_NAME)
-                for edge in edges:
-                    ray.kill(edge)
+                if edges:
+                    stop_upload_edges(settings)
             # A local cluster goes down whole: stopping Ray ends the proxy and replicas at
             # once, where serve.shutdown() would first drain each replica (up to a minute
             # on a loaded machine). Unfinished jobs resume on the next `vidray up`.

@@ -166,28 +166,67 @@ class UploadEdgeActor(UploadEdge):
         super().__init__(settings, jobs=JobsClient.connect(settings))
 
 
-def start_upload_edges(settings: Settings) -> list[Any]:
-    """One upload edge on each live node, on `settings.upload_port`. Returns the actors:
-    they belong to the caller's Ray job and stop with it. A crashed edge restarts; a node
-    that joins later gets none until the next `vidray up`."""
+def _ensure_edges(settings: Settings) -> dict[str, Any]:
+    """An upload edge actor on every live node (node id -> handle): found by name where
+    one runs, created where none does. Detached, so that an edge the scheduler's task
+    starts outlives that task; a crashed edge restarts on its node."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     remote = ray.remote(num_cpus=0, max_restarts=-1)(UploadEdgeActor)
-    edges: list[Any] = [
-        remote.options(
+    return {
+        node["NodeID"]: remote.options(
             name=edge_name(node["NodeID"]),
             namespace=settings.ray_namespace,
+            lifetime="detached",
+            get_if_exists=True,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
         ).remote(settings)
         for node in ray.nodes()
         if node["Alive"]
-    ]
+    }
+
+
+def start_upload_edges(settings: Settings) -> list[Any]:
+    """One upload edge on each live node, on `settings.upload_port`; returns the actors.
+    A node that joins later gets its edge from the scheduler (`reconcile_upload_edges`).
+    Raises the first edge's error (most often: its port is taken)."""
+    import ray
+
+    edges = list(_ensure_edges(settings).values())
     try:
         ray.get([edge.ready.remote() for edge in edges])
     except ray.exceptions.RayTaskError as exc:  # a taken port: the edge's own error
         raise exc.cause if isinstance(exc.cause, VidrayError) else exc from None
     return edges
+
+
+def reconcile_upload_edges(settings: Settings) -> dict[str, str]:
+    """The scheduler's periodic work: an edge on every live node, nodes that joined since
+    `vidray up` included. Returns each node's state ("ok" or what is wrong) instead of
+    raising, so one node with a taken port never keeps the others from their edge."""
+    import ray
+
+    states: dict[str, str] = {}
+    for node_id, edge in _ensure_edges(settings).items():
+        try:
+            ray.get(edge.ready.remote(), timeout=60)
+            states[node_id] = "ok"
+        except (ray.exceptions.RayError, TimeoutError) as exc:
+            cause = getattr(exc, "cause", None)
+            states[node_id] = str(cause if isinstance(cause, VidrayError) else exc)[:500]
+    return states
+
+
+def stop_upload_edges(settings: Settings) -> None:
+    """Kill every node's upload edge (a shared cluster that `vidray up` leaves)."""
+    import ray
+
+    for node in ray.nodes():
+        try:
+            ray.kill(ray.get_actor(edge_name(node["NodeID"]), namespace=settings.ray_namespace))
+        except ValueError:  # none runs there
+            continue
 
 
 class UploadEdgeClient:

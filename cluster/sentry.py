@@ -1,0 +1,47 @@
+"""Error tracking: Sentry, in every Ray worker, when a DSN is set; nothing otherwise.
+
+`runtime.start` puts `setup_worker` in the job's runtime env as Ray's
+`worker_process_setup_hook`, with the DSN as `SENTRY_DSN` in the workers' environment,
+so each worker process (tasks, actors, Serve replicas of this job) initialises Sentry
+once, before it runs anything. sentry-sdk's Ray integration then reports the exceptions
+of Ray tasks with the task's name, and its logging integration every `log.exception`
+(the scheduler's failed runs, the job actor's failed jobs). Without a DSN the hook is
+not installed and sentry-sdk is never imported: nothing can be sent.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from cluster.config import Settings
+
+HOOK = "cluster.sentry.setup_worker"
+
+
+def init(dsn: str | None) -> bool:
+    """Start Sentry in this process; False (and nothing done) without a DSN."""
+    if not dsn:
+        return False
+    import sentry_sdk
+    from sentry_sdk.integrations.ray import RayIntegration
+
+    # No personal data: no request bodies, cookies or user ids leave the cluster.
+    sentry_sdk.init(dsn=dsn, integrations=[RayIntegration()], send_default_pii=False)
+    return True
+
+
+def setup_worker() -> None:
+    """Ray's worker_process_setup_hook: the DSN comes through the runtime env (a hook
+    takes no arguments, and runs before any setting could be passed in)."""
+    init(os.environ.get("SENTRY_DSN"))
+
+
+def runtime_env(settings: Settings) -> dict[str, Any]:
+    """The runtime-env entries that start Sentry in every worker; empty without a DSN."""
+    if settings.sentry_dsn is None:
+        return {}
+    return {
+        "worker_process_setup_hook": HOOK,
+        "env_vars": {"SENTRY_DSN": settings.sentry_dsn.get_secret_value()},
+    }
