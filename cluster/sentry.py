@@ -2,8 +2,9 @@
 
 `runtime.start` puts `setup_worker` in the job's runtime env as Ray's
 `worker_process_setup_hook`, with the DSN as `SENTRY_DSN` in the workers' environment,
-so each worker process (tasks, actors, Serve replicas of this job) initialises Sentry
-once, before it runs anything. sentry-sdk's Ray integration then reports the exceptions
+so each worker process of the job (its tasks, and its actors: the job actor, the
+scheduler, the upload edges, and the tasks they start) initialises Sentry once, before
+it runs anything. sentry-sdk's Ray integration then reports the exceptions
 of Ray tasks with the task's name, and its logging integration every `log.exception`
 (the scheduler's failed runs, the job actor's failed jobs). Without a DSN the hook is
 not installed and sentry-sdk is never imported: nothing can be sent.
