@@ -2,9 +2,12 @@
 
 `vidray up` starts the actors (`start_actors`), runs `build_app(settings)` at `/` and
 `build_stream_app(settings)` at `/hls`, then starts an upload edge on each node
-(`serve.uploads.edge.start_upload_edges`). Two deployments only, where the network comes
-in and scaling differs: `gateway` (GraphQL, pages, tus creation) and `stream` (HLS
-bytes). Each replica builds one `Platform` and calls every service in-process.
+(`serve.uploads.edge.start_upload_edges`; the scheduler adds one on nodes that join
+later). `serve run` / `serve deploy` of `serve-config.yaml` (and KubeRay) builds the same
+applications through `app_from_env` and `stream_from_env`. Two deployments only, where
+the network comes in and scaling differs: `gateway` (GraphQL, pages, tus creation) and
+`stream` (HLS bytes). Each replica builds one `Platform` and calls every service
+in-process.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ edge; the gateway's creation (and `createUpload`) points there too (`Files.url`)
 Completed uploads go to the job actor, as from the gateway.
 
 `UploadEdge` is a plain class that runs the server on a thread of its own, over a
-`Platform` of its own; `start_upload_edges` makes it an actor on each node, and
+`Platform` of its own; `start_upload_edges` makes it an actor on each node (and the
+scheduler's `reconcile_upload_edges` on each node that joins later), and
 `UploadEdgeClient` is how the gateway's /healthz asks this node's edge.
 """
 
