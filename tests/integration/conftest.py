@@ -17,7 +17,9 @@ def ray_cluster() -> Iterator[None]:
     import ray
 
     # A fake GPU lets tests prove the GPU path falls back to libx264 on a CPU-only machine.
+    # address="local": always a cluster of our own, never one another process left behind.
     ray.init(
+        address="local",
         num_cpus=2,
         num_gpus=1,
         namespace="vidray-test",
