@@ -127,7 +127,8 @@ def create_router(*, accounts: Accounts, secure: bool, refresh_ttl_s: int) -> AP
             return NOT_JSON
         token = request.cookies.get(COOKIE)
         if not token:
-            return JSONResponse({"error": "not signed in"}, status_code=401)
+            # Signed out is a normal state for a page, not an error to log in its console.
+            return JSONResponse({"accessToken": None}, headers={"cache-control": "no-store"})
         try:
             session = await run_in_threadpool(accounts.refresh, token)
         except VidrayError as exc:

@@ -113,12 +113,14 @@ function record({ uploadUrl, video }, { sources, stopDrawing }) {
       close = () => controller.close();
     },
   });
-  recorder.ondataavailable = async (event) => {
-    if (event.data.size) push(new Uint8Array(await event.data.arrayBuffer()));
+  // Chunks in order, and the end only after the last one: reading a Blob is async.
+  let queue = Promise.resolve();
+  recorder.ondataavailable = (event) => {
+    if (!event.data.size) return;
+    queue = queue.then(async () => push(new Uint8Array(await event.data.arrayBuffer())));
   };
   recorder.onstop = () => {
-    // The last dataavailable comes before stop: let its arrayBuffer() settle first.
-    setTimeout(() => close(), 0);
+    queue = queue.then(() => close());
     stopDrawing();
     sources.forEach((s) => s && s.getTracks().forEach((t) => t.stop()));
     window.vidray.events.push("stopped");

@@ -35,7 +35,8 @@ async function post(path, body, token) {
 
 async function refresh() {
   try {
-    return accept(await post("/auth/refresh"));
+    const body = await post("/auth/refresh");
+    return accept(body.accessToken ? body : null);
   } catch {
     return accept(null);
   }
