@@ -76,6 +76,17 @@ function send({ uploadUrl, video }, key, fresh) {
         start().catch((again) => { state.textContent = again.message; });
         return;
       }
+      if (!navigator.onLine) {
+        // tus-js-client does not retry while offline: carry on once the network is back.
+        window.vidray.events.push("offline");
+        state.textContent = "Connection lost: the upload resumes when it is back.";
+        window.addEventListener("online", () => {
+          window.vidray.events.push("online");
+          state.textContent = "Uploading…";
+          upload.start();
+        }, { once: true });
+        return;
+      }
       state.textContent = `Upload stopped: ${error.message}. Press Resume to try again.`;
       pause.hidden = true;
       resume.hidden = false;
@@ -147,5 +158,3 @@ resume.addEventListener("click", () => {
   pause.focus();
   state.textContent = "Uploading…";
 });
-// Back online after a longer outage than the retries cover: carry on by itself.
-window.addEventListener("online", () => { if (!resume.hidden) resume.click(); });

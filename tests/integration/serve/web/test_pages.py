@@ -56,14 +56,22 @@ def _one_origin(gateway_app: Any, stream_app: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def site(data_dir: Path) -> Iterator[str]:
+def edge_port() -> int:
+    """Where the upload edge of `test_a_page_uploads_...` listens: the pages' policy lets
+    scripts reach the edge the gateway names, and no other."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def site(data_dir: Path, edge_port: int) -> Iterator[str]:
     if shutil.which("npm") is None:
         require("npm", "install npm so that `vidray assets` can fetch hls.js and GraphiQL")
     install_assets(ASSETS)
     settings = stream_settings(data_dir, web_assets_dir=ASSETS)
     stream = make_stream(settings, LocalStore(settings.objects_dir), OffsetClock())
     port = free_port()
-    with serving(_one_origin(create_app(Gateway(Platform(settings))), stream.asgi), port):
+    gateway = Gateway(Platform(settings), upload_base=lambda _: f"http://127.0.0.1:{edge_port}")
+    with serving(_one_origin(create_app(gateway), stream.asgi), port):
         yield f"http://127.0.0.1:{port}"
 
 
@@ -298,13 +306,13 @@ UPLOAD_FROM_PAGE = """(async () => {
 
 
 def test_a_page_uploads_to_the_upload_edge_across_origins(
-    site: str, page: Page, data_dir: Path
+    site: str, page: Page, data_dir: Path, edge_port: int
 ) -> None:
     """What tus-js-client does from vidray's pages: the edge is another origin (its own
     port), so every tus request and header it reads must pass the browser's CORS."""
     from serve.uploads.edge import UploadEdge
 
-    settings = stream_settings(data_dir, upload_port=free_port())
+    settings = stream_settings(data_dir, upload_port=edge_port)
     token = sign_in(Platform(settings).accounts, settings, "page@example.com")
     edge = UploadEdge(settings)
     try:

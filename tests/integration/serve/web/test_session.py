@@ -86,7 +86,7 @@ async def test_signing_out_everywhere_ends_every_browser_session(
         headers={"authorization": f"Bearer {first['accessToken']}"},
     )
     assert out.status_code == 200
-    assert 'max-age=0' in cookie_header(out).lower()  # this browser's cookie is gone
+    assert "max-age=0" in cookie_header(out).lower()  # this browser's cookie is gone
     client.cookies.clear()
     # The first browser's cookie, still in its jar, no longer refreshes anything.
     refused = await client.post("/auth/refresh", json={}, headers={"cookie": first_cookie})
@@ -96,7 +96,7 @@ async def test_signing_out_everywhere_ends_every_browser_session(
 async def test_signed_out_refresh_is_quiet_and_forms_are_refused(
     site: tuple[httpx.AsyncClient, Platform],
 ) -> None:
-    client, platform = site
+    client, _ = site
     quiet = await client.post("/auth/refresh", json={})
     assert quiet.status_code == 200 and quiet.json() == {"accessToken": None}
     # A cross-site form cannot send JSON without a preflight: form posts are refused.
