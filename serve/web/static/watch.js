@@ -50,7 +50,7 @@ function showVideo(data) {
   document.getElementById("description").textContent = data.description;
   const who = data.owner ? data.owner.displayName || data.owner.handle : "someone";
   document.getElementById("byline").textContent =
-    `By ${who} · ${data.createdAt.slice(0, 10)} · ${data.commentCount} comments`;
+    `By ${who} · ${data.createdAt.slice(0, 10)} · ${data.commentCount} comment${data.commentCount === 1 ? "" : "s"}`;
   showLikes(data);
   showChapters(data.chapters, player.duration || data.duration);
 }
