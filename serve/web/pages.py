@@ -142,8 +142,15 @@ def create_router(
                 stream.playback, video_id=video_id, viewer_id=None, ip=ip
             )
         except VideoUnavailable as exc:
+            # The same answer for a private video and a missing one, so a stranger
+            # learns nothing; the page asks GraphQL as the signed-in viewer, and the
+            # owner's private video plays from the URLs signed for them.
             return templates.TemplateResponse(
-                request, "gone.html", {"reason": str(exc)}, status_code=404
+                request,
+                "watch.html",
+                unavailable_context(video_id, str(exc)),
+                status_code=404,
+                headers={"cache-control": "private, no-store"},
             )
         return templates.TemplateResponse(
             request,
@@ -214,6 +221,22 @@ def watch_context(playback: Playback) -> dict[str, object]:
             "storyboard": playback.storyboard_url,
             "expiresAt": playback.expires_at,
             "processing": playback.processing,
+        },
+    }
+
+
+def unavailable_context(video_id: str, reason: str) -> dict[str, object]:
+    """The watch page for a video a stranger may not play (yet)."""
+    return {
+        "title": "Video unavailable",
+        "poster_url": None,
+        "config": {
+            "video": video_id,
+            "master": None,
+            "storyboard": None,
+            "expiresAt": 0,
+            "processing": False,
+            "unavailable": reason,
         },
     }
 

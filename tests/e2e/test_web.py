@@ -88,6 +88,7 @@ def test_the_refresh_token_is_a_cookie_no_script_can_read(
     assert page.evaluate("() => JSON.stringify(localStorage)").find("eyJ") < 0
 
 
+PLAY = "() => { const v = document.getElementById('player'); v.muted = true; v.play(); }"
 UPLOAD_STATE = (
     "() => ({events: window.vidray.events, bar: document.getElementById('upload-bar').value})"
 )
@@ -149,9 +150,7 @@ def test_watch_plays_comments_seek_and_likes_count(page: Page, site: Site) -> No
     video = my_video(page, site)
     page.goto(f"{site.base}/watch/{video}?t=1")
     page.wait_for_selector("#comment-form:not([hidden])")
-    page.evaluate(
-        "() => { const v = document.getElementById('player'); v.muted = true; v.play(); }"
-    )
+    page.evaluate(PLAY)
     page.wait_for_function(
         "() => document.getElementById('player').currentTime > 5", timeout=60_000
     )
@@ -218,6 +217,34 @@ def test_every_route_passes_axe_and_is_screenshotted(
         name = "watch" if path.startswith("/watch") else path.strip("/") or "library"
         screenshot(context, f"{site.base}{path}", name)
     assert all(found == [] for found in findings.values()), findings
+
+
+def test_a_private_video_plays_for_its_owner_alone(
+    browser: Browser, page: Page, site: Site
+) -> None:
+    video = my_video(page, site)
+    page.click(".studio-video summary")
+    page.select_option(".studio-video select[id$='-visibility']", "PRIVATE")
+    page.click(".studio-video form.editor button[type=submit]")
+    page.wait_for_function(
+        "() => document.querySelector('.studio-video [role=status][aria-live]')"
+        ".textContent.includes('done')"
+    )
+    answer = page.goto(f"{site.base}/watch/{video}")
+    assert answer is not None and answer.status == 404  # the server answers strangers
+    page.evaluate(PLAY)
+    page.wait_for_function(
+        "() => document.getElementById('player').currentTime > 1", timeout=60_000
+    )
+    stranger = browser.new_context()
+    try:
+        other = stranger.new_page()
+        other.goto(f"{site.base}/watch/{video}")
+        other.wait_for_function("() => document.getElementById('player').hidden")
+        assert "no video" in (other.text_content("#status") or "")
+        assert PAYLOAD not in (other.content())
+    finally:
+        stranger.close()
 
 
 def test_studio_deletes_the_video(page: Page, site: Site) -> None:

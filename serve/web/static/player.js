@@ -10,6 +10,21 @@ const status = document.getElementById("status");
 // Read by tests and by anyone debugging playback from the console.
 window.vidray = { errors: [], levels: [], captions: [] };
 
+// The server fills the page for strangers only. A private video (or one still being
+// processed) plays for its owner from the URLs GraphQL signs for the signed-in viewer.
+if (!config.master) {
+  const { gql } = await import("/static/session.js");
+  const query = `query($id: ID!) { video(id: $id) {
+    playback { hlsUrl posterUrl storyboardVttUrl expiresAt } } }`;
+  const data = await gql(query, { id: config.video }).catch(() => null);
+  const playback = data && data.video && data.video.playback;
+  if (playback) {
+    Object.assign(config, { master: playback.hlsUrl, storyboard: playback.storyboardVttUrl,
+                            expiresAt: playback.expiresAt });
+    if (playback.posterUrl) video.poster = playback.posterUrl;
+  }
+}
+
 /** `?t=90`, `?t=1m30s` or `?t=1:30`: where a shared link starts, in seconds. */
 export function startAt(text) {
   if (!text) return 0;
@@ -49,7 +64,9 @@ function fail(message) {
 // video still transcoding has published more rungs than its master first listed.
 let reload = null;
 
-if (window.Hls && Hls.isSupported()) {
+if (!config.master) {
+  status.textContent = config.unavailable || "This video cannot be played.";
+} else if (window.Hls && Hls.isSupported()) {
   const hls = new Hls({ capLevelToPlayerSize: true, startPosition: start || -1 });
   hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, data) => {
     showCaptions(data.subtitleTracks.map((t) => t.name || t.lang || "Captions"), (index) => {

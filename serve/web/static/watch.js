@@ -104,7 +104,13 @@ async function loadComments() {
 
 async function load() {
   const data = await gql(VIDEO, { id });
-  if (!data.video) return;
+  if (!data.video) {
+    // Nothing to show this viewer: keep the reason, drop the player and its parts.
+    for (const part of document.querySelectorAll("main video, main .bar, main section")) {
+      part.hidden = true;
+    }
+    return;
+  }
   showVideo(data.video);
   const owner = session.user && data.video.owner && session.user.id === data.video.owner.id;
   const tools = document.getElementById("owner-tools");
@@ -154,5 +160,5 @@ onUser((user) => {
   document.getElementById("comment-form").hidden = !user;
   document.getElementById("comment-signin").hidden = !!user;
   load().catch((error) => { notice.textContent = error.message; });
-  loadComments().catch((error) => { notice.textContent = error.message; });
+  loadComments().catch(() => {});  // none for a video this viewer may not see
 });

@@ -133,7 +133,8 @@ async def test_every_page_carries_a_strict_policy(
     site: tuple[httpx.AsyncClient, Platform],
 ) -> None:
     client, _ = site
-    for path in ["/", *(f"/{name}" for name in APP_PAGES), "/watch/nothing-here"]:
+    pages = ["/", "/?sort=popular", *(f"/{name}" for name in APP_PAGES), "/watch/nothing-here"]
+    for path in pages:
         page = await client.get(path)
         assert page.headers["content-type"].startswith("text/html"), path
         policy = page.headers["content-security-policy"]
@@ -142,6 +143,8 @@ async def test_every_page_carries_a_strict_policy(
         # The upload edge is another origin: tus-js-client may talk to it.
         assert re.search(f"connect-src [^;]*{EDGE}", policy), policy
         assert page.headers["x-content-type-options"] == "nosniff"
+    assert (await client.get("/watch/nothing-here")).status_code == 404
+    assert (await client.get("/?sort=oldest")).status_code == 400
     # The same headers on the JSON and static answers do no harm, but no policy there.
     assert "content-security-policy" not in (await client.get("/static/site.css")).headers
 
