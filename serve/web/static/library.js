@@ -32,9 +32,10 @@ function seconds(text) {
   return text.trim().split(":").map(Number).reduce((total, part) => total * 60 + part, 0);
 }
 
+// Loads the VTT and its sprite sheet once: the sheet's width scales a tile to the card.
 async function cues(url) {
   if (!boards.has(url)) {
-    boards.set(url, fetch(url).then((r) => (r.ok ? r.text() : "")).then((text) => {
+    boards.set(url, fetch(url).then((r) => (r.ok ? r.text() : "")).then(async (text) => {
       const found = [];
       for (const block of text.split(/\n\s*\n/)) {
         const lines = block.trim().split("\n");
@@ -44,6 +45,12 @@ async function cues(url) {
         const [x, y, w, h] = target.hash.replace("#xywh=", "").split(",").map(Number);
         target.hash = "";
         found.push({ start: seconds(lines[timing].split("-->")[0]), image: target.href, x, y, w, h });
+      }
+      if (found.length) {
+        const sheet = new Image();
+        sheet.src = found[0].image;
+        await sheet.decode().catch(() => {});
+        found.forEach((cue) => { cue.sheetWidth = sheet.naturalWidth; });
       }
       return found;
     }));
@@ -64,12 +71,9 @@ if (list) {
     Object.assign(thumb.style, {
       backgroundImage: `url("${cue.image}")`,
       backgroundPosition: `-${cue.x * scale}px -${cue.y * scale}px`,
-      backgroundSize: `auto`,
+      // The sheet scaled so that one tile fills the thumbnail.
+      backgroundSize: cue.sheetWidth ? `${cue.sheetWidth * scale}px auto` : "auto",
     });
-    // Scale the sheet so one tile fills the thumbnail.
-    const sheet = new Image();
-    sheet.src = cue.image;
-    if (sheet.naturalWidth) thumb.style.backgroundSize = `${sheet.naturalWidth * scale}px auto`;
   });
   list.addEventListener("mouseout", (event) => {
     const thumb = event.target.closest(".thumb");

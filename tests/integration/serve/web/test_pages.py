@@ -349,6 +349,15 @@ def test_the_front_page_is_the_public_library(site: str, page: Page) -> None:
     # Public videos only: the unlisted and the private one are never listed.
     assert not {f"video {NEIGHBOUR}", f"video {PRIVATE}"} & titles
     assert all(card["poster"] > 0 for card in cards), cards
+    # Hovering a thumbnail scrubs its storyboard: a tile of the sheet replaces the poster.
+    thumb = f"a[href='/watch/{PUBLIC}'] .thumb"
+    box = page.locator(thumb).bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)
+    page.wait_for_function(
+        f"() => document.querySelector({thumb!r}).style.backgroundImage.includes('storyboard')"
+    )
+    assert "previewing" in (page.get_attribute(thumb, "class") or "")
     page.click(f"a[href='/watch/{PUBLIC}']")
     page.wait_for_url(f"{site}/watch/{PUBLIC}")
     assert page.text_content("h1") == f"video {PUBLIC}"
