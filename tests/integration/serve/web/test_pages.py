@@ -376,3 +376,39 @@ def test_an_empty_library_says_how_to_fill_it_and_a_bad_cursor_is_400(tmp_path: 
         edited = httpx.get(f"http://127.0.0.1:{port}/", params={"after": "not-a-cursor"})
     assert edited.status_code == 400
     assert "start again from /" in edited.text
+
+
+def test_the_library_loads_more_cards_as_the_reader_scrolls(tmp_path: Path, page: Page) -> None:
+    """Past one page of cards, the end of the list fetches the next page (the same
+    cursor as `?after=`) and appends it; the last page has no link for more."""
+    from cluster import db
+    from cluster.db.models import User, Video, VideoStatus, Visibility
+    from serve.web.pages import LIBRARY_PAGE
+
+    settings = stream_settings(tmp_path, web_assets_dir=ASSETS)
+    engine = db.make_engine(settings.resolved_database_url)
+    db.migrate(engine)
+    count = LIBRARY_PAGE + 6
+    with db.session_factory(engine).begin() as session:
+        session.add(User(id=OWNER, email="owner@example.com", handle="owner"))
+        session.flush()
+        session.add_all(
+            Video(
+                id=f"many{n:04d}",
+                owner_id=OWNER,
+                title=f"card {n}",
+                visibility=Visibility.PUBLIC,
+                status=VideoStatus.READY,
+            )
+            for n in range(count)
+        )
+    engine.dispose()
+    port = free_port()
+    with serving(create_app(Gateway(Platform(settings))), port):
+        page.goto(f"http://127.0.0.1:{port}/")
+        assert page.locator(".card").count() == LIBRARY_PAGE
+        page.locator("a.more").scroll_into_view_if_needed()
+        page.wait_for_function(f"() => document.querySelectorAll('.card').length === {count}")
+        titles = page.eval_on_selector_all(".card .title", "ts => ts.map((t) => t.textContent)")
+    assert sorted(titles) == sorted(f"card {n}" for n in range(count))
+    assert page.locator("a.more").count() == 0
