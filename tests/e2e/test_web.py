@@ -89,6 +89,8 @@ def test_the_refresh_token_is_a_cookie_no_script_can_read(
 
 
 PLAY = "() => { const v = document.getElementById('player'); v.muted = true; v.play(); }"
+DROPPED = """() => { const data = new DataTransfer();
+  data.items.add(new File(['not yet'], 'dropped.mp4', {type: 'video/mp4'})); return data; }"""
 UPLOAD_STATE = (
     "() => ({events: window.vidray.events, bar: document.getElementById('upload-bar').value})"
 )
@@ -114,6 +116,11 @@ def test_upload_resumes_after_a_dropped_connection_and_a_reload(
     page.route("**/files/**", files)
     page.goto(f"{site.base}/upload")
     page.wait_for_selector("#upload-form:not([hidden])")
+    # A file dropped on the zone is chosen as a picked one is (then replaced by the clip).
+    dropped = page.evaluate_handle(DROPPED)
+    page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+    assert "dropped.mp4" in (page.text_content("#chosen") or "")
+    page.fill("#title", "")
     page.set_input_files("#file", str(clip))
     page.fill("#title", "First clip")
     page.fill("#tags", "demo, browser")
