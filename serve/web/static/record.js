@@ -154,6 +154,7 @@ function record({ uploadUrl, video }, { sources, stopDrawing }) {
   upload.start();
   recorder.start(1000);  // a chunk a second, each sent on as it comes
   window.vidray.events.push("recording");
+  window.vidray.startedAt = performance.now();
   const began = Date.now();
   let paused = 0;
   let pausedAt = 0;
