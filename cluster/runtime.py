@@ -134,7 +134,10 @@ def start(settings: Settings, *, num_cpus: int | None = None, quiet: bool = True
             ctx = ray.init(address=settings.ray_address, **options)
         else:
             with serve_ingress(settings.http_ingress):
+                # "local": a cluster of our own. Without it Ray joins whichever cluster
+                # another process on this machine started last (`ray start`, a test run).
                 ctx = ray.init(
+                    address="local",
                     num_cpus=num_cpus,
                     include_dashboard=True,
                     dashboard_host="127.0.0.1",

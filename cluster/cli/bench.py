@@ -212,3 +212,22 @@ def bench_graphql(
             f"{r.ratio:.2f}x" if r.ratio is not None else "-",
         )
     console.print(table)
+
+
+def bench_web(
+    rounds: Annotated[int, typer.Option(min=1, help="Page loads of each; medians shown.")] = 5,
+) -> None:
+    """Largest Contentful Paint of `/` and `/watch/{id}` in Chromium, beside a static HTML
+    file of the same size served by the same server."""
+    from rich.table import Table
+
+    from cluster.bench import web as bench
+
+    rows = bench.bench(settings=read_settings(), rounds=rounds, say=say)
+    table = Table(title=f"web: Largest Contentful Paint, medians of {rounds} first visits")
+    for column in ("page", "HTML bytes", "vidray ms", "static ms", "vidray / static"):
+        table.add_column(column, justify="right" if column != "page" else "left")
+    for r in rows:
+        ratio = f"{r.vidray_ms / r.static_ms:.2f}x" if r.static_ms else "-"
+        table.add_row(r.page, str(r.size), f"{r.vidray_ms:.0f}", f"{r.static_ms:.0f}", ratio)
+    console.print(table)

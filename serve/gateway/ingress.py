@@ -28,6 +28,8 @@ from serve.uploads.edge import UploadEdgeClient
 from serve.uploads.routes import Files, allow_browsers, create_router
 from serve.web.pages import create_router as create_pages_router
 from serve.web.pages import graphiql_page
+from serve.web.policy import PageHeaders, origin
+from serve.web.session import create_router as create_session_router
 
 
 class Gateway:
@@ -108,6 +110,14 @@ def create_app(gateway: Gateway) -> ASGIApp:
             library=gateway.platform.library,
             stream=gateway.platform.stream,
             assets_dir=settings.resolved_web_assets_dir,
+            part_bytes=settings.upload_part_bytes,
+        )
+    )
+    app.include_router(
+        create_session_router(
+            accounts=gateway.platform.accounts,
+            secure=settings.mode == "prod",
+            refresh_ttl_s=settings.refresh_ttl_s,
         )
     )
 
@@ -148,4 +158,14 @@ def create_app(gateway: Gateway) -> ASGIApp:
         graphql_ide="graphiql" if settings.mode == "dev" else None,
     )
     app.include_router(router, prefix="/graphql")
-    return BodyLimit(app, path="/graphql", limit=settings.graphql_max_body_bytes)
+    # Segments and images come from this origin unless a CDN or S3 sends them.
+    media = [origin(url) for url in (settings.cdn_base_url, settings.s3_endpoint_url) if url]
+    if settings.stream_path == "s3" and not settings.s3_endpoint_url:
+        media.append("https://*.amazonaws.com")
+    pages = PageHeaders(
+        app,
+        upload_base=gateway.files.upload_base,
+        media_origins=media,
+        secure=settings.mode == "prod",
+    )
+    return BodyLimit(pages, path="/graphql", limit=settings.graphql_max_body_bytes)

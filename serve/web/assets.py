@@ -6,6 +6,9 @@ git ignores, and the gateway serves each file at `/assets/{name}`, so no page lo
 script from another host:
 
 - hls.js, for the watch page (browsers with native HLS, Safari, play without it);
+- tus-js-client, for `/upload` and `/record` (resumable uploads to the upload edge);
+- axe-core, which the accessibility tests inject into every page (served like the
+  rest so the tests need no other host);
 - GraphiQL and the React it runs on, for `GET /graphql` in dev mode (strawberry's own
   page loads them from unpkg.com, so it never loads without internet).
 """
@@ -26,6 +29,8 @@ PACKAGES = (
     "react@18.2.0",
     "react-dom@18.2.0",
     "graphql@16.15.0",
+    "tus-js-client@~4.3.1",
+    "axe-core@~4.14.1",
 )
 
 
@@ -44,6 +49,8 @@ ASSETS: dict[str, Asset] = {
     "graphiql/react-dom.production.min.js": Asset("react-dom", "umd/react-dom.production.min.js"),
     "graphiql/graphiql.min.js": Asset("graphiql", "graphiql.min.js"),
     "graphiql/graphiql.min.css": Asset("graphiql", "graphiql.min.css", "text/css"),
+    "tus.min.js": Asset("tus-js-client", "dist/tus.min.js"),
+    "axe.min.js": Asset("axe-core", "axe.min.js"),
 }
 
 

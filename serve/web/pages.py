@@ -1,6 +1,6 @@
-"""The web pages the gateway serves: `/` (the public library, newest first),
-`/watch/{id}` (hls.js, a quality menu, the poster and storyboard previews) and, in dev
-mode, GraphiQL at `GET /graphql`.
+"""The web pages the gateway serves: `/` (the public library), `/watch/{id}` (hls.js,
+quality and captions menus, chapters, storyboard previews, likes and comments),
+`/signin`, `/upload`, `/record`, `/studio` and, in dev mode, GraphiQL at `GET /graphql`.
 
 Pages are Jinja2 templates (`templates/`, autoescaped) over the same services GraphQL
 calls; their script is a small ES module (`static/`). Browser libraries from npm are
@@ -27,7 +27,7 @@ from starlette.routing import Mount
 
 from cluster.errors import InvalidInput
 from serve.library.videos import Library
-from serve.library.views import VideoView
+from serve.library.views import Sort, VideoFilter, VideoView
 from serve.stream.errors import VideoUnavailable
 from serve.stream.service import Playback, Stream
 from serve.web.assets import ASSETS, asset_path
@@ -44,6 +44,7 @@ class Card:
     id: str
     title: str
     poster_url: str | None
+    storyboard_url: str | None
     duration: str
     created: str
 
@@ -56,47 +57,78 @@ def _clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+SORTS: dict[str, Sort] = {"newest": "recent", "popular": "popular"}
+
+
 def library_cards(
-    *, library: Library, stream: Stream, after: str | None
+    *, library: Library, stream: Stream, after: str | None, sort: Sort = "recent"
 ) -> tuple[list[Card], str | None]:
-    """A page of public, ready videos, newest first, with signed poster URLs."""
-    page = library.list_videos(viewer_id=None, first=LIBRARY_PAGE, after=after)
+    """A page of public, ready videos, newest first (or most popular first), with signed
+    poster and storyboard URLs."""
+    page = library.list_videos(
+        viewer_id=None, first=LIBRARY_PAGE, after=after, filter=VideoFilter(sort=sort)
+    )
 
-    def poster(video: VideoView) -> str | None:
+    def card(video: VideoView) -> Card:
         try:
-            return stream.grant(video, viewer_id=None).poster_url
+            playback: Playback | None = stream.grant(video, viewer_id=None)
         except VideoUnavailable:  # its files went away meanwhile: show no poster
-            return None
-
-    cards = [
-        Card(
+            playback = None
+        return Card(
             id=video.id,
             title=video.title,
-            poster_url=poster(video),
+            poster_url=playback.poster_url if playback else None,
+            storyboard_url=playback.storyboard_url if playback else None,
             duration=_clock(video.duration),
             created=video.created_at.strftime("%Y-%m-%d"),
         )
-        for video in page.items
-    ]
+
+    cards = [card(video) for video in page.items]
     return cards, page.cursors[-1] if page.has_next and page.cursors else None
 
 
-def create_router(*, library: Library, stream: Stream, assets_dir: Path) -> APIRouter:
-    """`/`, `/watch/{video_id}`, `/static/...` and `/assets/...` (`serve/web/assets.py`)."""
+# Pages whose content a script fills in for the signed-in user: the server sends the
+# same HTML to everyone.
+APP_PAGES = {"signin": "Sign in", "upload": "Upload", "record": "Record", "studio": "Studio"}
+
+
+def create_router(
+    *, library: Library, stream: Stream, assets_dir: Path, part_bytes: int
+) -> APIRouter:
+    """`/`, `/watch/{video_id}`, the app pages, `/static/...` and `/assets/...`
+    (`serve/web/assets.py`). `part_bytes`: the size of the tus PATCHes pages send (the
+    upload edge's part size, so a part is one PATCH)."""
     router = APIRouter()
 
+    def app_page(name: str) -> None:
+        async def show(request: Request) -> Response:
+            return templates.TemplateResponse(
+                request,
+                f"{name}.html",
+                {"part_bytes": part_bytes},
+                headers={"cache-control": "no-store"},
+            )
+
+        router.add_api_route(f"/{name}", show, methods=["GET"], response_class=HTMLResponse)
+
+    for name in APP_PAGES:
+        app_page(name)
+
     @router.get("/", response_class=HTMLResponse)
-    async def index(request: Request, after: str | None = None) -> Response:
+    async def index(request: Request, after: str | None = None, sort: str = "newest") -> Response:
+        order = SORTS.get(sort)
+        if order is None:
+            return PlainTextResponse(f"sort is newest or popular, not {sort!r}", status_code=400)
         try:
             cards, next_cursor = await run_in_threadpool(
-                library_cards, library=library, stream=stream, after=after
+                library_cards, library=library, stream=stream, after=after, sort=order
             )
         except InvalidInput as exc:  # a cursor someone edited by hand
             return PlainTextResponse(f"{exc}: start again from /", status_code=400)
         return templates.TemplateResponse(
             request,
             "index.html",
-            {"cards": cards, "next_cursor": next_cursor},
+            {"cards": cards, "next_cursor": next_cursor, "sort": sort},
             headers={"cache-control": "no-store"},
         )
 
@@ -110,7 +142,16 @@ def create_router(*, library: Library, stream: Stream, assets_dir: Path) -> APIR
                 stream.playback, video_id=video_id, viewer_id=None, ip=ip
             )
         except VideoUnavailable as exc:
-            return PlainTextResponse(str(exc), status_code=404)
+            # The same answer for a private video and a missing one, so a stranger
+            # learns nothing; the page asks GraphQL as the signed-in viewer, and the
+            # owner's private video plays from the URLs signed for them.
+            return templates.TemplateResponse(
+                request,
+                "watch.html",
+                unavailable_context(video_id, str(exc)),
+                status_code=404,
+                headers={"cache-control": "private, no-store"},
+            )
         return templates.TemplateResponse(
             request,
             "watch.html",
@@ -131,6 +172,22 @@ def create_router(*, library: Library, stream: Stream, assets_dir: Path) -> APIR
             return JSONResponse({"error": str(exc)}, status_code=404)
         return JSONResponse(
             watch_context(playback)["config"], headers={"cache-control": "private, no-store"}
+        )
+
+    @router.get("/library/cards", response_class=HTMLResponse)
+    async def more_cards(request: Request, after: str, sort: str = "newest") -> Response:
+        """The next cards of `/`, as HTML for its infinite scroll to append."""
+        try:
+            cards, next_cursor = await run_in_threadpool(
+                library_cards, library=library, stream=stream, after=after, sort=SORTS[sort]
+            )
+        except (InvalidInput, KeyError):
+            return PlainTextResponse("bad cursor or sort: start again from /", status_code=400)
+        return templates.TemplateResponse(
+            request,
+            "cards.html",
+            {"cards": cards, "next_cursor": next_cursor, "sort": sort},
+            headers={"cache-control": "no-store"},
         )
 
     @router.get("/assets/{name:path}")
@@ -164,6 +221,22 @@ def watch_context(playback: Playback) -> dict[str, object]:
             "storyboard": playback.storyboard_url,
             "expiresAt": playback.expires_at,
             "processing": playback.processing,
+        },
+    }
+
+
+def unavailable_context(video_id: str, reason: str) -> dict[str, object]:
+    """The watch page for a video a stranger may not play (yet)."""
+    return {
+        "title": "Video unavailable",
+        "poster_url": None,
+        "config": {
+            "video": video_id,
+            "master": None,
+            "storyboard": None,
+            "expiresAt": 0,
+            "processing": False,
+            "unavailable": reason,
         },
     }
 

@@ -17,7 +17,7 @@ def ray_cluster() -> Iterator[None]:
     import ray
 
     # A fake GPU lets tests prove the GPU path falls back to libx264 on a CPU-only machine.
-    # address="local": always a cluster of our own, never one another process left behind.
+    # "local": a cluster of our own, not whichever one another session started last.
     ray.init(
         address="local",
         num_cpus=2,

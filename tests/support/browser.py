@@ -31,8 +31,17 @@ CHROMIUM_ARGS = [
 ]
 
 
+# A camera, a microphone and a screen to share, all synthetic, accepted without a prompt:
+# what the record page's tests need.
+FAKE_MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--auto-select-desktop-capture-source=Entire screen",
+]
+
+
 @contextmanager
-def launch_chromium() -> Iterator[Browser]:
+def launch_chromium(extra_args: list[str] | None = None) -> Iterator[Browser]:
     """Headless Chromium from /usr/bin/chromium; skips (or, in CI, fails) without it."""
     if not CHROMIUM.is_file():
         require("Chromium", f"{CHROMIUM} is missing: apt-get install chromium")
@@ -42,7 +51,9 @@ def launch_chromium() -> Iterator[Browser]:
         require("Playwright", "pip install -e '.[test]' (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1)")
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *(extra_args or [])]
+        )
         try:
             yield browser
         finally:

@@ -1,12 +1,53 @@
-// The watch page's player: hls.js (or native HLS), a quality menu, storyboard previews.
+// The watch page's player: hls.js (or native HLS), quality and captions menus, `?t=`
+// deep links, storyboard previews. watch.js imports it for `video` and `seekTo`.
 const config = JSON.parse(document.getElementById("playback").textContent);
-const video = document.getElementById("player");
+export const video = document.getElementById("player");
+const captions = document.getElementById("captions");
 const quality = document.getElementById("quality");
 const seek = document.getElementById("seek");
 const preview = document.getElementById("preview");
 const status = document.getElementById("status");
 // Read by tests and by anyone debugging playback from the console.
-window.vidray = { errors: [], levels: [] };
+window.vidray = { errors: [], levels: [], captions: [] };
+
+// The server fills the page for strangers only. A private video (or one still being
+// processed) plays for its owner from the URLs GraphQL signs for the signed-in viewer.
+if (!config.master) {
+  const { gql } = await import("/static/session.js");
+  const query = `query($id: ID!) { video(id: $id) {
+    playback { hlsUrl posterUrl storyboardVttUrl expiresAt } } }`;
+  const data = await gql(query, { id: config.video }).catch(() => null);
+  const playback = data && data.video && data.video.playback;
+  if (playback) {
+    Object.assign(config, { master: playback.hlsUrl, storyboard: playback.storyboardVttUrl,
+                            expiresAt: playback.expiresAt });
+    if (playback.posterUrl) video.poster = playback.posterUrl;
+  }
+}
+
+/** `?t=90`, `?t=1m30s` or `?t=1:30`: where a shared link starts, in seconds. */
+export function startAt(text) {
+  if (!text) return 0;
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (text.includes(":")) return text.split(":").reduce((sum, part) => sum * 60 + Number(part), 0) || 0;
+  const found = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  return found ? 3600 * (found[1] || 0) + 60 * (found[2] || 0) + Number(found[3] || 0) : 0;
+}
+const start = startAt(new URLSearchParams(location.search).get("t"));
+
+/** Moves playback to `seconds` and plays (a click on a chapter or a timestamp). */
+export function seekTo(seconds) {
+  video.currentTime = seconds;
+  video.play().catch(() => {});
+}
+
+function showCaptions(names, choose) {
+  window.vidray.captions = names;
+  captions.length = 1;  // keep "Off"
+  names.forEach((name, index) => captions.add(new Option(name, String(index))));
+  captions.closest("label").hidden = names.length === 0;
+  captions.onchange = () => choose(Number(captions.value));
+}
 
 function showAudioOnly() {
   window.vidray.audioOnly = true;
@@ -23,8 +64,16 @@ function fail(message) {
 // video still transcoding has published more rungs than its master first listed.
 let reload = null;
 
-if (window.Hls && Hls.isSupported()) {
-  const hls = new Hls({ capLevelToPlayerSize: true });
+if (!config.master) {
+  status.textContent = config.unavailable || "This video cannot be played.";
+} else if (window.Hls && Hls.isSupported()) {
+  const hls = new Hls({ capLevelToPlayerSize: true, startPosition: start || -1 });
+  hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, data) => {
+    showCaptions(data.subtitleTracks.map((t) => t.name || t.lang || "Captions"), (index) => {
+      hls.subtitleTrack = index;
+      hls.subtitleDisplay = index >= 0;
+    });
+  });
   hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
     window.vidray.levels = data.levels.map((l) => l.height);
     quality.length = 1;  // keep "Auto"; the rungs may have changed since the last parse
@@ -56,6 +105,13 @@ if (window.Hls && Hls.isSupported()) {
 } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
   video.src = config.master;  // Safari plays HLS itself and picks the quality
   quality.disabled = true;
+  if (start) video.addEventListener("loadedmetadata", () => { video.currentTime = start; }, { once: true });
+  video.textTracks.addEventListener("addtrack", () => {
+    const tracks = [...video.textTracks];
+    showCaptions(tracks.map((t) => t.label || t.language), (index) => {
+      tracks.forEach((track, i) => { track.mode = i === index ? "showing" : "disabled"; });
+    });
+  });
   reload = (url) => {
     const [time, paused] = [video.currentTime, video.paused];
     video.src = url;

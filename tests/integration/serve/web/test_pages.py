@@ -56,14 +56,22 @@ def _one_origin(gateway_app: Any, stream_app: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def site(data_dir: Path) -> Iterator[str]:
+def edge_port() -> int:
+    """Where the upload edge of `test_a_page_uploads_...` listens: the pages' policy lets
+    scripts reach the edge the gateway names, and no other."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def site(data_dir: Path, edge_port: int) -> Iterator[str]:
     if shutil.which("npm") is None:
         require("npm", "install npm so that `vidray assets` can fetch hls.js and GraphiQL")
     install_assets(ASSETS)
     settings = stream_settings(data_dir, web_assets_dir=ASSETS)
     stream = make_stream(settings, LocalStore(settings.objects_dir), OffsetClock())
     port = free_port()
-    with serving(_one_origin(create_app(Gateway(Platform(settings))), stream.asgi), port):
+    gateway = Gateway(Platform(settings), upload_base=lambda _: f"http://127.0.0.1:{edge_port}")
+    with serving(_one_origin(create_app(gateway), stream.asgi), port):
         yield f"http://127.0.0.1:{port}"
 
 
@@ -298,13 +306,13 @@ UPLOAD_FROM_PAGE = """(async () => {
 
 
 def test_a_page_uploads_to_the_upload_edge_across_origins(
-    site: str, page: Page, data_dir: Path
+    site: str, page: Page, data_dir: Path, edge_port: int
 ) -> None:
     """What tus-js-client does from vidray's pages: the edge is another origin (its own
     port), so every tus request and header it reads must pass the browser's CORS."""
     from serve.uploads.edge import UploadEdge
 
-    settings = stream_settings(data_dir, upload_port=free_port())
+    settings = stream_settings(data_dir, upload_port=edge_port)
     token = sign_in(Platform(settings).accounts, settings, "page@example.com")
     edge = UploadEdge(settings)
     try:
@@ -341,6 +349,15 @@ def test_the_front_page_is_the_public_library(site: str, page: Page) -> None:
     # Public videos only: the unlisted and the private one are never listed.
     assert not {f"video {NEIGHBOUR}", f"video {PRIVATE}"} & titles
     assert all(card["poster"] > 0 for card in cards), cards
+    # Hovering a thumbnail scrubs its storyboard: a tile of the sheet replaces the poster.
+    thumb = f"a[href='/watch/{PUBLIC}'] .thumb"
+    box = page.locator(thumb).bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)
+    page.wait_for_function(
+        f"() => document.querySelector({thumb!r}).style.backgroundImage.includes('storyboard')"
+    )
+    assert "previewing" in (page.get_attribute(thumb, "class") or "")
     page.click(f"a[href='/watch/{PUBLIC}']")
     page.wait_for_url(f"{site}/watch/{PUBLIC}")
     assert page.text_content("h1") == f"video {PUBLIC}"
@@ -359,3 +376,39 @@ def test_an_empty_library_says_how_to_fill_it_and_a_bad_cursor_is_400(tmp_path: 
         edited = httpx.get(f"http://127.0.0.1:{port}/", params={"after": "not-a-cursor"})
     assert edited.status_code == 400
     assert "start again from /" in edited.text
+
+
+def test_the_library_loads_more_cards_as_the_reader_scrolls(tmp_path: Path, page: Page) -> None:
+    """Past one page of cards, the end of the list fetches the next page (the same
+    cursor as `?after=`) and appends it; the last page has no link for more."""
+    from cluster import db
+    from cluster.db.models import User, Video, VideoStatus, Visibility
+    from serve.web.pages import LIBRARY_PAGE
+
+    settings = stream_settings(tmp_path, web_assets_dir=ASSETS)
+    engine = db.make_engine(settings.resolved_database_url)
+    db.migrate(engine)
+    count = LIBRARY_PAGE + 6
+    with db.session_factory(engine).begin() as session:
+        session.add(User(id=OWNER, email="owner@example.com", handle="owner"))
+        session.flush()
+        session.add_all(
+            Video(
+                id=f"many{n:04d}",
+                owner_id=OWNER,
+                title=f"card {n}",
+                visibility=Visibility.PUBLIC,
+                status=VideoStatus.READY,
+            )
+            for n in range(count)
+        )
+    engine.dispose()
+    port = free_port()
+    with serving(create_app(Gateway(Platform(settings))), port):
+        page.goto(f"http://127.0.0.1:{port}/")
+        assert page.locator(".card").count() == LIBRARY_PAGE
+        page.locator("a.more").scroll_into_view_if_needed()
+        page.wait_for_function(f"() => document.querySelectorAll('.card').length === {count}")
+        titles = page.eval_on_selector_all(".card .title", "ts => ts.map((t) => t.textContent)")
+    assert sorted(titles) == sorted(f"card {n}" for n in range(count))
+    assert page.locator("a.more").count() == 0
