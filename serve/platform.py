@@ -20,9 +20,11 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
+from actors.dispatcher import DispatcherWaker
 from actors.jobs_client import JobsClient
 from cluster import db
 from cluster.config import Settings
+from cluster.events import wake_on_commit
 from cluster.kv import KV, open_kv
 from cluster.messaging import MessageSender, open_sender
 from cluster.security import Clock
@@ -59,6 +61,7 @@ class Platform:
             engine if engine is not None else db.make_engine(settings.resolved_database_url)
         )
         self.sessions = db.session_factory(self.engine)
+        wake_on_commit(self.sessions, DispatcherWaker(settings))
         self.store = store if store is not None else open_store(settings)
         self.kv = kv if kv is not None else open_kv(settings)
         self.sender = sender if sender is not None else open_sender(settings)
