@@ -30,6 +30,7 @@ from cluster.messaging import MessageSender, open_sender
 from cluster.security import Clock
 from cluster.storage import ObjectStore, open_store
 from cluster.url_signing import UrlSigner
+from serve.accounts.follows import Follows
 from serve.accounts.service import Accounts
 from serve.library.comments import Comments
 from serve.library.videos import Library
@@ -84,6 +85,10 @@ class Platform:
         return Library(
             settings=self.settings, sessions=self.sessions, store=self.store, jobs=self.jobs
         )
+
+    @cached_property
+    def follows(self) -> Follows:
+        return Follows(sessions=self.sessions)
 
     @cached_property
     def comments(self) -> Comments:

@@ -12,6 +12,7 @@ from strawberry.fastapi import BaseContext
 from actors.jobs_client import JobsClient
 from cluster.errors import AccountError, Unauthenticated
 from cluster.health import ComponentHealth
+from serve.accounts.follows import Follows
 from serve.accounts.service import Accounts
 from serve.accounts.views import UserView
 from serve.library.comments import Comments
@@ -51,6 +52,7 @@ class GatewayContext(BaseContext):
     comments: Comments
     stream: Stream
     files: Files
+    follows: Follows
     ip: str
     # The job actor's client, for transcodeProgress; None where no Ray cluster runs.
     jobs: JobsClient | None = None

@@ -76,6 +76,7 @@ class Gateway:
             comments=platform.comments,
             stream=platform.stream,
             files=self.files,
+            follows=platform.follows,
             jobs=platform.jobs,
             ip=ip,
         )
