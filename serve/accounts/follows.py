@@ -7,7 +7,9 @@ creator's new ready public video.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,10 +45,13 @@ class Follows:
     def unfollow(self, *, follower_id: str, creator_id: str) -> bool:
         """Stop following; True if there was a follow to end."""
         with self.sessions.begin() as session:
-            gone = session.execute(
-                delete(Follow).where(
-                    Follow.follower_id == follower_id, Follow.creator_id == creator_id
-                )
+            gone = cast(
+                CursorResult[Any],
+                session.execute(
+                    delete(Follow).where(
+                        Follow.follower_id == follower_id, Follow.creator_id == creator_id
+                    )
+                ),
             ).rowcount
             if gone:
                 emit(session, "user.unfollowed", creator_id, follower_id=follower_id)
