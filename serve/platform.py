@@ -34,6 +34,7 @@ from serve.accounts.follows import Follows
 from serve.accounts.service import Accounts
 from serve.library.comments import Comments
 from serve.library.videos import Library
+from serve.notifications.webhooks.registry import Webhooks
 from serve.stream.service import Stream
 from serve.uploads.service import Uploads
 
@@ -89,6 +90,10 @@ class Platform:
     @cached_property
     def follows(self) -> Follows:
         return Follows(sessions=self.sessions)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(settings=self.settings, sessions=self.sessions, clock=self.clock)
 
     @cached_property
     def comments(self) -> Comments:

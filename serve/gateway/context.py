@@ -18,6 +18,7 @@ from serve.accounts.views import UserView
 from serve.library.comments import Comments
 from serve.library.videos import Library
 from serve.library.views import PublicUser
+from serve.notifications.webhooks.registry import Webhooks
 from serve.stream.service import Stream
 from serve.uploads.routes import Files
 
@@ -53,6 +54,7 @@ class GatewayContext(BaseContext):
     stream: Stream
     files: Files
     follows: Follows
+    webhooks: Webhooks
     ip: str
     # The job actor's client, for transcodeProgress; None where no Ray cluster runs.
     jobs: JobsClient | None = None

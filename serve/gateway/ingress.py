@@ -77,6 +77,7 @@ class Gateway:
             stream=platform.stream,
             files=self.files,
             follows=platform.follows,
+            webhooks=platform.webhooks,
             jobs=platform.jobs,
             ip=ip,
         )

@@ -35,6 +35,7 @@ from serve.gateway.errors import ErrorCodes
 from serve.gateway.follows import FollowMutations, FollowQueries
 from serve.gateway.uploads import UploadMutations, UploadQueries
 from serve.gateway.videos import Subscription, VideoMutations, VideoQueries
+from serve.gateway.webhooks import WebhookMutations, WebhookQueries
 
 MAX_ALIASES = 15
 MAX_TOKENS = 5000
@@ -78,6 +79,7 @@ Query = merge_types(
         UploadQueries,
         VideoQueries,
         FollowQueries,
+        WebhookQueries,
     ),
 )
 Mutation = merge_types(
@@ -87,6 +89,7 @@ Mutation = merge_types(
         UploadMutations,
         VideoMutations,
         FollowMutations,
+        WebhookMutations,
     ),
 )
 
