@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from cluster.db.models import OutboxEvent, Webhook, WebhookDelivery
 from cluster.events import Event
@@ -241,3 +246,22 @@ async def test_only_subscribed_types_of_the_owners_own_events_are_sent(
     assert deliveries.enqueue([event("someone0000else0", "upload.failed")]) == 0
     assert deliveries.enqueue([event(owner, "upload.failed", reason="over_quota")]) == 1
     assert delivery(webhooks, hook.id).event_type == "upload.failed"
+
+
+async def test_the_readme_verification_snippet_accepts_ours_and_refuses_a_forgery(
+    webhooks: Webhooks, deliveries: WebhookDeliveries, receiver: Receiver, owner: str
+) -> None:
+    readme = (Path(__file__).resolve().parents[4] / "README.md").read_text()
+    section = readme[readme.index("\n## Events and webhooks\n") :]
+    [snippet] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)  # noqa: S102 - the README's own code, run as a reader would
+    register(webhooks, receiver, owner, "/ok")
+    deliveries.enqueue([event(owner)])
+    await deliveries.deliver_due()
+    [got] = receiver.to("/ok")
+    secret = receiver.secrets[0]
+    assert namespace["receive"](got.body, got.headers, secret)["type"] == "video.ready"
+    forged = got.body.replace(b"video.ready", b"video.faile")
+    with pytest.raises(WebhookVerificationError):
+        namespace["receive"](forged, got.headers, secret)
