@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 ACTOR_NAME = "dispatcher"
 
 Deliver = Callable[[list[Event]], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class Dispatch:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._news = {name: asyncio.Event() for name in self.subscribers}
-        self.head = await asyncio.to_thread(self._current_head)
+        self.head = await self._retrying(self._current_head)
         self._tasks = [asyncio.create_task(self._sequencer(), name="sequencer")]
         self._tasks += [
             asyncio.create_task(self._feed(name, deliver), name=f"feed-{name}")
@@ -169,15 +171,25 @@ class Dispatch:
 
     # -- one task per subscriber --------------------------------------------------------
 
+    async def _retrying(self, read: Callable[[], T]) -> T:
+        """`read()` in a thread, tried again each poll interval while the database is
+        away: the dispatcher outlives an outage instead of dying with it."""
+        while True:
+            try:
+                return await asyncio.to_thread(read)
+            except Exception as exc:
+                log.warning("dispatcher: database unavailable: %s", exc)
+                await asyncio.sleep(self.poll_s)
+
     async def _feed(self, name: str, deliver: Deliver) -> None:
         news = self._news[name]
-        position = await asyncio.to_thread(self.position, name)
+        position = await self._retrying(functools.partial(self.position, name))
         while True:
             news.clear()
             if position >= self.head:
                 await news.wait()
                 continue
-            batch = await asyncio.to_thread(self.pending, position)
+            batch = await self._retrying(functools.partial(self.pending, position))
             if not batch:
                 continue
             events = [event for _, event in batch]
@@ -187,12 +199,15 @@ class Dispatch:
                 failures = self.failures.get(name, 0) + 1
                 self.failures[name] = failures
                 log.warning("dispatcher: %s failed (%d in a row): %s", name, failures, exc)
-                await asyncio.to_thread(self._record, name, position, failures, repr(exc))
+                with contextlib.suppress(Exception):  # only the error's record is lost
+                    await asyncio.to_thread(self._record, name, position, failures, repr(exc))
                 await asyncio.sleep(self.backoff.delay(failures))
                 continue
             position = batch[-1][0]
             self.failures[name] = 0
-            await asyncio.to_thread(self._record, name, position, 0, None)
+            # Saved before the next batch: a cursor not saved (the database away) only
+            # means this batch is handed over again after a restart.
+            await self._retrying(functools.partial(self._record, name, position, 0, None))
 
     def pending(self, position: int) -> list[tuple[int, Event]]:
         """The next batch after `position`, in seq order, each with its seq."""

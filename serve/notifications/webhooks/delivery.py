@@ -4,9 +4,9 @@ The webhook actor (`actors/webhooks.py`) runs this: `enqueue` writes one deliver
 per (event, matching endpoint), idempotent on that pair, so an event handed over twice
 by the dispatcher makes one message; `start_due` claims the deliveries that are due and
 sends each in a task of its own. A claim leases its rows past the timeout, so the next
-pass never sends them twice; a pass takes at most `PER_ENDPOINT` messages of one endpoint,
-so an endpoint that answers slowly (up to `webhooks_timeout_s` each) holds its own
-messages back, never the others'.
+pass never sends them twice; at most `PER_ENDPOINT` messages of one endpoint are in
+flight at a time, so an endpoint that answers slowly (up to `webhooks_timeout_s` each)
+holds its own messages back, never the others'.
 
 Each attempt resolves and checks the host again (`guard.check_url`) and connects to the
 checked address only. Redirects are not followed (the Location could be anywhere: an
@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -85,6 +86,7 @@ class WebhookDeliveries:
         self.clock = clock
         self.resolve = resolve
         self._slots = asyncio.Semaphore(concurrency)
+        self._busy: Counter[str] = Counter()  # webhook id -> messages in flight
         self._client: httpx.AsyncClient | None = None
 
     def now(self) -> datetime:
@@ -134,8 +136,10 @@ class WebhookDeliveries:
 
     # -- messages out -------------------------------------------------------------------
 
-    def claim(self) -> list[Claimed]:
-        """Lease the due deliveries of enabled endpoints, a few per endpoint."""
+    def claim(self, busy: Mapping[str, int] | None = None) -> list[Claimed]:
+        """Lease the due deliveries of enabled endpoints: per endpoint, at most
+        `PER_ENDPOINT` in flight, counting the `busy` ones (webhook id -> in flight)."""
+        busy = busy or {}
         now = self.now()
         lease = now + timedelta(seconds=self.settings.webhooks_timeout_s + 30)
         with self.sessions.begin() as session:
@@ -150,7 +154,7 @@ class WebhookDeliveries:
                 .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
                 .limit(BATCH)
             ).all()
-            per_hook: Counter[str] = Counter()
+            per_hook: Counter[str] = Counter(busy)
             claimed = []
             for delivery, hook in rows:
                 per_hook[hook.id] += 1
@@ -174,7 +178,8 @@ class WebhookDeliveries:
 
     async def start_due(self) -> list[asyncio.Task[Outcome]]:
         """Claim what is due and send each message in its own task (not awaited)."""
-        claimed = await asyncio.to_thread(self.claim)
+        claimed = await asyncio.to_thread(self.claim, dict(self._busy))
+        self._busy.update(message.webhook_id for message in claimed)
         return [asyncio.create_task(self._attempt(message)) for message in claimed]
 
     async def deliver_due(self) -> list[Outcome]:
@@ -182,18 +187,21 @@ class WebhookDeliveries:
         return list(await asyncio.gather(*await self.start_due()))
 
     async def _attempt(self, message: Claimed) -> Outcome:
-        async with self._slots:
-            started = time.monotonic()
-            now = self.clock()
-            outcome = await self._send(message, now)
-            outcome = Outcome(
-                outcome.status_code,
-                outcome.error,
-                outcome.retry_after,
-                int((time.monotonic() - started) * 1000),
-            )
-        await asyncio.to_thread(self.record, message, outcome)
-        return outcome
+        try:
+            async with self._slots:
+                started = time.monotonic()
+                now = self.clock()
+                outcome = await self._send(message, now)
+                outcome = Outcome(
+                    outcome.status_code,
+                    outcome.error,
+                    outcome.retry_after,
+                    int((time.monotonic() - started) * 1000),
+                )
+            await asyncio.to_thread(self.record, message, outcome)
+            return outcome
+        finally:
+            self._busy[message.webhook_id] -= 1
 
     async def _send(self, message: Claimed, now: float) -> Outcome:
         try:

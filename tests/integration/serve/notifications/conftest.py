@@ -19,8 +19,9 @@ from tests.support.webhooks import Receiver, webhook_receiver
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    # The receiver listens on loopback: allowed here, as a private deployment may.
-    return load_settings(data_dir=tmp_path, webhooks_allow_loopback=True, webhooks_timeout_s=0.5)
+    # The receiver listens on loopback: allowed here, as a private deployment may. A 3 s
+    # timeout: long enough for a loaded machine's loopback, short enough for /slow.
+    return load_settings(data_dir=tmp_path, webhooks_allow_loopback=True, webhooks_timeout_s=3)
 
 
 @pytest.fixture
@@ -32,6 +33,7 @@ def clock() -> OffsetClock:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with webhook_receiver() as receiver:
+        receiver.slow_s = 60  # past any timeout: /slow hangs until released
         yield receiver
 
 

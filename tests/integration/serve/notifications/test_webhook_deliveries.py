@@ -20,7 +20,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from cluster.db.models import OutboxEvent, Webhook, WebhookDelivery
 from cluster.events import Event
 from serve.notifications.webhooks import schedule
-from serve.notifications.webhooks.delivery import WebhookDeliveries
+from serve.notifications.webhooks.delivery import PER_ENDPOINT, WebhookDeliveries
 from serve.notifications.webhooks.registry import Webhooks
 from tests.support.clock import OffsetClock
 from tests.support.webhooks import Receiver
@@ -159,7 +159,7 @@ async def test_a_slow_endpoint_times_out_without_holding_back_another(
     assert [task.result().delivered for task in finished] == [True]
     assert len(hanging) == 1, "the quick endpoint answered while the slow one still hung"
     [timed_out] = [await task for task in hanging]
-    assert timed_out.error == "no answer within 0.5 s"
+    assert timed_out.error == "no answer within 3 s"
     assert delivery(webhooks, fast).status == "delivered"
     assert delivery(webhooks, slow).status == "pending"
 
@@ -265,3 +265,17 @@ async def test_the_readme_verification_snippet_accepts_ours_and_refuses_a_forger
     forged = got.body.replace(b"video.ready", b"video.faile")
     with pytest.raises(WebhookVerificationError):
         namespace["receive"](forged, got.headers, secret)
+
+
+async def test_an_endpoint_never_has_more_than_a_few_messages_in_flight(
+    webhooks: Webhooks, deliveries: WebhookDeliveries, receiver: Receiver, owner: str
+) -> None:
+    register(webhooks, receiver, owner, "/slow")
+    deliveries.enqueue([event(owner) for _ in range(PER_ENDPOINT + 2)])
+    first = await deliveries.start_due()
+    assert len(first) == PER_ENDPOINT
+    assert await deliveries.start_due() == [], "the rest wait for one of them to finish"
+    receiver.release.set()  # the endpoint answers at once from now on
+    assert all(outcome.delivered for outcome in await asyncio.gather(*first))
+    rest = await deliveries.deliver_due()
+    assert [outcome.delivered for outcome in rest] == [True, True]
