@@ -99,7 +99,9 @@ class Dispatch:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._news = {name: asyncio.Event() for name in self.subscribers}
-        self.head = await self._retrying(self._current_head)
+        # Cursors of new subscribers are made before anything is sequenced: each starts
+        # at the head as it is now, and is handed every event committed after it.
+        self.head = await self._retrying(self._start_cursors)
         self._tasks = [asyncio.create_task(self._sequencer(), name="sequencer")]
         self._tasks += [
             asyncio.create_task(self._feed(name, deliver), name=f"feed-{name}")
@@ -220,14 +222,24 @@ class Dispatch:
             ).all()
             return [(int(row.seq or 0), Event.from_row(row)) for row in rows]
 
-    def position(self, name: str) -> int:
-        """Where `name` resumes: its saved cursor, or the start of the outbox."""
+    def _start_cursors(self) -> int:
+        """Give every subscriber without a cursor one at the current head; return it.
+
+        A subscriber added to a running installation is told of what happens from now
+        on, not of its history: a notifier must not mail a year of old events, and an
+        index rebuilds what exists from the database, not from the outbox."""
+        head = self._current_head()
         with self.sessions.begin() as session:
+            known = set(session.scalars(select(SubscriberCursor.name)))
+            for name in self.subscribers.keys() - known:
+                session.add(SubscriberCursor(name=name, position=head, failures=0))
+        return head
+
+    def position(self, name: str) -> int:
+        """Where `name` resumes: its saved cursor."""
+        with self.sessions() as session:
             cursor = session.get(SubscriberCursor, name)
-            if cursor is None:
-                session.add(SubscriberCursor(name=name, position=0, failures=0))
-                return 0
-            return int(cursor.position)
+            return self.head if cursor is None else int(cursor.position)
 
     def _record(self, name: str, position: int, failures: int, error: str | None) -> None:
         with self.sessions.begin() as session:

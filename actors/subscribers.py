@@ -5,7 +5,8 @@ starts it over from the beginning of the outbox. Each actor implements
 `cluster.events.Subscriber` (`async def handle(self, events)`, idempotent on the event
 id) and is started by `serve/app.py start_actors` next to the dispatcher. To add one
 (the notifier, the search index, analytics counters): add a line here, and start its
-actor in `start_actors`. One not running yet is no harm: its events wait for it.
+actor in `start_actors`. A new name's cursor starts at the outbox's head (no history);
+one whose actor is not running yet is no harm: its events wait for it.
 """
 
 from __future__ import annotations

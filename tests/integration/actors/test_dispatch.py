@@ -148,3 +148,17 @@ async def test_a_commit_wakes_the_dispatcher_before_its_next_poll(engine: Engine
             event = emit(session, "video.ready", aggregate, owner_id="o")
         # A poll every 600 s could not deliver it within eventually's 10 s: the wake did.
         await eventually_async(has(recorder, [event.id]), what="the woken delivery")
+
+
+async def test_a_new_subscriber_starts_at_the_head_not_with_history(engine: Engine) -> None:
+    aggregate = new_id()
+    old = Recorder(aggregate)
+    history = _emit(engine, aggregate, 2)
+    async with running(engine, {f"o-{aggregate}": old.handle}):
+        await eventually_async(has(old, history), what="the history, to the first subscriber")
+    newcomer = Recorder(aggregate)
+    subscribers = {f"o-{aggregate}": old.handle, f"n-{aggregate}": newcomer.handle}
+    async with running(engine, subscribers):
+        fresh = _emit(engine, aggregate, 1)
+        await eventually_async(has(newcomer, fresh), what="only what came after it")
+        await eventually_async(has(old, history + fresh))

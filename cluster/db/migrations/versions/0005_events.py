@@ -20,6 +20,9 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("seq", sa.BigInteger(), nullable=True))
     op.create_index("ix_outbox_seq", "outbox", ["seq"], unique=True)
+    # What was written before the dispatcher existed counts as already dispatched: its
+    # subscribers start at the head (actors/dispatcher.py), so history is not replayed.
+    op.execute("UPDATE outbox SET seq = id, dispatched_at = CURRENT_TIMESTAMP")
     op.create_table(
         "subscriber_cursors",
         sa.Column("name", sa.String(length=64), nullable=False),
