@@ -8,7 +8,7 @@ import secrets
 import pytest
 
 from cluster.config import load_settings
-from cluster.db.models import OutboxEvent
+from cluster.db.models import OutboxEvent, Webhook
 from cluster.errors import InvalidInput
 from cluster.events import Event
 from serve.notifications.webhooks.delivery import WebhookDeliveries
@@ -83,3 +83,19 @@ async def test_replay_sends_a_delivered_event_again_as_a_new_message(
     assert {d.id for d in log} == {replay.id, first.headers["webhook-id"]}
     assert all(d.status == "delivered" and d.log[0].status_code == 204 for d in log)
     assert webhooks.deliveries(owner_id="stranger00000000") == []
+
+
+def test_a_disabled_endpoint_is_enabled_again_by_its_owner(
+    webhooks: Webhooks, receiver: Receiver, owner: str
+) -> None:
+    hook = webhooks.create(owner_id=owner, url=receiver.url("/ok"), events=[])
+    with webhooks.sessions.begin() as session:
+        row = session.get(Webhook, hook.id)
+        assert row is not None
+        row.enabled, row.disabled_reason = False, "the endpoint answered 410 Gone"
+    [listed] = webhooks.endpoints(owner_id=owner)
+    assert (listed.enabled, listed.disabled_reason) == (False, "the endpoint answered 410 Gone")
+    with pytest.raises(WebhookNotFound):
+        webhooks.enable(owner_id="stranger00000000", webhook_id=hook.id)
+    enabled = webhooks.enable(owner_id=owner, webhook_id=hook.id)
+    assert (enabled.enabled, enabled.disabled_reason) == (True, None)
