@@ -31,7 +31,6 @@ import functools
 import logging
 import random
 import threading
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -39,6 +38,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from actors.dispatcher_client import ACTOR_NAME, DispatcherClient, DispatcherWaker
 from actors.singleton import start_singleton
 from actors.subscribers import REGISTRY
 from cluster import db
@@ -47,8 +47,6 @@ from cluster.db.models import OutboxEvent, SubscriberCursor, utcnow
 from cluster.events import Event
 
 log = logging.getLogger(__name__)
-
-ACTOR_NAME = "dispatcher"
 
 Deliver = Callable[[list[Event]], Awaitable[None]]
 T = TypeVar("T")
@@ -305,71 +303,6 @@ class Dispatcher:
 
     def head(self) -> int:
         return self.dispatch.head
-
-
-class DispatcherClient:
-    """Typed calls to the dispatcher actor."""
-
-    def __init__(self, actor: Any) -> None:  # Any: a Ray actor handle
-        self.actor = actor
-
-    @classmethod
-    def connect(cls, settings: Settings) -> DispatcherClient | None:
-        import ray
-
-        try:
-            return cls(ray.get_actor(ACTOR_NAME, namespace=settings.ray_namespace))
-        except ValueError:
-            return None
-
-    def wake(self) -> None:
-        """Fire and forget: nothing waits for the reply."""
-        self.actor.wake.remote()
-
-    def cursors(self) -> dict[str, int]:
-        import ray
-
-        cursors: dict[str, int] = ray.get(self.actor.cursors.remote())
-        return cursors
-
-    def head(self) -> int:
-        import ray
-
-        head: int = ray.get(self.actor.head.remote())
-        return head
-
-
-class DispatcherWaker:
-    """What `wake_on_commit` calls in every process that writes events: pings the
-    dispatcher if this process is connected to a Ray cluster where one runs. A lookup
-    that finds none is not repeated for a few seconds (the poll covers meanwhile)."""
-
-    RETRY_S = 5.0
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._client: DispatcherClient | None = None
-        self._looked_at = -self.RETRY_S
-
-    def __call__(self) -> None:
-        import sys
-
-        ray = sys.modules.get("ray")  # a process that never imported Ray runs no cluster
-        if ray is None or not ray.is_initialized():
-            return
-        if self._client is None:
-            now = time.monotonic()
-            if now - self._looked_at < self.RETRY_S:
-                return
-            self._looked_at = now
-            self._client = DispatcherClient.connect(self.settings)
-            if self._client is None:
-                return
-        try:
-            self._client.wake()
-        except Exception:
-            self._client = None
-            raise
 
 
 def start(settings: Settings, subscribers: Mapping[str, str] | None = None) -> DispatcherClient:

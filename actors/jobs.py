@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from actors.dispatcher import DispatcherWaker
+from actors.dispatcher_client import DispatcherWaker
 from actors.fair_share import Queued, pick_next
 from actors.jobs_client import ACTOR_NAME, JobsClient, JobView
 from actors.singleton import start_singleton

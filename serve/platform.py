@@ -20,7 +20,7 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
-from actors.dispatcher import DispatcherWaker
+from actors.dispatcher_client import DispatcherWaker
 from actors.jobs_client import JobsClient
 from cluster import db
 from cluster.config import Settings

@@ -320,7 +320,7 @@ def _subscribed(hook: Webhook, event: Event) -> bool:
 def build_deliveries(settings: Settings) -> WebhookDeliveries:
     """The webhook actor's deliveries, from the settings (passed to `actors.webhooks.
     start` by `serve/app.py`: the actor itself imports nothing from `serve/`)."""
-    from actors.dispatcher import DispatcherWaker
+    from actors.dispatcher_client import DispatcherWaker
 
     sessions = db.session_factory(db.make_engine(settings.resolved_database_url))
     wake_on_commit(sessions, DispatcherWaker(settings))  # webhook.disabled events
