@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from actors.dispatcher_client import DispatcherWaker
 from actors.fair_share import Queued, pick_next
 from actors.jobs_client import ACTOR_NAME, JobsClient, JobView
 from actors.singleton import start_singleton
@@ -44,7 +45,7 @@ from cluster.db.models import (
     utcnow,
 )
 from cluster.errors import StorageError
-from cluster.events import emit
+from cluster.events import emit, wake_on_commit
 from cluster.storage import open_store
 from pipelines import transcode as graph
 from pipelines.errors import SourceRejected, TranscodeCancelled, TranscodeFailed
@@ -53,6 +54,11 @@ from pipelines.media import MediaInfo
 log = logging.getLogger(__name__)
 
 UNFINISHED = (JobState.QUEUED, JobState.RUNNING)
+# A refusal for one of these limits is `upload.failed` with reason "over_quota"; any
+# other (a probe's reason) is "not_a_video".
+QUOTA_LIMITS = frozenset(
+    {"upload_minutes_per_month", "max_upload_bytes", "storage_quota_bytes", "max_duration"}
+)
 
 
 class Refused(Exception):
@@ -71,6 +77,7 @@ class Jobs:
         self.settings = settings
         self.engine = db.make_engine(settings.resolved_database_url)
         self.sessions = db.session_factory(self.engine)
+        wake_on_commit(self.sessions, DispatcherWaker(settings))
         self.open_store = functools.partial(open_store, settings)
         self.max_running = max_running
         self._lock = threading.Condition()
@@ -313,6 +320,15 @@ class Jobs:
                 upload = session.get(Upload, upload_id)
                 if upload is not None:
                     upload.status, upload.failure_reason = UploadStatus.FAILED, str(refused)
+                    emit(
+                        session,
+                        "upload.failed",
+                        upload.id,
+                        owner_id=upload.owner_id,
+                        video_id=upload.video_id,
+                        reason="over_quota" if refused.reason in QUOTA_LIMITS else "not_a_video",
+                        detail=str(refused),
+                    )
             try:
                 self.open_store().delete(params["source_key"])
             except StorageError as exc:  # the upload sweep deletes what is left
@@ -333,6 +349,14 @@ class Jobs:
             if state == JobState.FAILED and video is not None:
                 video.status, video.failure_reason = VideoStatus.FAILED, error
                 emit(session, "transcode.failed", video.id, reason=reason, error=error)
+                emit(
+                    session,
+                    "video.failed",
+                    video.id,
+                    owner_id=video.owner_id,
+                    reason=reason or "internal",
+                    detail=error,
+                )
         self._publish(job)
 
     def _complete(self, job_id: str, result: graph.Result) -> None:
@@ -367,6 +391,14 @@ class Jobs:
                     video.id,
                     master_key=result.master_key,
                     seconds=round(result.total_s, 2),
+                )
+                emit(
+                    session,
+                    "video.ready",
+                    video.id,
+                    owner_id=video.owner_id,
+                    visibility=video.visibility.value,
+                    title=video.title,
                 )
         self._publish(job, playable=True)
 

@@ -241,6 +241,32 @@ class Settings(BaseSettings):
         description="Send errors of every Ray worker to this Sentry project.",
     )
 
+    # -- events and webhooks (#14) --
+    events_poll_s: float = Field(
+        default=0.5, gt=0, le=60, description="How often the dispatcher looks for new events."
+    )
+    events_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Events handed to a subscriber at once."
+    )
+    webhooks_allow_loopback: bool = Field(
+        default=False,
+        description="Let webhooks reach 127.0.0.0/8 and ::1 (tests, a receiver on the same "
+        "host); private, link-local and CGNAT addresses stay refused.",
+    )
+    webhooks_timeout_s: float = Field(
+        default=15.0, gt=0, le=60, description="A webhook endpoint's time to answer."
+    )
+    webhooks_disable_after_s: float = Field(
+        default=5 * 24 * 3600.0,
+        gt=0,
+        description="An endpoint failing for this long is disabled and its owner told.",
+    )
+    webhooks_rotation_grace_s: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        description="After a secret rotation, the old secret also signs for this long.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _database_url_scheme(cls, value: str | None) -> str | None:

@@ -14,13 +14,18 @@ be gone (a deleted video's owner); subscribers read the rest from the database.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, sessionmaker
 
 from cluster.db.models import OutboxEvent
+
+log = logging.getLogger(__name__)
 
 Topic = Literal[
     "video.created",  # owner_id
@@ -38,6 +43,7 @@ Topic = Literal[
     "upload.failed",  # owner_id, reason: not_a_video | over_quota | expired, detail
     "user.followed",  # follower_id (aggregate: the creator)
     "user.unfollowed",  # follower_id
+    "webhook.disabled",  # owner_id, url, reason: gone (410) | failing (5 days)
     "transcode.done",
     "transcode.failed",
 ]
@@ -47,6 +53,7 @@ def emit(session: Session, topic: Topic, aggregate_id: str, **payload: Any) -> O
     """Add an event to `session`; it commits (or rolls back) with the caller's change."""
     event = OutboxEvent(topic=topic, aggregate_id=aggregate_id, payload=payload)
     session.add(event)
+    session.info[_EMITTED] = True
     return event
 
 
@@ -86,3 +93,24 @@ class Subscriber(Protocol):
     """What the dispatcher calls, in id order, at least once per event."""
 
     async def handle(self, events: list[Event]) -> None: ...
+
+
+_EMITTED = "vidray.events.emitted"
+
+
+def wake_on_commit(sessions: sessionmaker[Session], wake: Callable[[], None]) -> None:
+    """Call `wake()` after each commit of a session from `sessions` that emitted an event:
+    the dispatcher hears of it at once instead of at its next poll. `wake` must not block
+    (a fire-and-forget actor call) and must not raise for long: a failure is logged."""
+
+    @sa_event.listens_for(sessions, "after_commit")
+    def _committed(session: Session) -> None:
+        if session.info.pop(_EMITTED, False):
+            try:
+                wake()
+            except Exception as exc:  # polling delivers it anyway, a little later
+                log.debug("could not wake the dispatcher: %s", exc)
+
+    @sa_event.listens_for(sessions, "after_rollback")
+    def _rolled_back(session: Session) -> None:
+        session.info.pop(_EMITTED, None)

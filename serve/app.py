@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from ray import serve
 from ray.serve import Application
 
-from actors import scheduler
+from actors import scheduler, webhooks
+from actors.dispatcher import DispatcherClient
+from actors.dispatcher import start as start_dispatcher
 from actors.jobs import start as start_jobs
 from actors.jobs_client import JobsClient
 from actors.scheduler import Periodic, SchedulerClient
 from cluster import db
 from cluster.config import Settings, load_settings
 from serve.gateway.ingress import Gateway
+from serve.notifications.webhooks.delivery import build_deliveries
 from serve.platform import Platform
 from serve.stream.app import StreamApp
 from serve.uploads.edge import UploadEdgeClient, edge_base, reconcile_upload_edges
@@ -94,6 +97,7 @@ class Actors:
 
     jobs: JobsClient
     scheduler: SchedulerClient
+    dispatcher: DispatcherClient
 
 
 def periodic_work(settings: Settings) -> list[Periodic]:
@@ -109,9 +113,16 @@ def periodic_work(settings: Settings) -> list[Periodic]:
 
 
 def start_actors(settings: Settings) -> Actors:
-    """The job actor and the scheduler: created if missing, found if running."""
+    """The job actor, the scheduler, the dispatcher and its subscribers (one line each
+    in `actors/subscribers.py`): created if missing, found if running."""
     jobs = start_jobs(settings)
-    return Actors(jobs=jobs, scheduler=scheduler.start(settings, periodic_work(settings)))
+    # Subscribers first: the dispatcher's first batch finds them (else it backs off).
+    webhooks.start(settings, build_deliveries)
+    return Actors(
+        jobs=jobs,
+        scheduler=scheduler.start(settings, periodic_work(settings)),
+        dispatcher=start_dispatcher(settings),
+    )
 
 
 # -- builders for a Serve config file (serve-config.yaml; KubeRay's serveConfigV2) -----

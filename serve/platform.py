@@ -20,17 +20,21 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
+from actors.dispatcher_client import DispatcherWaker
 from actors.jobs_client import JobsClient
 from cluster import db
 from cluster.config import Settings
+from cluster.events import wake_on_commit
 from cluster.kv import KV, open_kv
 from cluster.messaging import MessageSender, open_sender
 from cluster.security import Clock
 from cluster.storage import ObjectStore, open_store
 from cluster.url_signing import UrlSigner
+from serve.accounts.follows import Follows
 from serve.accounts.service import Accounts
 from serve.library.comments import Comments
 from serve.library.videos import Library
+from serve.notifications.webhooks.registry import Webhooks
 from serve.stream.service import Stream
 from serve.uploads.service import Uploads
 
@@ -59,6 +63,7 @@ class Platform:
             engine if engine is not None else db.make_engine(settings.resolved_database_url)
         )
         self.sessions = db.session_factory(self.engine)
+        wake_on_commit(self.sessions, DispatcherWaker(settings))
         self.store = store if store is not None else open_store(settings)
         self.kv = kv if kv is not None else open_kv(settings)
         self.sender = sender if sender is not None else open_sender(settings)
@@ -81,6 +86,14 @@ class Platform:
         return Library(
             settings=self.settings, sessions=self.sessions, store=self.store, jobs=self.jobs
         )
+
+    @cached_property
+    def follows(self) -> Follows:
+        return Follows(sessions=self.sessions)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(settings=self.settings, sessions=self.sessions, clock=self.clock)
 
     @cached_property
     def comments(self) -> Comments:

@@ -23,6 +23,7 @@ from cluster.cli import (
     transcode,
     up,
     upload,
+    webhooks,
 )
 from cluster.cli.console import console
 from cluster.cli.help import Command, Group
@@ -59,7 +60,12 @@ bench_app.command("upload", cls=Command)(bench.bench_upload)
 bench_app.command("stream", cls=Command)(bench.bench_stream)
 bench_app.command("graphql", cls=Command)(bench.bench_graphql)
 bench_app.command("web", cls=Command)(bench.bench_web)
+bench_app.command("notify", cls=Command)(bench.bench_notify)
 app.add_typer(bench_app, name="bench")
+
+webhooks_app = typer.Typer(help="Webhooks: what was sent where, for operators.", cls=Group)
+webhooks_app.command("deliveries", cls=Command)(webhooks.deliveries)
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def main() -> None:

@@ -231,3 +231,34 @@ def bench_web(
         ratio = f"{r.vidray_ms / r.static_ms:.2f}x" if r.static_ms else "-"
         table.add_row(r.page, str(r.size), f"{r.vidray_ms:.0f}", f"{r.static_ms:.0f}", ratio)
     console.print(table)
+
+
+def bench_notify(
+    events: Annotated[int, typer.Option(min=1, help="Events for the throughput run.")] = 20_000,
+    quiet: Annotated[int, typer.Option(min=1, help="Single events for the lag run.")] = 50,
+    postgres: Annotated[
+        bool, typer.Option(help="On VIDRAY_DATABASE_URL instead of a fresh SQLite file.")
+    ] = False,
+) -> None:
+    """The dispatcher's throughput to a no-op subscriber, and its lag, beside targets."""
+    from rich.table import Table
+
+    from cluster.bench import notify as bench
+
+    settings = read_settings()
+    result = bench.bench_dispatch(
+        settings=settings, events=events, quiet=quiet, postgres=postgres, say=say
+    )
+    table = Table(title=f"dispatcher: {result.events} events to a no-op subscriber")
+    for column in ("metric", "vidray", "target", "vidray / target"):
+        table.add_column(column, justify="right" if column != "metric" else "left")
+
+    def row(metric: str, ours: float, target: float, unit: str) -> None:
+        table.add_row(metric, f"{ours:.3f}{unit}", f"{target:g}{unit}", f"{ours / target:.2f}x")
+
+    row("throughput", result.events_per_s, bench.THROUGHPUT_TARGET, " ev/s")
+    row("wait in the burst p50", result.lag_p50_s, bench.LAG_TARGET_S, " s")
+    row("wait in the burst p95", result.lag_p95_s, bench.LAG_TARGET_S, " s")
+    row("lag, quiet, p50", result.quiet_p50_s, bench.LAG_TARGET_S, " s")
+    row("lag, quiet, p95", result.quiet_p95_s, bench.LAG_TARGET_S, " s")
+    console.print(table)

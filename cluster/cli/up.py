@@ -48,7 +48,7 @@ def up(
         with console.status("starting Ray"):
             info = runtime.start(settings, num_cpus=cpus)
     try:
-        with console.status("starting the job actor and the scheduler"):
+        with console.status("starting the job actor, the scheduler and the dispatcher"):
             # The job actor resumes jobs a previous run left unfinished; the scheduler
             # runs once whatever periodic work fell due while the cluster was down.
             start_actors(settings)

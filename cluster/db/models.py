@@ -258,7 +258,10 @@ class OutboxEvent(Base):
     """A domain event written in the same transaction as the change it describes."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "dispatched_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "dispatched_at", "id"),
+        Index("ix_outbox_seq", "seq", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(64))  # video.created, transcode.done, ...
@@ -266,6 +269,8 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     dispatched_at: Mapped[datetime | None]
+    # Commit order, gap-free, given by the dispatcher alone (#14, actors/dispatcher.py).
+    seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ScheduledRun(Base):
@@ -293,3 +298,96 @@ class InstanceOwner(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=1)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- events and webhooks (#14) ----------------------------------------------------------
+
+
+class SubscriberCursor(Base):
+    """How far one dispatcher subscriber has got: the last outbox `seq` it acknowledged.
+
+    One row per subscriber name, written only by the dispatcher; a restart resumes
+    from here, so a batch in flight when the actor died is handed over again (at least
+    once: subscribers are idempotent on the event id)."""
+
+    __tablename__ = "subscriber_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row, reset on success
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Follow(Base):
+    """`follower_id` follows the creator `creator_id`."""
+
+    __tablename__ = "follows"
+    __table_args__ = (
+        CheckConstraint("follower_id <> creator_id", name="not_self"),
+        Index("ix_follows_creator_created", "creator_id", "created_at"),
+    )
+
+    follower_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    creator_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Timestamps, Base):
+    """An endpoint a user registered; deliveries are signed with `secret` (and, until
+    `previous_secret_until`, with `previous_secret` too: a rotation)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)  # topics; empty: all
+    secret: Mapped[str] = mapped_column(String(80))
+    previous_secret: Mapped[str | None] = mapped_column(String(80))
+    previous_secret_until: Mapped[datetime | None]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    failing_since: Mapped[datetime | None]
+
+
+class WebhookDelivery(Timestamps, Base):
+    """One message to one endpoint. Its id is the `webhook-id` header, the same on every
+    attempt; an event's delivery id is derived from (event, endpoint), so handing the
+    same event over twice makes no second delivery."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)  # the exact bytes signed, as UTF-8
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+
+
+class WebhookAttempt(Base):
+    """One HTTP attempt of a delivery: the delivery log an owner reads."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)

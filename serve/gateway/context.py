@@ -12,11 +12,13 @@ from strawberry.fastapi import BaseContext
 from actors.jobs_client import JobsClient
 from cluster.errors import AccountError, Unauthenticated
 from cluster.health import ComponentHealth
+from serve.accounts.follows import Follows
 from serve.accounts.service import Accounts
 from serve.accounts.views import UserView
 from serve.library.comments import Comments
 from serve.library.videos import Library
 from serve.library.views import PublicUser
+from serve.notifications.webhooks.registry import Webhooks
 from serve.stream.service import Stream
 from serve.uploads.routes import Files
 
@@ -51,6 +53,8 @@ class GatewayContext(BaseContext):
     comments: Comments
     stream: Stream
     files: Files
+    follows: Follows
+    webhooks: Webhooks
     ip: str
     # The job actor's client, for transcodeProgress; None where no Ray cluster runs.
     jobs: JobsClient | None = None

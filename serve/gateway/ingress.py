@@ -84,6 +84,8 @@ class Gateway:
             comments=platform.comments,
             stream=platform.stream,
             files=self.files,
+            follows=platform.follows,
+            webhooks=platform.webhooks,
             jobs=platform.jobs,
             ip=ip,
         )

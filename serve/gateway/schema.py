@@ -32,8 +32,10 @@ from cluster.errors import VidrayError
 from serve.gateway.accounts import AccountMutations, AccountQueries
 from serve.gateway.context import GatewayContext
 from serve.gateway.errors import ErrorCodes
+from serve.gateway.follows import FollowMutations, FollowQueries
 from serve.gateway.uploads import UploadMutations, UploadQueries
 from serve.gateway.videos import Subscription, VideoMutations, VideoQueries
+from serve.gateway.webhooks import WebhookMutations, WebhookQueries
 
 MAX_ALIASES = 15
 MAX_TOKENS = 5000
@@ -69,8 +71,27 @@ class PlatformQueries:
         )
 
 
-Query = merge_types("Query", (PlatformQueries, AccountQueries, UploadQueries, VideoQueries))
-Mutation = merge_types("Mutation", (AccountMutations, UploadMutations, VideoMutations))
+Query = merge_types(
+    "Query",
+    (
+        PlatformQueries,
+        AccountQueries,
+        UploadQueries,
+        VideoQueries,
+        FollowQueries,
+        WebhookQueries,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        AccountMutations,
+        UploadMutations,
+        VideoMutations,
+        FollowMutations,
+        WebhookMutations,
+    ),
+)
 
 
 def _unexpected(error: GraphQLError) -> bool:

@@ -76,10 +76,12 @@ class Comments:
         text = self._body(body)
         with self.sessions.begin() as session:
             video = seen(session, video_id, author_id)
+            parent_author_id = None  # whom a reply notifies
             if parent_id is not None:
                 parent = session.get(Comment, parent_id)
                 if parent is None or parent.video_id != video_id or parent.deleted_at:
                     raise InvalidInput("parentId", "is not a comment on this video: reply to one")
+                parent_author_id = parent.author_id
             if timestamp_s is not None and (
                 timestamp_s < 0 or (video.duration is not None and timestamp_s > video.duration)
             ):
@@ -98,7 +100,16 @@ class Comments:
                 .values(comment_count=Video.comment_count + 1)
             )
             session.flush()
-            emit(session, "comment.added", video_id, comment_id=comment.id, author_id=author_id)
+            emit(
+                session,
+                "comment.added",
+                video_id,
+                comment_id=comment.id,
+                author_id=author_id,
+                owner_id=video.owner_id,
+                parent_id=parent_id,
+                parent_author_id=parent_author_id,
+            )
             return comment_view(comment, 0)
 
     def edit_comment(self, *, comment_id: str, author_id: str, body: str) -> CommentView:

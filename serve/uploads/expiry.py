@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from cluster.db.models import Job, Upload, UploadStatus, Video, VideoStatus
 from cluster.errors import StorageError
+from cluster.events import emit
 from serve.uploads.errors import UploadLocked
 from serve.uploads.service import Uploads
 from serve.uploads.views import target_of
@@ -56,6 +57,16 @@ def sweep(uploads: Uploads) -> int:
                 session.execute(
                     update(Upload).where(Upload.id == row.id).values(status=UploadStatus.EXPIRED)
                 )
+                if not row.is_partial:  # a partial is a piece: its final upload speaks
+                    emit(
+                        session,
+                        "upload.failed",
+                        row.id,
+                        owner_id=row.owner_id,
+                        video_id=row.video_id,
+                        reason="expired",
+                        detail="the upload was not finished in time; its bytes were deleted",
+                    )
             reclaimed += 1
         except StorageError as exc:
             log.warning("sweep: upload %s not reclaimed yet: %s", row.id, exc)

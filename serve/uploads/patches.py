@@ -23,6 +23,7 @@ from sqlalchemy import update
 from cluster.config import Settings
 from cluster.db.models import Upload, UploadStatus
 from cluster.errors import StorageError
+from cluster.events import emit
 from serve.uploads.errors import LimitExceeded, MalformedRequest, OffsetConflict, UploadRefused
 from serve.uploads.locks import UploadLocks
 from serve.uploads.quotas import Quotas
@@ -95,7 +96,11 @@ class Patches:
                     raise MalformedRequest(
                         f"Upload-Length {length} is below the {row.offset} bytes already stored"
                     )
-                self.quotas.check(owner=owner, length=length, exclude=(row.id,))
+                try:
+                    self.quotas.check(owner=owner, length=length, exclude=(row.id,))
+                except LimitExceeded as exc:
+                    self._record_refusal(row, str(exc))
+                    raise
                 row.length = length
             elif length is not None and length != row.length:
                 raise MalformedRequest("Upload-Length is fixed once set: send the same value")
@@ -108,6 +113,20 @@ class Patches:
                 self._refuse_excess(row, owner, offset + content_length)
             session.expunge(row)
             return row
+
+    def _record_refusal(self, row: Upload, detail: str) -> None:
+        """`upload.failed` for an upload whose declared length passes a quota: in a
+        transaction of its own, as the caller's rolls back with the refusal."""
+        with self.sessions.begin() as session:
+            emit(
+                session,
+                "upload.failed",
+                row.id,
+                owner_id=row.owner_id,
+                video_id=row.video_id,
+                reason="over_quota",
+                detail=detail,
+            )
 
     def _refuse_excess(self, row: Upload, owner: Owner, end: int) -> None:
         if row.length is not None and end > row.length:

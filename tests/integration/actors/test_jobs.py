@@ -88,6 +88,19 @@ def _until(predicate: Callable[[], bool], timeout: float = 120) -> None:
     eventually(predicate, timeout=timeout, interval=0.2)
 
 
+def _events(settings: Settings, aggregate_id: str, topic: str) -> list[dict[str, Any]]:
+    sessions = db.session_factory(db.make_engine(settings.resolved_database_url))
+    with sessions() as session:
+        return [
+            dict(payload)
+            for payload in session.scalars(
+                select(OutboxEvent.payload)
+                .where(OutboxEvent.aggregate_id == aggregate_id, OutboxEvent.topic == topic)
+                .order_by(OutboxEvent.id)
+            )
+        ]
+
+
 def _row(settings: Settings, model: type[Any], key: str) -> Any:
     with db.session_factory(db.make_engine(settings.resolved_database_url))() as session:
         return session.get(model, key)
@@ -130,6 +143,7 @@ def test_job_runs_to_ready_with_progress(settings: Settings, clip: Path) -> None
             select(OutboxEvent.topic).where(OutboxEvent.aggregate_id == video_id)
         ).all()
     assert "transcode.done" in topics
+    assert _events(settings, video_id, "video.ready")[0]["owner_id"] == handover["owner_id"]
 
 
 def test_a_file_that_is_not_a_video_is_refused_once_and_deleted(settings: Settings) -> None:
@@ -146,6 +160,11 @@ def test_a_file_that_is_not_a_video_is_refused_once_and_deleted(settings: Settin
     assert upload.status is UploadStatus.FAILED
     assert upload.failure_reason == video.failure_reason
     assert not LocalStore(settings.objects_dir).exists(handover["source_key"])
+    [failed] = _events(settings, handover["upload_id"], "upload.failed")
+    assert (failed["reason"], failed["owner_id"]) == ("not_a_video", handover["owner_id"])
+    assert failed["detail"] == upload.failure_reason
+    [video_failed] = _events(settings, handover["video_id"], "video.failed")
+    assert video_failed["reason"] == "unsupported_format"
 
 
 def test_a_video_longer_than_the_minutes_left_is_refused(settings: Settings, clip: Path) -> None:
@@ -157,6 +176,8 @@ def test_a_video_longer_than_the_minutes_left_is_refused(settings: Settings, cli
     assert video.failure_reason.startswith("upload_minutes_per_month: this video is")
     assert "upgrade your plan" in video.failure_reason
     assert _row(settings, Upload, handover["upload_id"]).status is UploadStatus.FAILED
+    [failed] = _events(settings, handover["upload_id"], "upload.failed")
+    assert failed["reason"] == "over_quota"
 
 
 def test_unfinished_jobs_resume_after_the_actor_dies(settings: Settings, clip: Path) -> None:

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 import ray
+from sqlalchemy import select
 
 from actors.scheduler import Periodic, Scheduler, SchedulerClient
 from cluster import db
 from cluster.config import Settings, load_settings
-from cluster.db.models import ScheduledRun, Upload, UploadStatus, User
+from cluster.db.models import OutboxEvent, ScheduledRun, Upload, UploadStatus, User
 from cluster.storage import LocalStore
 from serve.uploads.sweep import sweep_uploads
 from tests.support.waiting import eventually
@@ -95,6 +96,12 @@ def test_a_run_missed_while_down_runs_once_at_start_and_not_early_again(
     assert scheduler.status("upload-sweep").result == 1  # the task's answer: one reclaimed
     with _sessions(settings)() as session:
         assert session.get(Upload, upload_id).status is UploadStatus.EXPIRED  # type: ignore[union-attr]
+        expired = session.scalars(
+            select(OutboxEvent.payload).where(
+                OutboxEvent.aggregate_id == upload_id, OutboxEvent.topic == "upload.failed"
+            )
+        ).all()
+    assert [event["reason"] for event in expired] == ["expired"]
     assert not LocalStore(settings.objects_dir).exists("raw/abandoned")
     recent = _row(settings, "recent")
     assert recent is not None and recent.runs == 1, "work that is not due does not run"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from cluster.db.models import OutboxEvent
 from cluster.errors import Forbidden, InvalidInput
 from serve.library.comments import Comments
 from serve.library.videos import Library
@@ -40,3 +42,31 @@ def test_threaded_comments_and_who_may_edit_or_remove_them(
     assert [c.deleted for c in after] == [False, True]
     assert library.video(video_id=video, viewer_id=None).comment_count == 2  # type: ignore[union-attr]
     assert topics(library, video).count("comment.added") == 3
+
+
+def test_a_reply_names_its_parent_and_whom_to_tell(library: Library, comments: Comments) -> None:
+    video = add_video(library)
+    first = comments.add_comment(video_id=video, author_id=OTHER, body="Question?")
+    reply = comments.add_comment(video_id=video, author_id=PRO, body="Answer", parent_id=first.id)
+    with library.sessions() as session:
+        payloads = session.scalars(
+            select(OutboxEvent.payload)
+            .where(OutboxEvent.aggregate_id == video, OutboxEvent.topic == "comment.added")
+            .order_by(OutboxEvent.id)
+        ).all()
+    assert payloads == [
+        {
+            "comment_id": first.id,
+            "author_id": OTHER,
+            "owner_id": OWNER,
+            "parent_id": None,
+            "parent_author_id": None,
+        },
+        {
+            "comment_id": reply.id,
+            "author_id": PRO,
+            "owner_id": OWNER,
+            "parent_id": first.id,
+            "parent_author_id": OTHER,
+        },
+    ]

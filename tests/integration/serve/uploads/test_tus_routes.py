@@ -30,7 +30,7 @@ from actors.jobs_client import JobView
 from cluster import db
 from cluster.bench.sources import make_source
 from cluster.config import Settings, load_settings
-from cluster.db.models import Job, Upload, UploadStatus, Video, VideoStatus
+from cluster.db.models import Job, OutboxEvent, Upload, UploadStatus, Video, VideoStatus
 from cluster.storage import S3Store
 from cluster.upload_client import UrlStore, upload_file
 from serve.gateway.ingress import Gateway, create_app
@@ -286,6 +286,22 @@ async def test_deferred_length_is_declared_by_a_later_patch(env: Env) -> None:
     assert response.status_code == 204
     assert env.row(upload_id).status == "complete"
     assert env.stored(upload_id) == b"a" * 10 + b"b" * 5
+
+
+async def test_a_deferred_length_past_the_tier_limit_is_refused_with_an_event(env: Env) -> None:
+    upload_id = await _create(env, None, **{"Upload-Defer-Length": "1"})
+    too_big = str(3 * 1024**3)  # the free tier stops at 2 GiB
+    response = await _patch(env, upload_id, 0, b"a", **{"Upload-Length": too_big})
+    assert response.status_code == 413
+    with env.uploads.sessions() as session:
+        [event] = session.scalars(
+            select(OutboxEvent).where(
+                OutboxEvent.aggregate_id == upload_id, OutboxEvent.topic == "upload.failed"
+            )
+        ).all()
+    assert event.payload["reason"] == "over_quota"
+    assert event.payload["owner_id"] == env.row(upload_id).owner_id
+    assert "maximum upload size" in event.payload["detail"]
 
 
 async def test_concatenation_joins_partial_uploads(
