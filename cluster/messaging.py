@@ -12,8 +12,9 @@ import ssl
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -38,8 +39,77 @@ class Message:
     body: str
 
 
+@dataclass(frozen=True, slots=True)
+class Email:
+    """A multipart email (text, and HTML when given) with the headers the notifier sets:
+    a stable `Message-ID` (a retried delivery keeps its id, so a receiver can drop the
+    copy), `List-Unsubscribe` on campaigns."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    to_name: str = ""
+    message_id: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 class MessageSender(Protocol):
     def send(self, message: Message) -> None: ...
+
+
+class MailSender(Protocol):
+    def send_email(self, email: Email) -> None: ...
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse a CR or LF in a header value: it would end the header and start another
+    (a `Bcc:` smuggled in through a video title or a display name)."""
+    if "\r" in value or "\n" in value:
+        raise DeliveryError(
+            f"the email's {name} holds a line break (CR or LF), which would inject a header: "
+            "remove it",
+            permanent=True,
+        )
+
+
+def build_email(email: Email, *, sender: str) -> EmailMessage:
+    """The MIME message: multipart/alternative (text first, then HTML) when there is HTML."""
+    for name, value in (
+        ("subject", email.subject),
+        ("display name", email.to_name),
+        ("recipient", email.to),
+        *email.headers,
+    ):
+        check_header(name, value)
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = (
+        Address(display_name=email.to_name, addr_spec=email.to) if email.to_name else email.to
+    )
+    message["Subject"] = email.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = email.message_id or make_msgid(domain=sender_domain(sender))
+    for name, value in email.headers:
+        message[name] = value
+    message.set_content(email.text)
+    if email.html is not None:
+        message.add_alternative(email.html, subtype="html")
+    return message
+
+
+def sender_domain(sender: str) -> str:
+    """The domain of `vidray <no-reply@example.com>`: what Message-IDs end with."""
+    return parseaddr(sender)[1].rpartition("@")[2] or "vidray"
+
+
+def _smtp_code(exc: BaseException) -> int | None:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return max(codes) if codes else None
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return int(exc.smtp_code)
+    return None  # no connection, or it dropped: worth another try
 
 
 class OutboxSender:
@@ -49,11 +119,30 @@ class OutboxSender:
         self.directory = Path(directory)
 
     def send(self, message: Message) -> None:
+        self._write(message.channel, asdict(message))
+
+    def send_email(self, email: Email) -> None:
+        """The same file as `send`, with the HTML part and the headers beside the text."""
+        build_email(email, sender="vidray <outbox@localhost>")  # the same refusals as SMTP
+        self._write(
+            "email",
+            {
+                "channel": "email",
+                "to": email.to,
+                "subject": email.subject,
+                "body": email.text,
+                "html": email.html,
+                "message_id": email.message_id,
+                "headers": dict(email.headers),
+            },
+        )
+
+    def _write(self, channel: str, record: dict[str, object]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"{time.time_ns()}-{message.channel}-{uuid.uuid4().hex[:8]}.json"
+        name = f"{time.time_ns()}-{channel}-{uuid.uuid4().hex[:8]}.json"
         tmp = self.directory / f".{name}.tmp"
         # Write then rename: a reader polling the folder never sees half a message.
-        tmp.write_text(json.dumps(asdict(message), indent=2) + "\n")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(self.directory / name)
 
 
@@ -88,22 +177,24 @@ class SmtpSender:
         return smtp
 
     def send(self, message: Message) -> None:
-        email = EmailMessage()
-        email["From"] = self.sender
-        email["To"] = message.to
-        email["Subject"] = message.subject
-        email["Date"] = formatdate(localtime=False)
-        email["Message-ID"] = make_msgid(domain="vidray")
-        email.set_content(message.body)
+        self.send_email(Email(to=message.to, subject=message.subject, text=message.body))
+
+    def send_email(self, email: Email) -> None:
+        """Hand `email` to the server; a `DeliveryError` says whether a retry can help
+        (`permanent` on a 5xx or a refused header)."""
+        mime = build_email(email, sender=self.sender)
         try:
             with self._connect() as smtp:
                 if self.user:
                     smtp.login(self.user, self.password or "")
-                smtp.send_message(email)
+                smtp.send_message(mime)
         except (OSError, smtplib.SMTPException) as exc:
+            code = _smtp_code(exc)
             raise DeliveryError(
                 f"cannot send email through {self.host}:{self.port} ({exc}): check "
-                "VIDRAY_SMTP_HOST, VIDRAY_SMTP_PORT, VIDRAY_SMTP_SECURITY and the credentials"
+                "VIDRAY_SMTP_HOST, VIDRAY_SMTP_PORT, VIDRAY_SMTP_SECURITY and the credentials",
+                permanent=code is not None and 500 <= code < 600,
+                code=code,
             ) from None
 
 
@@ -137,8 +228,14 @@ class ChannelRouter:
     def send(self, message: Message) -> None:
         self.senders[message.channel].send(message)
 
+    def send_email(self, email: Email) -> None:
+        sender = self.senders["email"]
+        if not hasattr(sender, "send_email"):
+            raise TypeError(f"{type(sender).__name__} cannot send multipart email")
+        sender.send_email(email)
 
-def open_sender(settings: Settings) -> MessageSender:
+
+def open_sender(settings: Settings) -> ChannelRouter:
     """SMTP and the SMS provider where configured, the outbox folder for the rest."""
     outbox = OutboxSender(settings.outbox_dir)
     email: MessageSender = outbox
