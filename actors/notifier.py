@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -26,12 +27,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from actors.campaign_sends import CampaignSender, Progress, progress
 from actors.deliveries import Deliveries, Sender
 from actors.recipients import Target, targets_for
 from actors.singleton import start_singleton
 from cluster import db
 from cluster.config import Settings
-from cluster.db.models import Delivery, Notification, User
+from cluster.db.models import Campaign, Delivery, Notification, User
 from cluster.events import Event
 from cluster.messaging import open_sender, sender_domain
 from cluster.notifications.kinds import preferences_of
@@ -188,10 +190,18 @@ class NotifierActor:
             sender=open_sender(settings),
             clock=time.time,
         )
+        self.campaigns = CampaignSender(
+            settings=settings,
+            sessions=self.notifier.sessions,
+            sender=self.notifier.deliveries.sender,
+            clock=time.time,
+        )
         # Whatever a previous incarnation left `sending` died with it: due again now.
         self.notifier.deliveries.recover()
         self._wake: asyncio.Event | None = None
         self._loop_task: asyncio.Task[None] | None = None
+        self._running: dict[str, asyncio.Task[Progress | None]] = {}
+        self._stop = threading.Event()
 
     def _ensure_loop(self) -> asyncio.Event:
         if self._wake is None:
@@ -207,8 +217,31 @@ class NotifierActor:
             self._wake.clear()
             try:
                 await asyncio.to_thread(self.notifier.deliver_due)
+                for campaign_id in await asyncio.to_thread(self._campaigns_due):
+                    self._send_campaign(campaign_id)
             except Exception:  # the loop outlives a database hiccup
                 log.exception("sending due notifications failed; trying again later")
+
+    def _campaigns_due(self) -> list[str]:
+        """Campaigns to run now: scheduled ones whose time came, and those a previous
+        incarnation was sending (they resume where they stopped)."""
+        now = self.campaigns.now()
+        with self.notifier.sessions() as session:
+            return list(
+                session.scalars(
+                    select(Campaign.id).where(
+                        (Campaign.state == "sending")
+                        | ((Campaign.state == "scheduled") & (Campaign.scheduled_at <= now))
+                    )
+                )
+            )
+
+    def _send_campaign(self, campaign_id: str) -> None:
+        task = self._running.get(campaign_id)
+        if task is None or task.done():
+            self._running[campaign_id] = asyncio.get_running_loop().create_task(
+                asyncio.to_thread(self.campaigns.run, campaign_id, stop=self._stop)
+            )
 
     async def start(self) -> bool:
         self._ensure_loop()
@@ -224,6 +257,18 @@ class NotifierActor:
         """Send what is due now (the scheduler's periodic call, and tests)."""
         self._ensure_loop()
         return dict(await asyncio.to_thread(self.notifier.deliver_due))
+
+    async def send_campaign(self, campaign_id: str) -> None:
+        """Start (or resume) sending a campaign; returns at once."""
+        self._ensure_loop()
+        self._send_campaign(campaign_id)
+
+    async def campaign_progress(self, campaign_id: str) -> Progress | None:
+        def read() -> Progress | None:
+            with self.notifier.sessions() as session:
+                return progress(session, campaign_id)
+
+        return await asyncio.to_thread(read)
 
 
 class NotifierClient:
@@ -262,6 +307,17 @@ class NotifierClient:
 
         outcome: dict[str, int] = ray.get(self.actor.deliver_due.remote())
         return outcome
+
+    def send_campaign(self, campaign_id: str) -> None:
+        import ray
+
+        ray.get(self.actor.send_campaign.remote(campaign_id))
+
+    def campaign_progress(self, campaign_id: str) -> Progress | None:
+        import ray
+
+        found: Progress | None = ray.get(self.actor.campaign_progress.remote(campaign_id))
+        return found
 
 
 def deliver_due(settings: Settings) -> dict[str, int]:
