@@ -78,6 +78,8 @@ class Gateway:
             stream=platform.stream,
             files=self.files,
             jobs=platform.jobs,
+            inbox=platform.inbox,
+            campaigns=platform.campaigns,
             ip=ip,
         )
 

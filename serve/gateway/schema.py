@@ -32,8 +32,14 @@ from cluster.errors import VidrayError
 from serve.gateway.accounts import AccountMutations, AccountQueries
 from serve.gateway.context import GatewayContext
 from serve.gateway.errors import ErrorCodes
+from serve.gateway.notifications import (
+    NotificationMutations,
+    NotificationQueries,
+    NotificationSubscription,
+)
 from serve.gateway.uploads import UploadMutations, UploadQueries
-from serve.gateway.videos import Subscription, VideoMutations, VideoQueries
+from serve.gateway.videos import Subscription as VideoSubscription
+from serve.gateway.videos import VideoMutations, VideoQueries
 
 MAX_ALIASES = 15
 MAX_TOKENS = 5000
@@ -69,8 +75,32 @@ class PlatformQueries:
         )
 
 
-Query = merge_types("Query", (PlatformQueries, AccountQueries, UploadQueries, VideoQueries))
-Mutation = merge_types("Mutation", (AccountMutations, UploadMutations, VideoMutations))
+Query = merge_types(
+    "Query",
+    (
+        PlatformQueries,
+        AccountQueries,
+        UploadQueries,
+        VideoQueries,
+        NotificationQueries,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        AccountMutations,
+        UploadMutations,
+        VideoMutations,
+        NotificationMutations,
+    ),
+)
+Subscription = merge_types(
+    "Subscription",
+    (
+        VideoSubscription,
+        NotificationSubscription,
+    ),
+)
 
 
 def _unexpected(error: GraphQLError) -> bool:
