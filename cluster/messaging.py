@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 import smtplib
 import ssl
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.header import Header
+from email.message import Message as Message_
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -73,8 +79,22 @@ def check_header(name: str, value: str) -> None:
         )
 
 
-def build_email(email: Email, *, sender: str) -> EmailMessage:
-    """The MIME message: multipart/alternative (text first, then HTML) when there is HTML."""
+# Headers stay on one line up to RFC 5322's hard limit: a folded `List-Unsubscribe`
+# (a long signed URL) starts with a line break that some mail clients keep.
+UNFOLDED = compat32.clone(max_line_length=998)
+
+
+def _header(name: str, value: str) -> str:
+    # ASCII goes as is; anything else as RFC 2047 encoded words, folded knowing the
+    # header's name (else the first line breaks before the value).
+    return value if value.isascii() else Header(value, "utf-8", header_name=name).encode()
+
+
+def build_email(email: Email, *, sender: str) -> Message_:
+    """The MIME message: multipart/alternative (text first, then HTML) when there is HTML.
+
+    Built with the `email.mime` classes (the compat32 policy): about ten times faster
+    than `EmailMessage`, which counts when a campaign sends hundreds a second."""
     for name, value in (
         ("subject", email.subject),
         ("display name", email.to_name),
@@ -82,19 +102,22 @@ def build_email(email: Email, *, sender: str) -> EmailMessage:
         *email.headers,
     ):
         check_header(name, value)
-    message = EmailMessage()
+    text = MIMEText(email.text, "plain", "utf-8", policy=UNFOLDED)
+    message: Message_
+    if email.html is None:
+        message = text
+    else:
+        message = MIMEMultipart("alternative", policy=UNFOLDED)
+        message.attach(text)
+        message.attach(MIMEText(email.html, "html", "utf-8", policy=UNFOLDED))
     message["From"] = sender
-    message["To"] = (
-        Address(display_name=email.to_name, addr_spec=email.to) if email.to_name else email.to
-    )
-    message["Subject"] = email.subject
+    # formataddr encodes a non-ASCII display name (RFC 2047) and quotes the rest.
+    message["To"] = formataddr((email.to_name, email.to)) if email.to_name else email.to
+    message["Subject"] = _header("Subject", email.subject)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = email.message_id or make_msgid(domain=sender_domain(sender))
     for name, value in email.headers:
-        message[name] = value
-    message.set_content(email.text)
-    if email.html is not None:
-        message.add_alternative(email.html, subtype="html")
+        message[name] = _header(name, value)
     return message
 
 
@@ -165,6 +188,7 @@ class SmtpSender:
         self.security = security
         self.user = user
         self.password = password
+        self._local = threading.local()
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "ssl":
@@ -179,16 +203,52 @@ class SmtpSender:
     def send(self, message: Message) -> None:
         self.send_email(Email(to=message.to, subject=message.subject, text=message.body))
 
+    def _open(self) -> smtplib.SMTP:
+        smtp = self._connect()
+        if self.user:
+            smtp.login(self.user, self.password or "")
+        return smtp
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep one connection for this thread's sends inside the block (a campaign):
+        a connection and its EHLO, login and QUIT per message cost more than the
+        message."""
+        self._local.keep = True
+        try:
+            yield
+        finally:
+            self._local.keep = False
+            smtp = getattr(self._local, "smtp", None)
+            self._local.smtp = None
+            if smtp is not None:
+                with suppress(OSError, smtplib.SMTPException):
+                    smtp.quit()
+
+    def _send_kept(self, mime: Message_) -> None:
+        smtp = getattr(self._local, "smtp", None)
+        if smtp is not None:
+            try:
+                smtp.send_message(mime)
+                return
+            except smtplib.SMTPServerDisconnected:
+                self._local.smtp = None  # the server hung up between messages: once more
+        self._local.smtp = self._open()
+        self._local.smtp.send_message(mime)
+
     def send_email(self, email: Email) -> None:
         """Hand `email` to the server; a `DeliveryError` says whether a retry can help
         (`permanent` on a 5xx or a refused header)."""
         mime = build_email(email, sender=self.sender)
         try:
-            with self._connect() as smtp:
-                if self.user:
-                    smtp.login(self.user, self.password or "")
-                smtp.send_message(mime)
+            if getattr(self._local, "keep", False):
+                self._send_kept(mime)
+            else:
+                with self._open() as smtp:
+                    smtp.send_message(mime)
         except (OSError, smtplib.SMTPException) as exc:
+            if not isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPSenderRefused):
+                self._local.smtp = None  # a broken connection is not reused
             code = _smtp_code(exc)
             raise DeliveryError(
                 f"cannot send email through {self.host}:{self.port} ({exc}): check "
@@ -227,6 +287,11 @@ class ChannelRouter:
 
     def send(self, message: Message) -> None:
         self.senders[message.channel].send(message)
+
+    def session(self) -> AbstractContextManager[None]:
+        """One SMTP connection for many emails from this thread, where SMTP is used."""
+        keep = getattr(self.senders["email"], "session", None)
+        return keep() if keep is not None else nullcontext()
 
     def send_email(self, email: Email) -> None:
         sender = self.senders["email"]

@@ -12,7 +12,18 @@ from importlib.metadata import version as package_version
 
 import typer
 
-from cluster.cli import admin, assets, bench, login, migrate, nginx, transcode, up, upload
+from cluster.cli import (
+    admin,
+    assets,
+    bench,
+    campaigns,
+    login,
+    migrate,
+    nginx,
+    transcode,
+    up,
+    upload,
+)
 from cluster.cli.console import console
 from cluster.cli.help import Command, Group
 
@@ -46,7 +57,9 @@ bench_app.command("transcode", cls=Command)(bench.bench_transcode)
 bench_app.command("upload", cls=Command)(bench.bench_upload)
 bench_app.command("stream", cls=Command)(bench.bench_stream)
 bench_app.command("graphql", cls=Command)(bench.bench_graphql)
+bench_app.command("notify-campaigns", cls=Command)(bench.bench_notify_campaigns)
 app.add_typer(bench_app, name="bench")
+app.add_typer(campaigns.app, name="campaigns")
 
 
 def main() -> None:
