@@ -28,6 +28,7 @@ from tests.support.notifications import (
     follow,
 )
 from tests.support.smtp import SmtpInbox, smtp_server
+from tests.support.waiting import eventually
 
 HOUR = 3600.0
 
@@ -300,3 +301,50 @@ def test_a_display_name_with_a_line_break_stays_one_header_line(
     assert rcpts == ["crlf@example.com"]
     assert mail["Bcc"] is None
     assert mail["Subject"] == "Your video “x y” is ready"
+
+
+@pytest.mark.usefixtures("ray_cluster")
+def test_the_actor_killed_mid_retry_restarts_and_sends_once(
+    tmp_path: Path, smtp: SmtpInbox
+) -> None:
+    import ray
+
+    from actors.notifier import NotifierClient
+
+    settings = load_settings(
+        data_dir=tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_security="none",
+        notify_retry_base_s=0.2,
+        notify_poll_s=0.2,
+        ray_namespace="vidray-test",
+    )
+    engine = db.make_engine(settings.resolved_database_url)
+    db.migrate(engine)
+    sessions = db.session_factory(engine)
+    owner = add_user(sessions, "actor")
+    ready = event("video.ready", add_video(sessions, owner, "v"), owner_id=owner)
+    smtp.defer_all = True  # 421 until the actor has died once
+    client = NotifierClient.start(settings)
+    try:
+        client.handle([ready])
+        eventually(lambda: _deliveries(sessions)[0].attempts >= 1, timeout=30)
+        ray.kill(client.actor, no_restart=False)  # Ray restarts it; it recovers from the DB
+        smtp.defer_all = False
+        # The dispatcher hands the unacknowledged batch over again, until the restarted
+        # actor takes it (a call during the restart fails, and is retried).
+        eventually(
+            lambda: client.handle([ready]) or True,
+            timeout=60,
+            ignoring=(ray.exceptions.ActorUnavailableError, ray.exceptions.RayActorError),
+        )
+        eventually(lambda: smtp.mails_to("actor@example.com"), timeout=60)
+        eventually(lambda: _deliveries(sessions)[0].state == "sent", timeout=30)
+        client.deliver_due()  # nothing is left to send: no second copy
+        assert len(smtp.mails_to("actor@example.com")) == 1
+        assert len(_deliveries(sessions)) == 1
+        assert len(_inbox(sessions, owner)) == 1
+    finally:
+        ray.kill(client.actor, no_restart=True)
+        engine.dispose()
