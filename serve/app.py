@@ -18,6 +18,8 @@ from ray.serve import Application
 from actors import scheduler
 from actors.jobs import start as start_jobs
 from actors.jobs_client import JobsClient
+from actors.notifier import NotifierClient
+from actors.notifier import deliver_due as notifier_deliver_due
 from actors.scheduler import Periodic, SchedulerClient
 from cluster.config import Settings
 from serve.gateway.ingress import Gateway
@@ -44,7 +46,7 @@ class GatewayReplica(Gateway):
         if jobs is None:  # a benchmark of the request path runs no job actor
             log.warning("no job actor is running: uploads wait in 'processing'")
         super().__init__(
-            Platform(settings, jobs=jobs),
+            Platform(settings, jobs=jobs, notifier=NotifierClient.connect(settings)),
             upload_base=edge_base(settings) if settings.upload_edge else None,
             edge=UploadEdgeClient(settings) if settings.upload_edge else None,
         )
@@ -90,16 +92,24 @@ class Actors:
 
     jobs: JobsClient
     scheduler: SchedulerClient
+    notifier: NotifierClient
 
 
 def periodic_work(settings: Settings) -> list[Periodic]:
     """What the scheduler runs, each as a Ray task, every `every_s` seconds."""
     return [
         Periodic(name="upload-sweep", every_s=settings.upload_sweep_interval_s, run=sweep_uploads),
+        # The notifier polls on its own; this restarts its loop after Ray restarted it.
+        Periodic(name="notify-retries", every_s=60.0, run=notifier_deliver_due),
     ]
 
 
 def start_actors(settings: Settings) -> Actors:
     """The job actor and the scheduler: created if missing, found if running."""
     jobs = start_jobs(settings)
-    return Actors(jobs=jobs, scheduler=scheduler.start(settings, periodic_work(settings)))
+    notifier = NotifierClient.start(settings)
+    return Actors(
+        jobs=jobs,
+        scheduler=scheduler.start(settings, periodic_work(settings)),
+        notifier=notifier,
+    )
