@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
-from cluster.db.models import Comment, User, Video, Visibility
+from cluster.db.models import Comment, Upload, User, Video, Visibility
 from cluster.events import Event
 
 EXCERPT_CHARS = 140
@@ -84,7 +84,13 @@ def video_failed(session: Session, event: Event) -> list[Target]:
     owner_id = event.data.get("owner_id") or (video.owner_id if video else None)
     if owner_id is None:
         return []
-    reason = event.data.get("reason") or (video.failure_reason if video else None) or ""
+    # `detail` says what went wrong in words; `reason` is a code (the jobs actor's).
+    reason = (
+        event.data.get("detail")
+        or (video.failure_reason if video else None)
+        or event.data.get("reason")
+        or ""
+    )
     return [Target(owner_id, "video_failed", {**_video_context(video, event), "reason": reason})]
 
 
@@ -99,12 +105,20 @@ def upload_failed(session: Session, event: Event) -> list[Target]:
     }
     reason = event.data.get("reason", "")
     detail = event.data.get("detail") or ""
+    video = session.get(Video, event.data["video_id"]) if event.data.get("video_id") else None
+    upload = session.get(Upload, event.aggregate_id)
+    title = (
+        (video.title if video is not None else None)
+        or (upload.meta.get("filename") if upload is not None else None)
+        or "your file"
+    )
     return [
         Target(
             owner_id,
             "upload_failed",
             {
-                "title": event.data.get("filename") or event.data.get("title") or "your file",
+                "title": title,
+                "video_id": video.id if video is not None else "",
                 "reason": " ".join(filter(None, [reasons.get(reason, reason), detail])),
             },
         )
@@ -143,7 +157,9 @@ def webhook_disabled(session: Session, event: Event) -> list[Target]:
     owner_id = event.data.get("owner_id")
     if owner_id is None:
         return []
-    context = {"url": event.data.get("url", ""), "reason": event.data.get("reason", "")}
+    reasons = {"gone": "It answered 410 Gone.", "failing": "Every delivery to it failed."}
+    reason = event.data.get("detail") or reasons.get(event.data.get("reason", ""), "")
+    context = {"url": event.data.get("url", ""), "reason": reason}
     return [Target(owner_id, "webhook_disabled", context)]
 
 

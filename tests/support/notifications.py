@@ -77,7 +77,7 @@ def add_comment(
 FOLLOWS_DDL = (
     "CREATE TABLE IF NOT EXISTS follows ("
     "follower_id VARCHAR(16) NOT NULL, creator_id VARCHAR(16) NOT NULL, "
-    "PRIMARY KEY (follower_id, creator_id))"
+    "created_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (follower_id, creator_id))"
 )
 
 
@@ -87,8 +87,8 @@ def follow(engine: Engine, *, follower_id: str, creator_id: str) -> None:
     with engine.begin() as conn:
         conn.execute(text(FOLLOWS_DDL))
         conn.execute(
-            text("INSERT INTO follows (follower_id, creator_id) VALUES (:f, :c)"),
-            {"f": follower_id, "c": creator_id},
+            text("INSERT INTO follows (follower_id, creator_id, created_at) VALUES (:f, :c, :t)"),
+            {"f": follower_id, "c": creator_id, "t": datetime.now(UTC)},
         )
 
 

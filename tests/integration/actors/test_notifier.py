@@ -4,6 +4,7 @@ platform's (fake) clock, dead letters and suppressions."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -190,6 +191,63 @@ def test_comments_and_replies_reach_the_video_owner_and_the_parent_author(
     assert (to_first.kind, to_first.body) == ("reply_to_my_comment", "Agreed")
     assert to_first.title == "Sam replied to your comment on “Talk”."
     assert _inbox(sessions, second) == []  # nobody is told of their own comment
+
+
+def test_failures_reach_their_owner_in_words_and_sms_where_chosen(
+    settings: Settings, sessions: sessionmaker[Session], clock: FakeClock, smtp: SmtpInbox
+) -> None:
+    owner = add_user(sessions, "unlucky", phone="+14155550123")
+    with sessions.begin() as session:
+        set_preference(
+            session,
+            user_id=owner,
+            preference=Preference("upload_failed", in_app=True, email=True, sms=True),
+        )
+    video = add_video(sessions, owner, "Holiday")
+    outbox = settings.outbox_dir  # no SMS provider configured: SMS lands in the outbox
+    notifier = _notifier(settings, sessions, clock)
+    notifier.handle(
+        [
+            event(
+                "video.failed",
+                video,
+                owner_id=owner,
+                reason="internal",
+                detail="the encoder ran out of memory",
+            ),
+            event(
+                "upload.failed",
+                "upload-1",
+                owner_id=owner,
+                video_id=video,
+                reason="not_a_video",
+                detail="no video or audio stream",
+            ),
+            event(
+                "webhook.disabled",
+                "hook-1",
+                owner_id=owner,
+                url="https://hooks.example.com/in",
+                reason="gone",
+                detail="the endpoint answered 410 Gone",
+            ),
+        ]
+    )
+    assert notifier.deliver_due() == {"sent": 4}
+
+    subjects = sorted(m["Subject"] for m in smtp.mails_to("unlucky@example.com"))
+    assert subjects == [
+        "Your upload “Holiday” failed",
+        "Your video “Holiday” could not be processed",
+        "Your webhook endpoint was disabled",
+    ]
+    bodies = {n.kind: n.body for n in _inbox(sessions, owner)}
+    assert bodies["video_failed"] == "the encoder ran out of memory"
+    assert bodies["upload_failed"].startswith("The file is not a video")
+    assert bodies["webhook_disabled"] == "the endpoint answered 410 Gone"
+    [sms] = [json.loads(p.read_text()) for p in outbox.glob("*-sms-*.json")]
+    assert sms["to"] == "+14155550123"
+    assert sms["body"].startswith("Your upload “Holiday” failed.")
 
 
 class Crash(BaseException):
