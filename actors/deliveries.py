@@ -116,9 +116,14 @@ class Deliveries:
     def run_due(self) -> Counter[str]:
         """Attempt everything due now, once each; how many ended in each state."""
         outcome: Counter[str] = Counter()
-        for delivery_id in self.due():
-            outcome[self.attempt(delivery_id)] += 1
-        return outcome
+        while True:
+            due = self.due()
+            for delivery_id in due:
+                outcome[self.attempt(delivery_id)] += 1
+            # A full batch may hide more behind it; a failure is due later, not now,
+            # so this ends.
+            if len(due) < BATCH:
+                return outcome
 
     def _claim(self, delivery_id: int) -> Attempt | str:
         with self.sessions.begin() as session:

@@ -208,6 +208,11 @@ class Campaigns:
             campaign = self._campaign(session, campaign_id)
             if campaign.state == "draft":
                 raise InvalidInput("campaign", "send or schedule it first")
+            scheduled = _aware(campaign.scheduled_at)
+            if campaign.state == "scheduled" and scheduled and scheduled > self._now():
+                raise InvalidInput(
+                    "campaign", f"it is scheduled for {scheduled:%Y-%m-%d %H:%M} UTC: send it then"
+                )
         runner = CampaignSender(
             settings=self.settings, sessions=self.sessions, sender=self.sender, clock=self.clock
         )

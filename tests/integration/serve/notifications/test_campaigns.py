@@ -6,6 +6,7 @@ sending is paced and resumes after a crash without sending anyone a second copy.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +25,7 @@ from cluster.messaging import Email, Message, open_sender
 from cluster.notifications.kinds import Preference, set_preference
 from serve.gateway.ingress import Gateway, create_app
 from serve.notifications.campaigns import Campaigns
+from serve.notifications.errors import CampaignLocked
 from serve.platform import Platform
 from tests.support.clock import FakeClock
 from tests.support.notifications import add_user, clear
@@ -304,3 +306,24 @@ def test_sending_is_paced_and_resumes_after_a_crash_without_duplicates(
         assert "interrupted" in (interrupted.error or "")
     assert restarted.run(created.id) == done  # a finished campaign sends nothing more
     assert smtp.count() == 11
+
+
+def test_a_scheduled_campaign_waits_for_its_time_on_the_clock(
+    campaigns: Campaigns,
+    admin: str,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    smtp: SmtpInbox,
+) -> None:
+    subscriber(sessions, "later")
+    created = campaigns.create(actor_id=admin, subject="Later", html=HTML, text=TEXT)
+    at = datetime.fromtimestamp(clock() + 3600, UTC)
+    assert campaigns.schedule(actor_id=admin, campaign_id=created.id, at=at).state == "scheduled"
+    with pytest.raises(InvalidInput, match="scheduled for"):
+        campaigns.run_here(created.id)
+    assert smtp.count() == 0
+    clock.advance(3600)
+    done = campaigns.run_here(created.id)
+    assert done is not None and (done.state, done.sent) == ("sent", 1)
+    with pytest.raises(CampaignLocked):
+        campaigns.send(actor_id=admin, campaign_id=created.id)
