@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -190,9 +192,7 @@ class CampaignSender:
             if campaign is None or campaign.state != "sending":
                 return progress(session, campaign_id)
             subject, html, text = campaign.subject, campaign.html, campaign.text
-        keep = getattr(self.sender, "session", None)  # one SMTP connection for all
-        with keep() if keep is not None else contextlib.nullcontext():
-            self._send_all(campaign_id, parts=(subject, html, text), stop=stop)
+        self._send_all(campaign_id, parts=(subject, html, text), stop=stop)
         with self.sessions.begin() as session:
             left = session.scalar(
                 select(func.count()).where(
@@ -212,35 +212,88 @@ class CampaignSender:
         one chunk `sending`, and those are marked failed, never sent twice."""
         return max(1, min(50, int(self.settings.campaign_rate / 10)))
 
+    def connections(self) -> int:
+        """SMTP connections sending at once: one per 50 messages/s of the limit (1 to 4),
+        so a server's round trips do not cap the rate below its limit."""
+        return max(1, min(4, math.ceil(self.settings.campaign_rate / 50)))
+
     def _send_all(
         self, campaign_id: str, *, parts: tuple[str, str, str], stop: threading.Event | None
     ) -> None:
+        """Pace the rows out to `connections()` worker threads, a chunk at a time."""
+        halt = threading.Event()  # this run's own: an error here stops no other campaign
+
+        def stopping() -> bool:
+            return halt.is_set() or failures != [] or (stop is not None and stop.is_set())
+
+        jobs: queue.Queue[tuple[int, str, str] | None] = queue.Queue(maxsize=1)
+        outcomes: dict[int, tuple[str, str | None]] = {}
+        lock = threading.Lock()
+        failures: list[BaseException] = []
+
+        def work() -> None:
+            keep = getattr(self.sender, "session", None)  # one connection per worker
+            with keep() if keep is not None else contextlib.nullcontext():
+                while True:
+                    item = jobs.get()
+                    try:
+                        if item is None:
+                            return
+                        if stopping():
+                            continue  # what is left stays pending
+                        row_id, user_id, address = item
+                        # Until it returns, this row's fate is unknown: left `sending`,
+                        # it is marked failed on resume, never sent again.
+                        with lock:
+                            outcomes[row_id] = ("sending", None)
+                        result = self._send_one(
+                            campaign_id=campaign_id, user_id=user_id, address=address, parts=parts
+                        )
+                        with lock:
+                            outcomes[row_id] = result
+                    except BaseException as exc:  # re-raised by the pacing thread
+                        failures.append(exc)
+                    finally:
+                        jobs.task_done()
+
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(self.connections())]
+        for thread in threads:
+            thread.start()
         interval = 1.0 / self.settings.campaign_rate
         next_at = self.monotonic()
-        while stop is None or not stop.is_set():
-            found, chunk = self._claim(campaign_id)
-            if not found:
-                break
-            outcomes: dict[int, tuple[str, str | None]] = {}
-            try:
-                for row_id, user_id, address in chunk:
-                    if stop is not None and stop.is_set():
-                        break
-                    wait = next_at - self.monotonic()
-                    if wait > 0:
-                        self.pause(wait)
-                    # Pace from the schedule, not from now: a slow send is made up
-                    # after, but never by more than a second's worth at once.
-                    next_at = max(next_at + interval, self.monotonic() - 1.0)
-                    # Until it returns, this row's fate is unknown: left `sending`, it
-                    # is marked failed on resume, never sent again.
-                    outcomes[row_id] = ("sending", None)
-                    outcomes[row_id] = self._send_one(
-                        campaign_id=campaign_id, user_id=user_id, address=address, parts=parts
-                    )
-            finally:
-                # Also on the way out of an error: what was sent is recorded as sent.
-                self._record(chunk, outcomes)
+        try:
+            while not stopping():
+                found, chunk = self._claim(campaign_id)
+                if not found:
+                    break
+                try:
+                    for item in chunk:
+                        if stopping():
+                            break
+                        wait = next_at - self.monotonic()
+                        if wait > 0:
+                            self.pause(wait)
+                        # Pace from the schedule, not from now: a slow send is made up
+                        # after, but never by more than a second's worth at once.
+                        next_at = max(next_at + interval, self.monotonic() - 1.0)
+                        jobs.put(item)
+                except BaseException:
+                    halt.set()  # the workers skip what is queued
+                    raise
+                finally:
+                    jobs.join()
+                    with lock:
+                        done = dict(outcomes)
+                        outcomes.clear()
+                    # Also on the way out of an error: what was sent is recorded as sent.
+                    self._record(chunk, done)
+        finally:
+            for _ in threads:
+                jobs.put(None)
+            for thread in threads:
+                thread.join()
+        if failures:
+            raise failures[0]
 
     def _claim(self, campaign_id: str) -> tuple[bool, list[tuple[int, str, str]]]:
         """The next chunk of pending rows, now `sending`: whether there was one, and the
