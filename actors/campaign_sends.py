@@ -2,13 +2,14 @@
 
 When sending starts, every user of the audience who opted in to the newsletter gets a
 `campaign_recipients` row (in one INSERT ... SELECT): `pending`, or `suppressed` where
-the address refused mail before. The sender then walks the pending rows in id order,
-at most `campaign_rate` per second, and for each one commits `sending`, hands the
-mail to SMTP, and commits `sent` (or `failed` with the reason).
+the address refused mail before. The sender then walks the pending rows in id order:
+it claims a chunk (a tenth of a second's worth) as `sending` in one commit, paces its
+rows out at `campaign_rate` per second to up to four SMTP connections, and records
+their outcomes (`sent`, `failed` with the reason, `suppressed` on a 5xx) in one more.
 
 So a restart resumes where it stopped, and nobody gets a campaign twice: a row found
 `sending` after a crash is marked `failed` ("interrupted") instead of being sent again,
-because the mail may or may not have left. For marketing mail, one missed newsletter
+because the mail may or may not have left (a crash costs at most one chunk). For marketing mail, one missed newsletter
 is better than a duplicate; transactional mail (`actors/deliveries.py`) makes the
 opposite choice. A user who unsubscribes while the campaign runs is skipped.
 """
@@ -22,14 +23,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, insert, literal, select, update
+from sqlalchemy import and_, case, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.expression import Exists
 
+from actors.campaign_rows import NEWSLETTER, Progress, audience_filter, progress
 from actors.deliveries import Sender, suppress
 from cluster.config import Settings
 from cluster.db.models import (
@@ -55,65 +55,6 @@ class _Raced(Exception):
     def __init__(self, rows: list[tuple[int, str, str]]) -> None:
         super().__init__("raced")
         self.rows = rows
-
-
-NEWSLETTER = "newsletter"
-
-
-@dataclass(frozen=True)
-class Progress:
-    campaign_id: str
-    state: str
-    total: int
-    pending: int
-    sent: int
-    suppressed: int
-    failed: int
-    skipped: int
-
-
-def progress(session: Session, campaign_id: str) -> Progress | None:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        return None
-    counts = dict(
-        session.execute(
-            select(CampaignRecipient.state, func.count())
-            .where(CampaignRecipient.campaign_id == campaign_id)
-            .group_by(CampaignRecipient.state)
-        ).all()
-    )
-    return Progress(
-        campaign_id=campaign_id,
-        state=campaign.state,
-        total=sum(counts.values()),
-        pending=counts.get("pending", 0) + counts.get("sending", 0),
-        sent=counts.get("sent", 0),
-        suppressed=counts.get("suppressed", 0),
-        failed=counts.get("failed", 0),
-        skipped=counts.get("skipped", 0),
-    )
-
-
-def opted_in() -> Exists:
-    """Users whose newsletter email preference is on: marketing goes to them alone."""
-    return exists().where(
-        NotificationPreference.user_id == User.id,
-        NotificationPreference.kind == NEWSLETTER,
-        NotificationPreference.email.is_(True),
-    )
-
-
-def audience_filter(audience: str) -> list[ColumnElement[bool]]:
-    """`opted_in`, or `tier:<name>` (those of that tier who opted in)."""
-    conditions: list[ColumnElement[bool]] = [
-        User.email.is_not(None),
-        User.suspended_at.is_(None),
-        opted_in(),
-    ]
-    if audience.startswith("tier:"):
-        conditions.append(User.tier == audience.removeprefix("tier:"))
-    return conditions
 
 
 class CampaignSender:

@@ -27,7 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from actors.campaign_sends import CampaignSender, Progress, progress
+from actors.campaign_rows import Progress, progress
+from actors.campaign_sends import CampaignSender
 from actors.deliveries import Deliveries, Sender
 from actors.recipients import Target, targets_for
 from actors.singleton import start_singleton

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from actors.campaign_sends import CampaignSender, Progress, progress
+from actors.campaign_rows import Progress, progress
+from actors.campaign_sends import CampaignSender
 from cluster.config import Settings
 from cluster.db.models import Campaign, Role, User
 from cluster.errors import DeliveryError, Forbidden, InvalidInput
