@@ -9,9 +9,10 @@ their outcomes (`sent`, `failed` with the reason, `suppressed` on a 5xx) in one 
 
 So a restart resumes where it stopped, and nobody gets a campaign twice: a row found
 `sending` after a crash is marked `failed` ("interrupted") instead of being sent again,
-because the mail may or may not have left (a crash costs at most one chunk). For marketing mail, one missed newsletter
-is better than a duplicate; transactional mail (`actors/deliveries.py`) makes the
-opposite choice. A user who unsubscribes while the campaign runs is skipped.
+because the mail may or may not have left (a crash costs at most one chunk). For
+marketing mail, one missed newsletter is better than a duplicate; transactional mail
+(`actors/deliveries.py`) makes the opposite choice. A user who unsubscribes while the
+campaign runs is skipped.
 """
 
 from __future__ import annotations
