@@ -13,4 +13,5 @@ from __future__ import annotations
 
 REGISTRY: dict[str, str] = {
     "webhooks": "webhooks",  # actors/webhooks.py: signed HTTP deliveries
+    "notifier": "notifier",  # actors/notifier.py: inbox, email and SMS
 }

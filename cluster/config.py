@@ -267,6 +267,24 @@ class Settings(BaseSettings):
         description="After a secret rotation, the old secret also signs for this long.",
     )
 
+    # -- notifications (#14) --
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of this instance in emails' links (watch pages, unsubscribe).",
+    )
+    notify_retry_base_s: float = Field(
+        default=60.0, gt=0, description="First wait before an email or SMS is retried."
+    )
+    notify_retry_window_s: float = Field(
+        default=24 * 3600.0, gt=0, description="A message still failing this long is dead."
+    )
+    notify_poll_s: float = Field(
+        default=5.0, gt=0, description="How often the notifier looks for retries that are due."
+    )
+    campaign_rate: float = Field(
+        default=200.0, gt=0, le=100_000, description="Campaign messages sent per second, at most."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _database_url_scheme(cls, value: str | None) -> str | None:
@@ -299,7 +317,7 @@ class Settings(BaseSettings):
             raise ValueError(f"define every tier (free, pro, business); missing {sorted(missing)}")
         return value
 
-    @field_validator("cdn_base_url", "upload_url")
+    @field_validator("cdn_base_url", "upload_url", "public_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
         if value is not None:

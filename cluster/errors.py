@@ -89,7 +89,16 @@ class KVError(VidrayError):
 
 
 class DeliveryError(VidrayError):
-    """An email or SMS could not be handed to the SMTP server or SMS provider."""
+    """An email or SMS could not be handed to the SMTP server or SMS provider.
+
+    `permanent`: the server refused it for good (an SMTP 5xx, a header that would inject
+    another), so retrying cannot help; otherwise (a 4xx, no connection) it may later.
+    `code`: the SMTP reply code, where the server gave one."""
+
+    def __init__(self, message: str, *, permanent: bool = False, code: int | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.code = code
 
 
 class AccountError(VidrayError):

@@ -23,6 +23,8 @@ from actors.dispatcher import DispatcherClient
 from actors.dispatcher import start as start_dispatcher
 from actors.jobs import start as start_jobs
 from actors.jobs_client import JobsClient
+from actors.notifier import NotifierClient
+from actors.notifier import deliver_due as notifier_deliver_due
 from actors.scheduler import Periodic, SchedulerClient
 from cluster import db
 from cluster.config import Settings, load_settings
@@ -51,7 +53,7 @@ class GatewayReplica(Gateway):
         if jobs is None:  # a benchmark of the request path runs no job actor
             log.warning("no job actor is running: uploads wait in 'processing'")
         super().__init__(
-            Platform(settings, jobs=jobs),
+            Platform(settings, jobs=jobs, notifier=NotifierClient.connect(settings)),
             upload_base=edge_base(settings) if settings.upload_edge else None,
             edge=UploadEdgeClient(settings) if settings.upload_edge else None,
         )
@@ -98,6 +100,7 @@ class Actors:
     jobs: JobsClient
     scheduler: SchedulerClient
     dispatcher: DispatcherClient
+    notifier: NotifierClient
 
 
 def periodic_work(settings: Settings) -> list[Periodic]:
@@ -109,6 +112,8 @@ def periodic_work(settings: Settings) -> list[Periodic]:
             if settings.upload_edge
             else []
         ),
+        # The notifier polls on its own; this restarts its loop after Ray restarted it.
+        Periodic(name="notify-retries", every_s=60.0, run=notifier_deliver_due),
     ]
 
 
@@ -118,10 +123,12 @@ def start_actors(settings: Settings) -> Actors:
     jobs = start_jobs(settings)
     # Subscribers first: the dispatcher's first batch finds them (else it backs off).
     webhooks.start(settings, build_deliveries)
+    notifier = NotifierClient.start(settings)
     return Actors(
         jobs=jobs,
         scheduler=scheduler.start(settings, periodic_work(settings)),
         dispatcher=start_dispatcher(settings),
+        notifier=notifier,
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from functools import cached_property
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Engine
 
@@ -34,9 +35,15 @@ from serve.accounts.follows import Follows
 from serve.accounts.service import Accounts
 from serve.library.comments import Comments
 from serve.library.videos import Library
+from serve.notifications.campaigns import Campaigns
+from serve.notifications.inbox import Inbox
 from serve.notifications.webhooks.registry import Webhooks
 from serve.stream.service import Stream
 from serve.uploads.service import Uploads
+
+if TYPE_CHECKING:
+    from actors.deliveries import Sender
+    from actors.notifier import NotifierClient
 
 
 class Platform:
@@ -52,6 +59,7 @@ class Platform:
         store: ObjectStore | None = None,
         kv: KV | None = None,
         sender: MessageSender | None = None,
+        notifier: NotifierClient | None = None,
     ) -> None:
         """`jobs`: the job actor's client; None where no Ray cluster runs (unit tests,
         benchmarks of the request path), and then completed uploads wait in
@@ -69,6 +77,8 @@ class Platform:
         self.sender = sender if sender is not None else open_sender(settings)
         self.url_signer = UrlSigner.from_settings(settings, clock=clock)
         self.jobs = jobs
+        # The notifier actor's client, for campaigns; None where no Ray cluster runs.
+        self.notifier = notifier
 
     @cached_property
     def accounts(self) -> Accounts:
@@ -119,6 +129,21 @@ class Platform:
             signer=self.url_signer,
             kv=self.kv,
             clock=self.clock,
+        )
+
+    @cached_property
+    def inbox(self) -> Inbox:
+        return Inbox(settings=self.settings, sessions=self.sessions, clock=self.clock)
+
+    @cached_property
+    def campaigns(self) -> Campaigns:
+        return Campaigns(
+            settings=self.settings,
+            sessions=self.sessions,
+            # open_sender's router, and the outbox tests pass, send multipart email too.
+            sender=cast("Sender", self.sender),
+            clock=self.clock,
+            notifier=self.notifier,
         )
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from cluster.cli import (
     admin,
     assets,
     bench,
+    campaigns,
     login,
     migrate,
     monitoring,
@@ -61,7 +62,9 @@ bench_app.command("stream", cls=Command)(bench.bench_stream)
 bench_app.command("graphql", cls=Command)(bench.bench_graphql)
 bench_app.command("web", cls=Command)(bench.bench_web)
 bench_app.command("notify", cls=Command)(bench.bench_notify)
+bench_app.command("notify-campaigns", cls=Command)(bench.bench_notify_campaigns)
 app.add_typer(bench_app, name="bench")
+app.add_typer(campaigns.app, name="campaigns")
 
 webhooks_app = typer.Typer(help="Webhooks: what was sent where, for operators.", cls=Group)
 webhooks_app.command("deliveries", cls=Command)(webhooks.deliveries)

@@ -262,3 +262,33 @@ def bench_notify(
     row("lag, quiet, p50", result.quiet_p50_s, bench.LAG_TARGET_S, " s")
     row("lag, quiet, p95", result.quiet_p95_s, bench.LAG_TARGET_S, " s")
     console.print(table)
+
+
+def bench_notify_campaigns(
+    recipients: Annotated[int, typer.Option(help="Opted-in users to mail.")] = 10_000,
+    rate: Annotated[float, typer.Option(help="The campaign rate limit, messages/s.")] = 200.0,
+) -> None:
+    """A campaign to `--recipients` users through aiosmtpd, beside its rate limit."""
+    from rich.table import Table
+
+    from cluster.bench import notify_campaigns as bench
+
+    figures = bench.bench(recipients=recipients, rate=rate, say=say)
+    table = Table(title=f"campaign: {figures.recipients} recipients, limit {rate:g}/s")
+    for column in ("metric", "vidray", "anchor (the limit)", "vidray / anchor"):
+        table.add_column(column, justify="right" if column != "metric" else "left")
+    table.add_row(
+        "messages/s",
+        f"{figures.rate:.1f}",
+        f"{figures.limit:.1f}",
+        f"{figures.rate / figures.limit:.2f}x",
+    )
+    table.add_row("sent / failed", f"{figures.sent} / {figures.failed}", "", "")
+    table.add_row("wall time", f"{figures.wall_s:.1f} s", f"{figures.recipients / rate:.1f} s", "")
+    table.add_row(
+        "RSS start / peak / end",
+        f"{figures.rss_start_mib:.0f} / {figures.rss_peak_mib:.0f} / {figures.rss_end_mib:.0f} MiB",
+        "flat",
+        f"+{figures.rss_peak_mib - figures.rss_start_mib:.0f} MiB",
+    )
+    console.print(table)

@@ -391,3 +391,119 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# -- notifications (#14): inbox, preferences, deliveries, suppressions, campaigns --
+
+
+class Notification(Base):
+    """One line of a user's in-app inbox. At most one per (event, user): a retried event
+    finds its row taken and adds nothing."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("event_id", "user_id"),
+        Index("ix_notifications_user_id_desc", "user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str] = mapped_column(String(500), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
+
+
+class NotificationPreference(Base):
+    """A user's choice for one notification type; a missing row means the type's default."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    in_app: Mapped[bool] = mapped_column(default=True)
+    email: Mapped[bool] = mapped_column(default=False)
+    sms: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Delivery(Base):
+    """One email or SMS to send, and where it stands. The unique (event, user, channel)
+    is the notifier's idempotency: a retried event or a restarted actor inserts nothing
+    new, so it never sends twice."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "user_id", "channel"),
+        Index("ix_deliveries_due", "state", "next_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))  # email | sms
+    kind: Mapped[str] = mapped_column(String(40))
+    address: Mapped[str] = mapped_column(String(254))
+    message: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # rendered parts
+    # pending -> sending -> sent | suppressed | dead (retries ran out, or refused for good)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    dead_at: Mapped[datetime | None]
+
+
+class Suppression(Base):
+    """An address that refused mail for good (an SMTP 5xx): nothing is sent to it again."""
+
+    __tablename__ = "suppressions"
+
+    address: Mapped[str] = mapped_column(String(254), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Campaign(Timestamps, Base):
+    """A marketing email an admin sends to an audience ("opted_in", or "tier:<name>")."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True, default=new_id)
+    subject: Mapped[str] = mapped_column(String(200))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str] = mapped_column(String(40), default="opted_in")
+    # draft -> scheduled -> sending -> sent
+    state: Mapped[str] = mapped_column(String(12), default="draft")
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    scheduled_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class CampaignRecipient(Base):
+    """One campaign's mail to one user: written for the whole audience when sending
+    starts, then ticked off, so a restarted send resumes where it stopped."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "user_id"),
+        Index("ix_campaign_recipients_todo", "campaign_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(254))
+    # pending -> sending -> sent | suppressed | failed
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]

@@ -18,6 +18,8 @@ from serve.accounts.views import UserView
 from serve.library.comments import Comments
 from serve.library.videos import Library
 from serve.library.views import PublicUser
+from serve.notifications.campaigns import Campaigns
+from serve.notifications.inbox import Inbox
 from serve.notifications.webhooks.registry import Webhooks
 from serve.stream.service import Stream
 from serve.uploads.routes import Files
@@ -58,6 +60,8 @@ class GatewayContext(BaseContext):
     ip: str
     # The job actor's client, for transcodeProgress; None where no Ray cluster runs.
     jobs: JobsClient | None = None
+    inbox: Inbox | None = None
+    campaigns: Campaigns | None = None
     access_token: str | None = None
     # Who sent the request, checked once per request; or why the token was refused.
     viewer: UserView | None = None

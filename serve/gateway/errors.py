@@ -22,6 +22,7 @@ from cluster.errors import (
     VidrayError,
 )
 from serve.library.errors import NotFound
+from serve.notifications.errors import CampaignLocked, CampaignNotFound
 from serve.stream.errors import VideoUnavailable
 from serve.uploads.errors import LimitExceeded, UploadError
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 # Most specific first: the first matching class decides.
 CODES: dict[type[VidrayError], str] = {
     NotFound: "NOT_FOUND",
+    CampaignNotFound: "NOT_FOUND",
+    CampaignLocked: "BAD_USER_INPUT",
     VideoUnavailable: "NOT_FOUND",
     Unauthenticated: "UNAUTHENTICATED",
     Forbidden: "FORBIDDEN",

@@ -23,6 +23,7 @@ from cluster.health import ComponentHealth, actors_reachable, check_all
 from serve.gateway.context import GatewayContext
 from serve.gateway.limits import BodyLimit
 from serve.gateway.schema import build_schema
+from serve.notifications.routes import create_router as create_unsubscribe_router
 from serve.platform import Platform
 from serve.uploads.edge import UploadEdgeClient
 from serve.uploads.routes import Files, allow_browsers, create_router
@@ -87,6 +88,8 @@ class Gateway:
             follows=platform.follows,
             webhooks=platform.webhooks,
             jobs=platform.jobs,
+            inbox=platform.inbox,
+            campaigns=platform.campaigns,
             ip=ip,
         )
 
@@ -107,6 +110,7 @@ def create_app(gateway: Gateway) -> ASGIApp:
     app = FastAPI(title="vidray", docs_url=None, redoc_url=None, openapi_url=None)
     allow_browsers(app, list(settings.cors_origins))
     app.include_router(create_router(gateway.files, max_size=settings.upload_max_bytes))
+    app.include_router(create_unsubscribe_router(gateway.platform.inbox))
     app.include_router(
         create_pages_router(
             library=gateway.platform.library,

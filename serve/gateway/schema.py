@@ -33,8 +33,14 @@ from serve.gateway.accounts import AccountMutations, AccountQueries
 from serve.gateway.context import GatewayContext
 from serve.gateway.errors import ErrorCodes
 from serve.gateway.follows import FollowMutations, FollowQueries
+from serve.gateway.notifications import (
+    NotificationMutations,
+    NotificationQueries,
+    NotificationSubscription,
+)
 from serve.gateway.uploads import UploadMutations, UploadQueries
-from serve.gateway.videos import Subscription, VideoMutations, VideoQueries
+from serve.gateway.videos import Subscription as VideoSubscription
+from serve.gateway.videos import VideoMutations, VideoQueries
 from serve.gateway.webhooks import WebhookMutations, WebhookQueries
 
 MAX_ALIASES = 15
@@ -80,6 +86,7 @@ Query = merge_types(
         VideoQueries,
         FollowQueries,
         WebhookQueries,
+        NotificationQueries,
     ),
 )
 Mutation = merge_types(
@@ -90,6 +97,14 @@ Mutation = merge_types(
         VideoMutations,
         FollowMutations,
         WebhookMutations,
+        NotificationMutations,
+    ),
+)
+Subscription = merge_types(
+    "Subscription",
+    (
+        VideoSubscription,
+        NotificationSubscription,
     ),
 )
 

@@ -15,7 +15,7 @@ import pytest
 
 from cluster.config import load_settings
 from cluster.errors import DeliveryError
-from cluster.messaging import Message, open_sender
+from cluster.messaging import Email, Message, open_sender
 from tests.support.servers import serving_smtp
 
 
@@ -122,3 +122,46 @@ def test_outbox_holds_one_readable_file_per_message(tmp_path: Path) -> None:
         },
         {"channel": "sms", "to": "+14155550123", "subject": "", "body": "Code 222222"},
     ]
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        Email(to="ana@example.com", subject="Hi\r\nBcc: eve@example.com", text="b"),
+        Email(to="ana@example.com", subject="Hi\nthere", text="b"),
+        Email(to="ana@example.com", subject="Hi", text="b", to_name="Ana\r\nBcc: eve@x.org"),
+        Email(to="ana@example.com\r\nBcc: eve@example.com", subject="Hi", text="b"),
+    ],
+    ids=["subject CRLF", "subject LF", "display name", "address"],
+)
+def test_a_line_break_in_a_header_is_refused_for_good(
+    smtp_server: tuple[Inbox, int], tmp_path: Path, email: Email
+) -> None:
+    inbox, port = smtp_server
+    settings = load_settings(
+        data_dir=tmp_path, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none"
+    )
+    for sender in (open_sender(settings), open_sender(load_settings(data_dir=tmp_path))):
+        with pytest.raises(DeliveryError, match="line break") as refused:
+            sender.send_email(email)
+        assert refused.value.permanent
+    assert inbox.messages == []
+
+
+def test_multipart_email_keeps_one_connection_inside_a_session(
+    smtp_server: tuple[Inbox, int], tmp_path: Path
+) -> None:
+    inbox, port = smtp_server
+    settings = load_settings(
+        data_dir=tmp_path, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none"
+    )
+    sender = open_sender(settings)
+    with sender.session():
+        for i in range(3):
+            sender.send_email(
+                Email(to=f"u{i}@example.com", subject="Zoë's news", text="plain", html="<b>h</b>")
+            )
+    assert [rcpt for _, rcpt, _ in inbox.messages] == [[f"u{i}@example.com"] for i in range(3)]
+    _, _, first = inbox.messages[0]
+    assert first.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in first.get_payload()] == ["text/plain", "text/html"]  # type: ignore[union-attr]
