@@ -1,10 +1,11 @@
 """Wiring of the whole application: the one place that binds deployments.
 
-`vidray up` starts the actors (`start_actors`), runs `build_app(settings)` at `/` and
-`build_stream_app(settings)` at `/hls`, then starts an upload edge on each node
-(`serve.uploads.edge.start_upload_edges`). Two deployments only, where the network comes
-in and scaling differs: `gateway` (GraphQL, pages, tus creation) and `stream` (HLS
-bytes). Each replica builds one `Platform` and calls every service in-process.
+`vidray up` starts the actors (`start_actors`), runs `build_app(settings)` at `/`,
+`build_stream_app(settings)` at `/hls` and `build_collector_app(settings)` at `/collect`,
+then starts an upload edge on each node (`serve.uploads.edge.start_upload_edges`). Three
+deployments only, where the network comes in and scaling differs: `gateway` (GraphQL,
+pages, tus creation), `stream` (HLS bytes) and `collector` (player beacons). Each
+replica builds one `Platform` and calls every service in-process.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from dataclasses import dataclass
 from ray import serve
 from ray.serve import Application
 
-from actors import scheduler
+from actors import analytics_sink, scheduler
+from actors.analytics_sink import SinkClient
 from actors.jobs import start as start_jobs
 from actors.jobs_client import JobsClient
 from actors.scheduler import Periodic, SchedulerClient
 from cluster.config import Settings
+from pipelines.rollups import run_rollups
+from serve.analytics.app import CollectorApp
 from serve.gateway.ingress import Gateway
 from serve.platform import Platform
 from serve.stream.app import StreamApp
@@ -33,6 +37,9 @@ APP_NAME = "vidray"
 # `/hls/...` goes straight to a stream replica instead of through the gateway.
 STREAM_APP_NAME = "stream"
 STREAM_ROUTE_PREFIX = "/hls"
+# Beacons are their own application too: a burst of players never queues GraphQL.
+COLLECTOR_APP_NAME = "collector"
+COLLECTOR_ROUTE_PREFIX = "/collect"
 
 
 class GatewayReplica(Gateway):
@@ -84,22 +91,54 @@ def build_stream_app(settings: Settings) -> Application:
     return StreamDeployment.options(num_replicas=settings.stream_replicas).bind(settings)
 
 
+class CollectorReplica:
+    """Beacon batches under /collect, handed to the analytics sink actor. Its ASGI app is
+    `CollectorApp`, with no web framework on the path."""
+
+    def __init__(self, settings: Settings) -> None:
+        sink = SinkClient.connect(settings)
+        if sink is None:
+            raise RuntimeError("the analytics sink is not running: start_actors first")
+        self.app = CollectorApp(
+            Platform(settings, sink=sink).collector,
+            trusted_proxies=frozenset(settings.stream_trusted_proxies),
+        )
+
+    def __serve_build_asgi_app__(self) -> CollectorApp:
+        return self.app
+
+
+CollectorDeployment = serve.deployment(
+    name="collector", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256
+)(serve.ingress()(CollectorReplica))
+
+
+def build_collector_app(settings: Settings) -> Application:
+    return CollectorDeployment.bind(settings)
+
+
 @dataclass(frozen=True)
 class Actors:
     """The cluster's detached actors, as `vidray up` started (or found) them."""
 
     jobs: JobsClient
     scheduler: SchedulerClient
+    analytics_sink: SinkClient
 
 
 def periodic_work(settings: Settings) -> list[Periodic]:
     """What the scheduler runs, each as a Ray task, every `every_s` seconds."""
     return [
         Periodic(name="upload-sweep", every_s=settings.upload_sweep_interval_s, run=sweep_uploads),
+        Periodic(name="rollups", every_s=settings.analytics_rollup_interval_s, run=run_rollups),
     ]
 
 
 def start_actors(settings: Settings) -> Actors:
     """The job actor and the scheduler: created if missing, found if running."""
     jobs = start_jobs(settings)
-    return Actors(jobs=jobs, scheduler=scheduler.start(settings, periodic_work(settings)))
+    return Actors(
+        jobs=jobs,
+        scheduler=scheduler.start(settings, periodic_work(settings)),
+        analytics_sink=analytics_sink.start(settings),
+    )

@@ -29,6 +29,7 @@ from cluster.security import Clock
 from cluster.storage import ObjectStore, open_store
 from cluster.url_signing import UrlSigner
 from serve.accounts.service import Accounts
+from serve.analytics.collector import Collector, EventSink
 from serve.library.comments import Comments
 from serve.library.videos import Library
 from serve.stream.service import Stream
@@ -48,6 +49,7 @@ class Platform:
         store: ObjectStore | None = None,
         kv: KV | None = None,
         sender: MessageSender | None = None,
+        sink: EventSink | None = None,
     ) -> None:
         """`jobs`: the job actor's client; None where no Ray cluster runs (unit tests,
         benchmarks of the request path), and then completed uploads wait in
@@ -64,6 +66,9 @@ class Platform:
         self.sender = sender if sender is not None else open_sender(settings)
         self.url_signer = UrlSigner.from_settings(settings, clock=clock)
         self.jobs = jobs
+        # The analytics sink's client: None where no Ray cluster runs (then /collect and
+        # liveViewers are unavailable, and stats read what the Parquet already holds).
+        self.sink = sink
 
     @cached_property
     def accounts(self) -> Accounts:
@@ -105,6 +110,18 @@ class Platform:
             sessions=self.sessions,
             signer=self.url_signer,
             kv=self.kv,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def collector(self) -> Collector:
+        if self.sink is None:
+            raise RuntimeError("the collector needs the analytics sink: start it first")
+        return Collector(
+            settings=self.settings,
+            sessions=self.sessions,
+            kv=self.kv,
+            sink=self.sink,
             clock=self.clock,
         )
 

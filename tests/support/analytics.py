@@ -70,3 +70,84 @@ def beacon(
         "player_height": 720,
         **fields,
     }
+
+
+class PlayerScript:
+    """A player's session written step by step, with the ground truth kept beside it:
+    the events it sends, and the playing and watch time they must add up to."""
+
+    def __init__(
+        self,
+        *,
+        start_ms: int,
+        video_id: str = "v1",
+        view_id: str | None = None,
+        viewer_key: str = "k1",
+        duration_ms: int = 60_000,
+        **fields: Any,
+    ) -> None:
+        self.t = start_ms
+        self.video_id = video_id
+        self.view_id = view_id or uuid.uuid4().hex
+        self.viewer_key = viewer_key
+        self.duration_ms = duration_ms
+        self.fields = fields
+        self.playhead = 0
+        self.seq = 0
+        self.rows: list[dict[str, Any]] = []
+        self.playing_ms = 0
+        self.watch_ms = 0
+        self.rebuffer_ms = 0
+
+    def send(self, event: str, **fields: Any) -> PlayerScript:
+        self.rows.append(
+            event_row(
+                ts_ms=self.t,
+                video_id=self.video_id,
+                view_id=self.view_id,
+                event=event,
+                seq=self.seq,
+                viewer_key=self.viewer_key,
+                playhead_ms=self.playhead,
+                duration_ms=self.duration_ms,
+                **{**self.fields, **fields},
+            )
+        )
+        self.seq += 1
+        return self
+
+    def wait(self, ms: int, *, playing: bool = False, watching: bool = True) -> PlayerScript:
+        self.t += ms
+        if playing:
+            self.playing_ms += ms
+            self.playhead = min(self.duration_ms, self.playhead + ms)
+        if watching:
+            self.watch_ms += ms
+        return self
+
+    def play(self, ms: int, *, heartbeat_every: int = 10_000) -> PlayerScript:
+        """Playing for `ms`, with heartbeats as the player sends them."""
+        left = ms
+        while left > heartbeat_every:
+            self.wait(heartbeat_every, playing=True).send("heartbeat")
+            left -= heartbeat_every
+        return self.wait(left, playing=True)
+
+    def start(self, startup_ms: int = 500) -> PlayerScript:
+        self.send("viewstart").send("play").wait(startup_ms)
+        return self.send("playing")
+
+    def pause(self, ms: int) -> PlayerScript:
+        return self.send("pause").wait(ms, watching=False).send("play").send("playing")
+
+    def seek(self, to_ms: int, took_ms: int = 300) -> PlayerScript:
+        self.send("seeking")
+        self.playhead = to_ms
+        return self.wait(took_ms).send("seeked").send("playing")
+
+    def rebuffer(self, ms: int) -> PlayerScript:
+        self.rebuffer_ms += ms
+        return self.send("rebufferstart").wait(ms).send("rebufferend")
+
+    def end(self) -> PlayerScript:
+        return self.send("viewend")
