@@ -36,6 +36,11 @@ MAX_AGE_MS = 7 * 86_400_000  # older events are a replay or a broken clock
 VIDEO_CACHE_S = 30.0  # a video made private stops being credited within this
 
 
+def dropped_key(reason: str, *, now: float) -> str:
+    """The KV counter of batches dropped for `reason` on the UTC day of `now`."""
+    return f"analytics:dropped:{reason}:{time.strftime('%Y-%m-%d', time.gmtime(now))}"
+
+
 class EventSink(Protocol):
     """The sink actor's client (`actors.analytics_sink.SinkClient`), or a local one."""
 
@@ -108,7 +113,7 @@ class Collector:
         user_agent = headers.get("user-agent", "")
         agent = parse_agent(user_agent)
         if agent.bot is not None:
-            self.kv.incr(f"analytics:dropped:{agent.bot}")
+            self.kv.incr(dropped_key(agent.bot, now=now), ttl=8 * 86_400)
             return Prepared(rows=[], outcome=Outcome(dropped=agent.bot))
         received = int(now * 1000)
         owners = self._owners({event["video_id"] for _, event in batch.events}, now=now)

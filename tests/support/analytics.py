@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    from actors.analytics_sink import AnalyticsSink
+    from serve.library.videos import Library
 
 _seq = itertools.count()
 
@@ -151,3 +158,17 @@ class PlayerScript:
 
     def end(self) -> PlayerScript:
         return self.send("viewend")
+
+
+@dataclass
+class Beacons:
+    """A running `/collect`, its sink, and a public video to send beacons about."""
+
+    url: str
+    sink: AnalyticsSink
+    library: Library
+    video_id: str
+    client: httpx.Client
+
+    def post(self, payload: object, **headers: str) -> httpx.Response:
+        return self.client.post(self.url, json=payload, headers=headers)
