@@ -51,7 +51,7 @@ class GatewayReplica(Gateway):
         if jobs is None:  # a benchmark of the request path runs no job actor
             log.warning("no job actor is running: uploads wait in 'processing'")
         super().__init__(
-            Platform(settings, jobs=jobs),
+            Platform(settings, jobs=jobs, sink=SinkClient.connect(settings)),
             upload_base=edge_base(settings) if settings.upload_edge else None,
             edge=UploadEdgeClient(settings) if settings.upload_edge else None,
         )

@@ -28,8 +28,11 @@ from cluster.messaging import MessageSender, open_sender
 from cluster.security import Clock
 from cluster.storage import ObjectStore, open_store
 from cluster.url_signing import UrlSigner
+from pipelines.event_files import EventFiles
 from serve.accounts.service import Accounts
 from serve.analytics.collector import Collector, EventSink
+from serve.analytics.queries import Analytics
+from serve.analytics.usage import Usage
 from serve.library.comments import Comments
 from serve.library.videos import Library
 from serve.stream.service import Stream
@@ -124,6 +127,19 @@ class Platform:
             sink=self.sink,
             clock=self.clock,
         )
+
+    @cached_property
+    def analytics(self) -> Analytics:
+        return Analytics(
+            sessions=self.sessions,
+            files=EventFiles.from_settings(self.settings),
+            sink=self.sink,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def usage(self) -> Usage:
+        return Usage(sessions=self.sessions, store=self.store, analytics=self.analytics)
 
     def close(self) -> None:
         """Return the database connections (tests and shutdown)."""

@@ -44,12 +44,13 @@ class Countries:
                 return None
             if isinstance(record, dict):
                 country = record.get("country") or record.get("registered_country") or {}
-                code = country.get("iso_code") if isinstance(country, dict) else None
-                return str(code) if code else None
+                iso = country.get("iso_code") if isinstance(country, dict) else None
+                return str(iso) if iso else None
             return None
         import iptocc
 
         try:
-            return iptocc.country_code(ip)
+            found: str | None = iptocc.country_code(ip)
         except ValueError:
             return None
+        return found

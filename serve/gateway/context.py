@@ -14,6 +14,8 @@ from cluster.errors import AccountError, Unauthenticated
 from cluster.health import ComponentHealth
 from serve.accounts.service import Accounts
 from serve.accounts.views import UserView
+from serve.analytics.queries import Analytics
+from serve.analytics.usage import Usage
 from serve.library.comments import Comments
 from serve.library.videos import Library
 from serve.library.views import PublicUser
@@ -54,6 +56,8 @@ class GatewayContext(BaseContext):
     ip: str
     # The job actor's client, for transcodeProgress; None where no Ray cluster runs.
     jobs: JobsClient | None = None
+    analytics: Analytics | None = None
+    usage: Usage | None = None
     access_token: str | None = None
     # Who sent the request, checked once per request; or why the token was refused.
     viewer: UserView | None = None

@@ -78,6 +78,8 @@ class Gateway:
             files=self.files,
             jobs=platform.jobs,
             ip=ip,
+            analytics=platform.analytics,
+            usage=platform.usage,
         )
 
     def __serve_build_asgi_app__(self) -> ASGIApp:

@@ -30,6 +30,7 @@ from strawberry.types import Info
 
 from cluster.errors import VidrayError
 from serve.gateway.accounts import AccountMutations, AccountQueries
+from serve.gateway.analytics import AnalyticsQueries
 from serve.gateway.context import GatewayContext
 from serve.gateway.errors import ErrorCodes
 from serve.gateway.uploads import UploadMutations, UploadQueries
@@ -69,7 +70,16 @@ class PlatformQueries:
         )
 
 
-Query = merge_types("Query", (PlatformQueries, AccountQueries, UploadQueries, VideoQueries))
+Query = merge_types(
+    "Query",
+    (
+        PlatformQueries,
+        AccountQueries,
+        UploadQueries,
+        VideoQueries,
+        AnalyticsQueries,
+    ),
+)
 Mutation = merge_types("Mutation", (AccountMutations, UploadMutations, VideoMutations))
 
 
