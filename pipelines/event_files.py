@@ -91,6 +91,7 @@ class EventFiles:
                 region=settings.s3_region,
                 endpoint_override=endpoint.split("://", 1)[-1] if endpoint else None,
                 scheme=scheme,
+                allow_bucket_creation=True,  # as S3Store does on first use
             )
             return cls(fs=fs, base=f"{settings.s3_bucket}")
         root = settings.objects_dir

@@ -151,8 +151,8 @@ def _stale_dates(files: EventFiles) -> list[str]:
     for date in dates:
         rollup = files.fs.get_file_info(f"{files.rollups_dir('video_daily', date)}/part.parquet")
         written = rollup.mtime.timestamp() if rollup.mtime else -1.0
-        next_day = [d for d in dates if d > date][:1]
-        if max(changed[date], *(changed[d] for d in next_day)) >= written:
+        next_day = [changed[d] for d in dates if d > date][:1]
+        if max([changed[date], *next_day]) >= written:
             stale.append(date)
     return stale
 
