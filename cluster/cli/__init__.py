@@ -13,6 +13,7 @@ from importlib.metadata import version as package_version
 import typer
 
 from cluster.cli import admin, assets, bench, login, migrate, nginx, transcode, up, upload
+from cluster.cli import analytics as analytics_cli
 from cluster.cli.console import console
 from cluster.cli.help import Command, Group
 
@@ -40,6 +41,8 @@ app.command(cls=Command)(transcode.transcode)
 app.command(cls=Command)(upload.upload)
 app.command(cls=Command)(login.login)
 app.command(cls=Command)(login.logout)
+app.command(cls=Command)(analytics_cli.usage)
+app.add_typer(analytics_cli.analytics_app, name="analytics", cls=Group)
 
 bench_app = typer.Typer(help="Benchmarks: vidray beside its anchor, on the same input.", cls=Group)
 bench_app.command("transcode", cls=Command)(bench.bench_transcode)
