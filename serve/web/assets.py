@@ -7,7 +7,8 @@ script from another host:
 
 - hls.js, for the watch page (browsers with native HLS, Safari, play without it);
 - GraphiQL and the React it runs on, for `GET /graphql` in dev mode (strawberry's own
-  page loads them from unpkg.com, so it never loads without internet).
+  page loads them from unpkg.com, so it never loads without internet);
+- Chart.js, for the creator stats that `/static/stats.js` draws in `/studio`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ PACKAGES = (
     "react@18.2.0",
     "react-dom@18.2.0",
     "graphql@16.15.0",
+    "chart.js@~4.6.1",
 )
 
 
@@ -44,6 +46,7 @@ ASSETS: dict[str, Asset] = {
     "graphiql/react-dom.production.min.js": Asset("react-dom", "umd/react-dom.production.min.js"),
     "graphiql/graphiql.min.js": Asset("graphiql", "graphiql.min.js"),
     "graphiql/graphiql.min.css": Asset("graphiql", "graphiql.min.css", "text/css"),
+    "chart.umd.min.js": Asset("chart.js", "dist/chart.umd.min.js"),
 }
 
 

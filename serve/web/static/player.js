@@ -1,4 +1,5 @@
 // The watch page's player: hls.js (or native HLS), a quality menu, storyboard previews.
+import { startBeacons } from "./beacons.js";
 const config = JSON.parse(document.getElementById("playback").textContent);
 const video = document.getElementById("player");
 const quality = document.getElementById("quality");
@@ -25,6 +26,7 @@ let reload = null;
 
 if (window.Hls && Hls.isSupported()) {
   const hls = new Hls({ capLevelToPlayerSize: true });
+  window.vidray.hls = hls;
   hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
     window.vidray.levels = data.levels.map((l) => l.height);
     quality.length = 1;  // keep "Auto"; the rungs may have changed since the last parse
@@ -159,3 +161,5 @@ if (config.storyboard) {
     seek.addEventListener("mouseleave", () => { preview.style.display = "none"; });
   }, () => {});
 }
+
+window.vidray.beacons = startBeacons({ video, videoId: config.video, hls: window.vidray.hls });
