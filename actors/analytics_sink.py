@@ -22,7 +22,6 @@ The dedup memory is rebuilt at start from the WAL and the Parquet written in the
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from actors.singleton import start_singleton
@@ -103,21 +103,25 @@ class AnalyticsSink:
     # -- the WAL ---------------------------------------------------------------------
 
     def _wal_path(self, segment: int) -> Path:
-        return self.wal_dir / f"wal-{segment:012d}.jsonl"
+        return self.wal_dir / f"wal-{segment:012d}.arrows"
 
     def _segments(self) -> list[int]:
-        return sorted(int(p.stem.split("-")[1]) for p in self.wal_dir.glob("wal-*.jsonl"))
+        return sorted(int(p.stem.split("-")[1]) for p in self.wal_dir.glob("wal-*.arrows"))
 
-    def _read_segment(self, segment: int) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        with self._wal_path(segment).open("rb") as wal:
-            for line in wal:
-                try:
-                    rows.extend(json.loads(line))
-                except ValueError:
-                    # A torn last line: its append never returned, so never acknowledged.
-                    log.warning("skipping a torn WAL record in segment %d", segment)
-        return rows
+    def _read_segment(self, segment: int) -> pa.Table:
+        """The segment's events. Each record is a length, then an Arrow IPC stream of one
+        batch; a torn last record (its append never returned) is left out."""
+        batches: list[pa.RecordBatch] = []
+        data = self._wal_path(segment).read_bytes()
+        at = 0
+        while at + 8 <= len(data):
+            size = int.from_bytes(data[at : at + 8], "little")
+            if at + 8 + size > len(data):
+                log.warning("skipping a torn WAL record in segment %d", segment)
+                break
+            batches.extend(pa.ipc.open_stream(data[at + 8 : at + 8 + size]))
+            at += 8 + size
+        return pa.Table.from_batches(batches, schema=EVENTS_SCHEMA)
 
     def append(self, rows: list[dict[str, Any]]) -> AppendResult:
         """Keep the events whose id is new; durable on disk when this returns."""
@@ -132,7 +136,8 @@ class AnalyticsSink:
                 self._seen[hour].add(event_id)
                 fresh.append(row)
             if fresh:
-                self._wal.write(json.dumps(fresh, separators=(",", ":")).encode() + b"\n")
+                record = _ipc(pa.RecordBatch.from_pylist(fresh, schema=EVENTS_SCHEMA))
+                self._wal.write(len(record).to_bytes(8, "little") + record)
                 self._wal.flush()
                 os.fsync(self._wal.fileno())
                 self._pending += len(fresh)
@@ -180,15 +185,14 @@ class AnalyticsSink:
             return written
 
     def _flush_segment(self, segment: int) -> int:
-        rows = self._read_segment(segment)
-        by_date: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            by_date[date_of(row["ts"])].append(row)
-        for date, day_rows in by_date.items():
-            table = pa.Table.from_pylist(day_rows, schema=EVENTS_SCHEMA)
-            self._write(table, directory=self.files.events_dir(date), name=seg_name(segment))
+        table = self._read_segment(segment)
+        if table.num_rows:
+            dates = pc.strftime(table.column("ts"), format="%Y-%m-%d")
+            for date in pc.unique(dates).to_pylist():
+                day = table.filter(pc.equal(dates, date))
+                self._write(day, directory=self.files.events_dir(date), name=seg_name(segment))
         self._wal_path(segment).unlink()
-        return len(rows)
+        return int(table.num_rows)
 
     def _write(self, table: pa.Table, *, directory: str, name: str) -> None:
         """Temp file, then rename: a reader never sees half a file."""
@@ -235,8 +239,10 @@ class AnalyticsSink:
     def _remember_recent(self, segments: list[int]) -> None:
         now_ms = int(self.clock() * 1000)
         for segment in segments:
-            for row in self._read_segment(segment):
-                self._seen[row["received_at"] // HOUR_MS].add(row["event_id"])
+            table = self._read_segment(segment)
+            received = table.column("received_at").cast(pa.int64()).to_pylist()
+            for event_id, at in zip(table.column("event_id").to_pylist(), received, strict=True):
+                self._seen[at // HOUR_MS].add(event_id)
         since = now_ms - self.dedup_ms
         # Events of the last days, and files written lately whatever their date (a
         # replayed late event may sit in an old partition).
@@ -264,6 +270,13 @@ class AnalyticsSink:
             self._thread.join(30)
         with self._lock:
             self._wal.close()
+
+
+def _ipc(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return bytes(sink.getvalue())
 
 
 def _span(name: str) -> tuple[int, int]:
