@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import duckdb
+import pyarrow.fs as pafs
 from sqlalchemy.orm import Session, sessionmaker
 
 from cluster.db.models import Role, Video, Visibility
@@ -143,7 +144,16 @@ class Analytics:
             cursor = self._db.cursor()
         first, last = dates
         wanted = [d for d in self.files.dates() if first <= d <= last]
-        cursor.register("events", self.files.dataset(wanted))
+        paths = [i.path for d in wanted for i in self.files.live_files(d)]
+        if paths and isinstance(self.files.fs, pafs.LocalFileSystem):
+            # DuckDB's own Parquet reader on a local folder: faster than an Arrow scan.
+            listed = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
+            cursor.execute(
+                f"CREATE TEMP VIEW events AS SELECT * FROM read_parquet([{listed}], "  # noqa: S608 - our paths, quoted
+                "hive_partitioning = true, hive_types = {'date': VARCHAR})"
+            )
+        else:
+            cursor.register("events", self.files.dataset(wanted))
         return cursor
 
     def _span(self, start: datetime, end: datetime) -> tuple[str, str]:
