@@ -99,13 +99,14 @@ class CollectorReplica:
         sink = SinkClient.connect(settings)
         if sink is None:
             raise RuntimeError("the analytics sink is not running: start_actors first")
-        self.app = CollectorApp(
+        # Not `self.app`: serve.ingress defines that name on the class.
+        self.collector_app = CollectorApp(
             Platform(settings, sink=sink).collector,
             trusted_proxies=frozenset(settings.stream_trusted_proxies),
         )
 
     def __serve_build_asgi_app__(self) -> CollectorApp:
-        return self.app
+        return self.collector_app
 
 
 CollectorDeployment = serve.deployment(
