@@ -179,6 +179,7 @@ class AnalyticsSink:
                     self._pending = 0
                 closed = [s for s in self._segments() if s < self._segment]
                 self._forget_old()
+                self._forget_left_viewers()
             written = 0
             for segment in closed:
                 written += self._flush_segment(segment)
@@ -235,6 +236,16 @@ class AnalyticsSink:
         oldest = (int(self.clock() * 1000) - self.dedup_ms) // HOUR_MS
         for hour in [h for h in self._seen if h < oldest]:
             del self._seen[hour]
+
+    def _forget_left_viewers(self) -> None:
+        """Views silent for a minute are gone: keep the live map small."""
+        since = int((self.clock() - 60) * 1000)
+        for video_id in list(self._live):
+            views = self._live[video_id]
+            for view_id in [v for v, ts in views.items() if ts < since]:
+                del views[view_id]
+            if not views:
+                del self._live[video_id]
 
     def _remember_recent(self, segments: list[int]) -> None:
         now_ms = int(self.clock() * 1000)
