@@ -285,6 +285,34 @@ class Settings(BaseSettings):
         default=200.0, gt=0, le=100_000, description="Campaign messages sent per second, at most."
     )
 
+    # -- analytics (#15) --
+    analytics_flush_interval_s: float = Field(
+        default=5.0, gt=0, le=300, description="The sink writes its WAL to Parquet this often."
+    )
+    analytics_flush_rows: int = Field(
+        default=10_000, ge=1, description="...or as soon as this many events are pending."
+    )
+    # A re-sent batch must count once for at least a day (the promise).
+    analytics_dedup_s: float = Field(default=24 * 3600.0, ge=24 * 3600.0)
+    analytics_compact_files: int = Field(
+        default=16, ge=2, description="Merge a date's Parquet files once it has this many."
+    )
+    analytics_trust_country_header: bool = Field(
+        default=False,
+        description="Take the viewer's country from CF-IPCountry / CloudFront-Viewer-Country "
+        "(only behind that CDN: a client can send the header itself).",
+    )
+    analytics_mmdb_path: Path | None = Field(
+        default=None,
+        description="A MaxMind or DB-IP country .mmdb; else the bundled iptocc tables.",
+    )
+    analytics_ip_batches_per_minute: int = Field(
+        default=120, ge=1, description="Beacon batches one IP address may send per minute."
+    )
+    analytics_rollup_interval_s: float = Field(
+        default=300.0, gt=0, description="How often rollups and view counts are refreshed."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _database_url_scheme(cls, value: str | None) -> str | None:

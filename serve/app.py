@@ -1,13 +1,13 @@
 """Wiring of the whole application: the one place that binds deployments.
 
-`vidray up` starts the actors (`start_actors`), runs `build_app(settings)` at `/` and
-`build_stream_app(settings)` at `/hls`, then starts an upload edge on each node
-(`serve.uploads.edge.start_upload_edges`; the scheduler adds one on nodes that join
-later). `serve run` / `serve deploy` of `serve-config.yaml` (and KubeRay) builds the same
-applications through `app_from_env` and `stream_from_env`. Two deployments only, where
-the network comes in and scaling differs: `gateway` (GraphQL, pages, tus creation) and
-`stream` (HLS bytes). Each replica builds one `Platform` and calls every service
-in-process.
+`vidray up` starts the actors (`start_actors`), runs `build_app(settings)` at `/`,
+`build_stream_app(settings)` at `/hls` and `build_collector_app(settings)` at `/collect`,
+then starts an upload edge on each node (`serve.uploads.edge.start_upload_edges`; the
+scheduler adds one on nodes that join later). `serve run` / `serve deploy` of
+`serve-config.yaml` (and KubeRay) builds the same applications through `app_from_env`
+and `stream_from_env`. Three deployments only, where the network comes in and scaling
+differs: `gateway` (GraphQL, pages, tus creation), `stream` (HLS bytes) and `collector`
+(player beacons). Each replica builds one `Platform` and calls every service in-process.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from ray import serve
 from ray.serve import Application
 
-from actors import scheduler, webhooks
+from actors import analytics_sink, scheduler, webhooks
+from actors.analytics_sink import SinkClient
 from actors.dispatcher import DispatcherClient
 from actors.dispatcher import start as start_dispatcher
 from actors.jobs import start as start_jobs
@@ -28,6 +29,8 @@ from actors.notifier import deliver_due as notifier_deliver_due
 from actors.scheduler import Periodic, SchedulerClient
 from cluster import db
 from cluster.config import Settings, load_settings
+from pipelines.rollups import run_rollups
+from serve.analytics.app import CollectorApp
 from serve.gateway.ingress import Gateway
 from serve.notifications.webhooks.delivery import build_deliveries
 from serve.platform import Platform
@@ -42,6 +45,9 @@ APP_NAME = "vidray"
 # `/hls/...` goes straight to a stream replica instead of through the gateway.
 STREAM_APP_NAME = "stream"
 STREAM_ROUTE_PREFIX = "/hls"
+# Beacons are their own application too: a burst of players never queues GraphQL.
+COLLECTOR_APP_NAME = "collector"
+COLLECTOR_ROUTE_PREFIX = "/collect"
 
 
 class GatewayReplica(Gateway):
@@ -53,7 +59,12 @@ class GatewayReplica(Gateway):
         if jobs is None:  # a benchmark of the request path runs no job actor
             log.warning("no job actor is running: uploads wait in 'processing'")
         super().__init__(
-            Platform(settings, jobs=jobs, notifier=NotifierClient.connect(settings)),
+            Platform(
+                settings,
+                jobs=jobs,
+                notifier=NotifierClient.connect(settings),
+                sink=SinkClient.connect(settings),
+            ),
             upload_base=edge_base(settings) if settings.upload_edge else None,
             edge=UploadEdgeClient(settings) if settings.upload_edge else None,
         )
@@ -93,6 +104,33 @@ def build_stream_app(settings: Settings) -> Application:
     return StreamDeployment.options(num_replicas=settings.stream_replicas).bind(settings)
 
 
+class CollectorReplica:
+    """Beacon batches under /collect, handed to the analytics sink actor. Its ASGI app is
+    `CollectorApp`, with no web framework on the path."""
+
+    def __init__(self, settings: Settings) -> None:
+        sink = SinkClient.connect(settings)
+        if sink is None:
+            raise RuntimeError("the analytics sink is not running: start_actors first")
+        # Not `self.app`: serve.ingress defines that name on the class.
+        self.collector_app = CollectorApp(
+            Platform(settings, sink=sink).collector,
+            trusted_proxies=frozenset(settings.stream_trusted_proxies),
+        )
+
+    def __serve_build_asgi_app__(self) -> CollectorApp:
+        return self.collector_app
+
+
+CollectorDeployment = serve.deployment(
+    name="collector", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256
+)(serve.ingress()(CollectorReplica))
+
+
+def build_collector_app(settings: Settings) -> Application:
+    return CollectorDeployment.bind(settings)
+
+
 @dataclass(frozen=True)
 class Actors:
     """The cluster's detached actors, as `vidray up` started (or found) them."""
@@ -101,6 +139,7 @@ class Actors:
     scheduler: SchedulerClient
     dispatcher: DispatcherClient
     notifier: NotifierClient
+    analytics_sink: SinkClient
 
 
 def periodic_work(settings: Settings) -> list[Periodic]:
@@ -114,6 +153,7 @@ def periodic_work(settings: Settings) -> list[Periodic]:
         ),
         # The notifier polls on its own; this restarts its loop after Ray restarted it.
         Periodic(name="notify-retries", every_s=60.0, run=notifier_deliver_due),
+        Periodic(name="rollups", every_s=settings.analytics_rollup_interval_s, run=run_rollups),
     ]
 
 
@@ -129,6 +169,7 @@ def start_actors(settings: Settings) -> Actors:
         scheduler=scheduler.start(settings, periodic_work(settings)),
         dispatcher=start_dispatcher(settings),
         notifier=notifier,
+        analytics_sink=analytics_sink.start(settings),
     )
 
 

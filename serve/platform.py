@@ -31,8 +31,12 @@ from cluster.messaging import MessageSender, open_sender
 from cluster.security import Clock
 from cluster.storage import ObjectStore, open_store
 from cluster.url_signing import UrlSigner
+from pipelines.event_files import EventFiles
 from serve.accounts.follows import Follows
 from serve.accounts.service import Accounts
+from serve.analytics.collector import Collector, EventSink
+from serve.analytics.queries import Analytics
+from serve.analytics.usage import Usage
 from serve.library.comments import Comments
 from serve.library.videos import Library
 from serve.notifications.campaigns import Campaigns
@@ -60,6 +64,7 @@ class Platform:
         kv: KV | None = None,
         sender: MessageSender | None = None,
         notifier: NotifierClient | None = None,
+        sink: EventSink | None = None,
     ) -> None:
         """`jobs`: the job actor's client; None where no Ray cluster runs (unit tests,
         benchmarks of the request path), and then completed uploads wait in
@@ -79,6 +84,9 @@ class Platform:
         self.jobs = jobs
         # The notifier actor's client, for campaigns; None where no Ray cluster runs.
         self.notifier = notifier
+        # The analytics sink's client: None where no Ray cluster runs (then /collect and
+        # liveViewers are unavailable, and stats read what the Parquet already holds).
+        self.sink = sink
 
     @cached_property
     def accounts(self) -> Accounts:
@@ -145,6 +153,31 @@ class Platform:
             clock=self.clock,
             notifier=self.notifier,
         )
+
+    @cached_property
+    def collector(self) -> Collector:
+        if self.sink is None:
+            raise RuntimeError("the collector needs the analytics sink: start it first")
+        return Collector(
+            settings=self.settings,
+            sessions=self.sessions,
+            kv=self.kv,
+            sink=self.sink,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def analytics(self) -> Analytics:
+        return Analytics(
+            sessions=self.sessions,
+            files=EventFiles.from_settings(self.settings),
+            sink=self.sink,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def usage(self) -> Usage:
+        return Usage(sessions=self.sessions, store=self.store, analytics=self.analytics)
 
     def close(self) -> None:
         """Return the database connections (tests and shutdown)."""

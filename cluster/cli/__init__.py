@@ -26,6 +26,7 @@ from cluster.cli import (
     upload,
     webhooks,
 )
+from cluster.cli import analytics as analytics_cli
 from cluster.cli.console import console
 from cluster.cli.help import Command, Group
 
@@ -54,6 +55,8 @@ app.command(cls=Command)(upload.upload)
 app.command(cls=Command)(login.login)
 app.command(cls=Command)(login.logout)
 app.command(cls=Command)(monitoring.monitoring)
+app.command(cls=Command)(analytics_cli.usage)
+app.add_typer(analytics_cli.analytics_app, name="analytics", cls=Group)
 
 bench_app = typer.Typer(help="Benchmarks: vidray beside its anchor, on the same input.", cls=Group)
 bench_app.command("transcode", cls=Command)(bench.bench_transcode)
@@ -63,6 +66,7 @@ bench_app.command("graphql", cls=Command)(bench.bench_graphql)
 bench_app.command("web", cls=Command)(bench.bench_web)
 bench_app.command("notify", cls=Command)(bench.bench_notify)
 bench_app.command("notify-campaigns", cls=Command)(bench.bench_notify_campaigns)
+bench_app.command("analytics", cls=Command)(bench.bench_analytics)
 app.add_typer(bench_app, name="bench")
 app.add_typer(campaigns.app, name="campaigns")
 

@@ -292,3 +292,29 @@ def bench_notify_campaigns(
         f"+{figures.rss_peak_mib - figures.rss_start_mib:.0f} MiB",
     )
     console.print(table)
+
+
+def bench_analytics(
+    events: Annotated[
+        int, typer.Option(min=1000, help="Synthetic events for sink and queries.")
+    ] = 1_000_000,
+    seconds: Annotated[float, typer.Option(help="Seconds of ingest load per target.")] = 5.0,
+    conns: Annotated[int, typer.Option(min=1, help="Concurrent beacon senders.")] = 16,
+    rounds: Annotated[int, typer.Option(min=1, help="Runs of each query.")] = 20,
+) -> None:
+    """/collect beside a bare uvicorn JSON parser, the sink beside pyarrow's write_table,
+    and stats queries beside the same SQL in DuckDB directly on the same files."""
+    from rich.table import Table
+
+    from cluster.bench import analytics as bench
+
+    rows = bench.bench(events=events, seconds=seconds, conns=conns, rounds=rounds, say=say)
+    table = Table(title=f"analytics: {events} synthetic events, {conns} senders")
+    for column in ("part", "metric", "vidray", "anchor", "vidray / anchor"):
+        table.add_column(column, justify="left" if column in ("part", "metric") else "right")
+    for r in rows:
+        ratio = f"{r.vidray / r.anchor:.2f}x" if r.anchor else "-"
+        table.add_row(
+            r.part, r.metric, f"{r.vidray:,.1f}{r.unit}", f"{r.anchor:,.1f}{r.unit}", ratio
+        )
+    console.print(table)

@@ -26,9 +26,12 @@ def up(
     from cluster import runtime
     from serve.app import (
         APP_NAME,
+        COLLECTOR_APP_NAME,
+        COLLECTOR_ROUTE_PREFIX,
         STREAM_APP_NAME,
         STREAM_ROUTE_PREFIX,
         build_app,
+        build_collector_app,
         build_stream_app,
         start_actors,
     )
@@ -57,6 +60,11 @@ def up(
             serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
             serve.run(
                 build_stream_app(settings), name=STREAM_APP_NAME, route_prefix=STREAM_ROUTE_PREFIX
+            )
+            serve.run(
+                build_collector_app(settings),
+                name=COLLECTOR_APP_NAME,
+                route_prefix=COLLECTOR_ROUTE_PREFIX,
             )
         if settings.upload_edge:
             with console.status("starting the upload edge"), clear_errors():
@@ -87,6 +95,7 @@ def up(
                 # A shared cluster keeps running: remove only our applications, gracefully.
                 serve.delete(APP_NAME)
                 serve.delete(STREAM_APP_NAME)
+                serve.delete(COLLECTOR_APP_NAME)
                 if edges:
                     stop_upload_edges(settings)
             # A local cluster goes down whole: stopping Ray ends the proxy and replicas at

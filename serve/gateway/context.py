@@ -15,6 +15,8 @@ from cluster.health import ComponentHealth
 from serve.accounts.follows import Follows
 from serve.accounts.service import Accounts
 from serve.accounts.views import UserView
+from serve.analytics.queries import Analytics
+from serve.analytics.usage import Usage
 from serve.library.comments import Comments
 from serve.library.videos import Library
 from serve.library.views import PublicUser
@@ -62,6 +64,8 @@ class GatewayContext(BaseContext):
     jobs: JobsClient | None = None
     inbox: Inbox | None = None
     campaigns: Campaigns | None = None
+    analytics: Analytics | None = None
+    usage: Usage | None = None
     access_token: str | None = None
     # Who sent the request, checked once per request; or why the token was refused.
     viewer: UserView | None = None

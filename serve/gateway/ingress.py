@@ -91,6 +91,8 @@ class Gateway:
             inbox=platform.inbox,
             campaigns=platform.campaigns,
             ip=ip,
+            analytics=platform.analytics,
+            usage=platform.usage,
         )
 
     def __serve_build_asgi_app__(self) -> ASGIApp:

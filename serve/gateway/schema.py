@@ -30,6 +30,7 @@ from strawberry.types import Info
 
 from cluster.errors import VidrayError
 from serve.gateway.accounts import AccountMutations, AccountQueries
+from serve.gateway.analytics import AnalyticsQueries
 from serve.gateway.context import GatewayContext
 from serve.gateway.errors import ErrorCodes
 from serve.gateway.follows import FollowMutations, FollowQueries
@@ -87,6 +88,7 @@ Query = merge_types(
         FollowQueries,
         WebhookQueries,
         NotificationQueries,
+        AnalyticsQueries,
     ),
 )
 Mutation = merge_types(

@@ -10,7 +10,8 @@ script from another host:
 - axe-core, which the accessibility tests inject into every page (served like the
   rest so the tests need no other host);
 - GraphiQL and the React it runs on, for `GET /graphql` in dev mode (strawberry's own
-  page loads them from unpkg.com, so it never loads without internet).
+  page loads them from unpkg.com, so it never loads without internet);
+- Chart.js, for the creator stats that `/static/stats.js` draws in `/studio`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ PACKAGES = (
     "graphql@16.15.0",
     "tus-js-client@~4.3.1",
     "axe-core@~4.14.1",
+    "chart.js@~4.6.1",
 )
 
 
@@ -51,6 +53,7 @@ ASSETS: dict[str, Asset] = {
     "graphiql/graphiql.min.css": Asset("graphiql", "graphiql.min.css", "text/css"),
     "tus.min.js": Asset("tus-js-client", "dist/tus.min.js"),
     "axe.min.js": Asset("axe-core", "axe.min.js"),
+    "chart.umd.min.js": Asset("chart.js", "dist/chart.umd.min.js"),
 }
 
 

@@ -1,5 +1,7 @@
 // The watch page's player: hls.js (or native HLS), quality and captions menus, `?t=`
-// deep links, storyboard previews. watch.js imports it for `video` and `seekTo`.
+// deep links, storyboard previews, playback beacons. watch.js imports it for `video`
+// and `seekTo`.
+import { startBeacons } from "./beacons.js";
 const config = JSON.parse(document.getElementById("playback").textContent);
 export const video = document.getElementById("player");
 const captions = document.getElementById("captions");
@@ -74,6 +76,7 @@ if (!config.master) {
       hls.subtitleDisplay = index >= 0;
     });
   });
+  window.vidray.hls = hls;
   hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
     window.vidray.levels = data.levels.map((l) => l.height);
     quality.length = 1;  // keep "Auto"; the rungs may have changed since the last parse
@@ -215,3 +218,6 @@ if (config.storyboard) {
     seek.addEventListener("mouseleave", () => { preview.style.display = "none"; });
   }, () => {});
 }
+
+// A video that cannot play sends nothing: there is no view to count.
+if (config.master) window.vidray.beacons = startBeacons({ video, videoId: config.video, hls: window.vidray.hls });

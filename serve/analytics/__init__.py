@@ -1,0 +1,1 @@
+"""Analytics: player beacons in (`collector`), stats and usage out (`queries`)."""
