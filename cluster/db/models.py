@@ -293,3 +293,22 @@ class InstanceOwner(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=1)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Caption(Base):
+    """One language's captions of a video (`serve/library/captions.py`): the WebVTT file
+    in the object store, and its cues here, which the search index reads as the
+    video's transcript. `source` says who made them: an upload today, ASR later."""
+
+    __tablename__ = "captions"
+
+    video_id: Mapped[str] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    label: Mapped[str] = mapped_column(String(80), default="")
+    source: Mapped[str] = mapped_column(String(16), default="upload")
+    storage_key: Mapped[str] = mapped_column(String(255))
+    # [[start_s, end_s, text], ...] in time order: the transcript search indexes.
+    cues: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
