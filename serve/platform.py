@@ -29,8 +29,11 @@ from cluster.security import Clock
 from cluster.storage import ObjectStore, open_store
 from cluster.url_signing import UrlSigner
 from serve.accounts.service import Accounts
+from serve.library.captions import Captions
 from serve.library.comments import Comments
 from serve.library.videos import Library
+from serve.search.service import Search
+from serve.search.trending import Trending
 from serve.stream.service import Stream
 from serve.uploads.service import Uploads
 
@@ -106,6 +109,20 @@ class Platform:
             signer=self.url_signer,
             kv=self.kv,
             clock=self.clock,
+        )
+
+    @cached_property
+    def captions(self) -> Captions:
+        return Captions(sessions=self.sessions, store=self.store)
+
+    @cached_property
+    def trending(self) -> Trending:
+        return Trending.for_settings(self.settings, kv=self.kv, clock=self.clock)
+
+    @cached_property
+    def search(self) -> Search:
+        return Search.for_settings(
+            self.settings, sessions=self.sessions, on_search=self.trending.record
         )
 
     def close(self) -> None:

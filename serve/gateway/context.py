@@ -14,9 +14,12 @@ from cluster.errors import AccountError, Unauthenticated
 from cluster.health import ComponentHealth
 from serve.accounts.service import Accounts
 from serve.accounts.views import UserView
+from serve.library.captions import Captions
 from serve.library.comments import Comments
 from serve.library.videos import Library
 from serve.library.views import PublicUser
+from serve.search.service import Search
+from serve.search.trending import Trending
 from serve.stream.service import Stream
 from serve.uploads.routes import Files
 
@@ -54,6 +57,10 @@ class GatewayContext(BaseContext):
     ip: str
     # The job actor's client, for transcodeProgress; None where no Ray cluster runs.
     jobs: JobsClient | None = None
+    # Search and trending (#16); None in contexts built without them.
+    search: Search | None = None
+    trending: Trending | None = None
+    captions: Captions | None = None
     access_token: str | None = None
     # Who sent the request, checked once per request; or why the token was refused.
     viewer: UserView | None = None

@@ -77,6 +77,9 @@ class Gateway:
             stream=platform.stream,
             files=self.files,
             jobs=platform.jobs,
+            search=platform.search,
+            trending=platform.trending,
+            captions=platform.captions,
             ip=ip,
         )
 

@@ -30,8 +30,10 @@ from strawberry.types import Info
 
 from cluster.errors import VidrayError
 from serve.gateway.accounts import AccountMutations, AccountQueries
+from serve.gateway.captions import CaptionMutations, CaptionQueries
 from serve.gateway.context import GatewayContext
 from serve.gateway.errors import ErrorCodes
+from serve.gateway.search import SearchQueries
 from serve.gateway.uploads import UploadMutations, UploadQueries
 from serve.gateway.videos import Subscription, VideoMutations, VideoQueries
 
@@ -69,8 +71,26 @@ class PlatformQueries:
         )
 
 
-Query = merge_types("Query", (PlatformQueries, AccountQueries, UploadQueries, VideoQueries))
-Mutation = merge_types("Mutation", (AccountMutations, UploadMutations, VideoMutations))
+Query = merge_types(
+    "Query",
+    (
+        PlatformQueries,
+        AccountQueries,
+        UploadQueries,
+        VideoQueries,
+        SearchQueries,
+        CaptionQueries,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        AccountMutations,
+        UploadMutations,
+        VideoMutations,
+        CaptionMutations,
+    ),
+)
 
 
 def _unexpected(error: GraphQLError) -> bool:

@@ -94,6 +94,7 @@ class SearchPage:
     hits: tuple[Hit, ...]
     total: int
     has_next: bool
+    end_cursor: str | None  # after the last hit looked at, shown or not
     facets: Facets | None
 
 
@@ -277,6 +278,7 @@ class Search:
             hits=hits,
             total=len(results),
             has_next=len(window) > first,
+            end_cursor=_cursor(offset + len(shown) - 1) if shown else None,
             facets=_facet_counts(results) if facets else None,
         )
 
