@@ -19,9 +19,12 @@ from actors import scheduler
 from actors.jobs import start as start_jobs
 from actors.jobs_client import JobsClient
 from actors.scheduler import Periodic, SchedulerClient
+from actors.search_index import SearchIndexClient
+from actors.search_index import start as start_search_index
 from cluster.config import Settings
 from serve.gateway.ingress import Gateway
 from serve.platform import Platform
+from serve.search.trending import fold_trending
 from serve.stream.app import StreamApp
 from serve.uploads.edge import UploadEdgeClient, edge_base
 from serve.uploads.sweep import sweep_uploads
@@ -90,16 +93,23 @@ class Actors:
 
     jobs: JobsClient
     scheduler: SchedulerClient
+    # The dispatcher's `search_index` subscriber (#16).
+    search_index: SearchIndexClient
 
 
 def periodic_work(settings: Settings) -> list[Periodic]:
     """What the scheduler runs, each as a Ray task, every `every_s` seconds."""
     return [
         Periodic(name="upload-sweep", every_s=settings.upload_sweep_interval_s, run=sweep_uploads),
+        Periodic(name="search-trending", every_s=300.0, run=fold_trending),
     ]
 
 
 def start_actors(settings: Settings) -> Actors:
     """The job actor and the scheduler: created if missing, found if running."""
     jobs = start_jobs(settings)
-    return Actors(jobs=jobs, scheduler=scheduler.start(settings, periodic_work(settings)))
+    return Actors(
+        jobs=jobs,
+        scheduler=scheduler.start(settings, periodic_work(settings)),
+        search_index=start_search_index(settings),
+    )

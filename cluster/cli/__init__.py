@@ -12,7 +12,7 @@ from importlib.metadata import version as package_version
 
 import typer
 
-from cluster.cli import admin, assets, bench, login, migrate, nginx, transcode, up, upload
+from cluster.cli import admin, assets, bench, login, migrate, nginx, search, transcode, up, upload
 from cluster.cli.console import console
 from cluster.cli.help import Command, Group
 
@@ -47,6 +47,7 @@ bench_app.command("upload", cls=Command)(bench.bench_upload)
 bench_app.command("stream", cls=Command)(bench.bench_stream)
 bench_app.command("graphql", cls=Command)(bench.bench_graphql)
 app.add_typer(bench_app, name="bench")
+app.add_typer(search.search_app, name="search")
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Search queries: full text with filters, sorts, facets, snippets and deep links.
 
 The index is read here and written only by `actors/search_index.py`. Each thread keeps
-its own whoosh searcher and refreshes it to the newest generation before each query
-(a directory listing when nothing changed). Visibility is decided twice: by the index
+its own whoosh searcher and reopens it on the newest generation before a query when a
+commit has happened since (a directory listing when nothing changed). Visibility is decided twice: by the index
 (public and ready, or the viewer's own), then again by the database for the page shown,
 so a private or deleted video never appears to others even from a stale index.
 """
@@ -203,8 +203,13 @@ class Search:
                             "actor builds it) or run `vidray search rebuild`",
                         ) from None
             current = self._index.searcher()
-        else:
-            current = current.refresh()
+        elif not current.up_to_date():
+            # A fresh searcher, not `refresh()`: whoosh's refresh reuses the reader of
+            # a segment it knew, with that segment's old deletions, so an updated or
+            # deleted video would still match until segments merge.
+            current.close()
+            assert self._index is not None  # opened with this thread's first searcher
+            current = self._index.searcher()
         self._local.searcher = current
         return current
 
