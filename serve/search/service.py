@@ -2,9 +2,10 @@
 
 The index is read here and written only by `actors/search_index.py`. Each thread keeps
 its own whoosh searcher and reopens it on the newest generation before a query when a
-commit has happened since (a directory listing when nothing changed). Visibility is decided twice: by the index
-(public and ready, or the viewer's own), then again by the database for the page shown,
-so a private or deleted video never appears to others even from a stale index.
+commit has happened since (a directory listing when nothing changed). Visibility is
+decided twice: by the index (public and ready, or the viewer's own), then again by the
+database for the page shown, so a private or deleted video never appears to others even
+from a stale index.
 """
 
 from __future__ import annotations
