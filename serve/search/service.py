@@ -252,6 +252,9 @@ class Search:
                 "after", f"pages stop at result {MAX_DEPTH}: narrow the search with filters"
             )
         parsed = queries.parse(text)
+        if text.strip() and not parsed.words:
+            # Only punctuation or symbols ("*:*"): nothing to look for, not "everything".
+            return SearchPage(hits=(), total=0, has_next=False, end_cursor=None, facets=None)
         wanted = queries.build(parsed) if parsed.words else None
         limits = filter_query(filter or SearchFilter(), viewer_id=viewer_id)
         searcher = self.searcher()
@@ -339,12 +342,16 @@ def _facet_counts(results: Any) -> Facets:
     )
 
 
+_TEXT_FIELDS = frozenset({"title", "tags", "description", "transcript", "exact"})
+
+
 def _hit(hit: Any, *, cursor: str) -> Hit:
     matched: dict[str, set[str]] = {}
     for fieldname, term in hit.matched_terms():
-        matched.setdefault(fieldname, set()).add(
-            term.decode() if isinstance(term, bytes) else str(term)
-        )
+        if fieldname in _TEXT_FIELDS:  # filters match binary-encoded numbers too
+            matched.setdefault(fieldname, set()).add(
+                term.decode() if isinstance(term, bytes) else str(term)
+            )
     # A prefix matched a whole word in `exact`: mark that word's stem where it occurs.
     for word in matched.get("exact", ()):
         for token in STEMMED(word):
