@@ -5,7 +5,7 @@ Shared by the one writer (`actors/search_index.py`) and the readers in the gatew
 is looked up. Whoosh here is the `whoosh-reloaded` fork (see the README).
 
 Analysis: words (`\\w+`, so accents and CJK runs stay whole), lowercased, accents
-folded (é -> e), English stop words dropped, then Porter-stemmed ("running" -> "run").
+folded (é -> e), English stop words dropped, then stemmed ("running" -> "run").
 `exact` keeps the unstemmed words of title, tags and description for prefix matching
 (search as you type: "runn" must find "running", whose stem is "run").
 """
@@ -44,7 +44,8 @@ def _plain() -> Analyzer:
 
 def stemmed_analyzer() -> Analyzer:
     """Index and query analysis of the full-text fields."""
-    return _plain() | StopFilter(minsize=1) | StemFilter(cachesize=50000)
+    # Snowball's English stemmer: whoosh's default Porter stems "running" to "runn".
+    return _plain() | StopFilter(minsize=1) | StemFilter(lang="en", cachesize=50000)
 
 
 def plain_analyzer() -> Analyzer:

@@ -56,6 +56,9 @@ TOPICS = frozenset(
         "captions.removed",
     }
 )
+# Bumped whenever fields or analysis change: an index of another version is rebuilt
+# at start (whoosh's schemas do not compare their analyzers).
+SCHEMA_VERSION = "1"
 # Idle merges once a few hot commits have left small segments behind.
 MERGE_AFTER_SEGMENTS = 6
 
@@ -97,7 +100,8 @@ class IndexWriter:
             existing = index.open_dir(str(self.path), indexname=INDEX_NAME)
             with existing.searcher() as searcher:
                 searcher.doc_count()
-            if set(existing.schema.names()) != set(SCHEMA.names()):
+            written = self._version_file.read_text() if self._version_file.exists() else None
+            if written != SCHEMA_VERSION:
                 raise index.IndexError("the index was written with another schema")
             return existing
         except index.EmptyIndexError:
@@ -109,7 +113,12 @@ class IndexWriter:
         created = index.create_in(str(self.path), SCHEMA, indexname=INDEX_NAME)
         self.index = created
         self.rebuild()
+        self._version_file.write_text(SCHEMA_VERSION)
         return created
+
+    @property
+    def _version_file(self) -> Path:
+        return self.path / "schema-version"
 
     def _versions(self, ids: set[str]) -> dict[str, int]:
         with self.index.searcher() as searcher:

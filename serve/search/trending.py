@@ -34,11 +34,7 @@ HALF_LIFE_HOURS = 6.0
 TOP = 10
 # Members read from each hourly set when folding: the long tail never trends.
 READ_PER_HOUR = 500
-CACHE_KEY = "search:trending"
-
-
-def _hours_key(kind: str, hour: int) -> str:
-    return f"search:{kind}:{hour}"
+CACHE_KEY = "trending"
 
 
 def _digest(*parts: str) -> str:
@@ -60,8 +56,11 @@ class Trending:
         min_users: int = 3,
         blocklist: Iterable[str] = (),
         clock: Clock = time.time,
+        namespace: str = "search",
     ) -> None:
+        """`namespace`: the prefix of every key (tests sharing one Redis use their own)."""
         self.kv = kv
+        self.namespace = namespace
         self.min_users = min_users
         self.blocked = frozenset(word.strip().lower() for word in blocklist if word.strip())
         self.clock = clock
@@ -76,6 +75,9 @@ class Trending:
             clock=clock,
         )
 
+    def _key(self, *parts: object) -> str:
+        return ":".join([self.namespace, *map(str, parts)])
+
     def _hour(self) -> int:
         return int(self.clock() // HOUR)
 
@@ -85,11 +87,11 @@ class Trending:
             return
         hour = self._hour()
         who = _digest(viewer_id, text)
-        if self.kv.set(f"search:seen:{hour}:{who}", b"1", ttl=2 * HOUR, only_new=True):
-            self.kv.zincrby(_hours_key("hits", hour), text, 1.0)
+        if self.kv.set(self._key("seen", hour, who), b"1", ttl=2 * HOUR, only_new=True):
+            self.kv.zincrby(self._key("hits", hour), text, 1.0)
         # Distinct users over the window: each user adds to a term once per 24 hours.
-        if self.kv.set(f"search:seen24:{who}", b"1", ttl=WINDOW_HOURS * HOUR, only_new=True):
-            self.kv.zincrby(_hours_key("users", hour), text, 1.0)
+        if self.kv.set(self._key("seen24", who), b"1", ttl=WINDOW_HOURS * HOUR, only_new=True):
+            self.kv.zincrby(self._key("users", hour), text, 1.0)
 
     def is_blocked(self, text: str) -> bool:
         return any(word in self.blocked for word in text.split()) or text in self.blocked
@@ -101,12 +103,12 @@ class Trending:
         users: dict[str, int] = {}
         for age in range(WINDOW_HOURS):
             weight = math.pow(0.5, age / HALF_LIFE_HOURS)
-            for text, count in self.kv.ztop(_hours_key("hits", now - age), READ_PER_HOUR):
+            for text, count in self.kv.ztop(self._key("hits", now - age), READ_PER_HOUR):
                 scores[text] = scores.get(text, 0.0) + weight * count
-            for text, count in self.kv.ztop(_hours_key("users", now - age), READ_PER_HOUR):
+            for text, count in self.kv.ztop(self._key("users", now - age), READ_PER_HOUR):
                 users[text] = users.get(text, 0) + int(count)
         for age in range(WINDOW_HOURS, WINDOW_HOURS + 24):
-            self.kv.delete(_hours_key("hits", now - age), _hours_key("users", now - age))
+            self.kv.delete(self._key("hits", now - age), self._key("users", now - age))
         ranked = sorted(
             (
                 TrendingTerm(text=text, score=round(score, 6), users=users.get(text, 0))
@@ -115,14 +117,14 @@ class Trending:
             ),
             key=lambda term: (-term.score, term.text),
         )[:TOP]
-        self.kv.set(CACHE_KEY, json.dumps([term.text for term in ranked]))
+        self.kv.set(self._key(CACHE_KEY), json.dumps([term.text for term in ranked]))
         self._last = [term.text for term in ranked]
         return ranked
 
     def top(self) -> list[str]:
         """The cached top 10; the last list read when the KV cannot be reached."""
         try:
-            raw = self.kv.get(CACHE_KEY)
+            raw = self.kv.get(self._key(CACHE_KEY))
         except Exception as exc:  # Redis down: answer from memory
             log.warning("trending searches from memory, the KV failed: %s", exc)
             return list(self._last)
