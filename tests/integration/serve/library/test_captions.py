@@ -17,7 +17,10 @@ MASTER = (
     "#EXTM3U\n#EXT-X-VERSION:6\n"
     "#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n360p/index.m3u8\n"
 )
-SRT = b"1\n00:00:01,000 --> 00:00:03,000\nHello <b>world</b>\n\n2\n00:00:04,000 --> 00:00:05,500\nbye\n"
+SRT = (
+    b"1\n00:00:01,000 --> 00:00:03,000\nHello <b>world</b>\n\n"
+    b"2\n00:00:04,000 --> 00:00:05,500\nbye\n"
+)
 
 
 @pytest.fixture
