@@ -103,9 +103,13 @@ class Dispatch:
         self.cursor = max((e.id for e in pending_events(sessions)), default=0)
 
     def __call__(self) -> list[Event]:
+        return asyncio.run(self.run())
+
+    async def run(self) -> list[Event]:
+        """The same, from a test that already runs an event loop."""
         events = pending_events(self.sessions, after=self.cursor)
         if events:
-            asyncio.run(self.actor.handle(events))
+            await self.actor.handle(events)
             self.cursor = events[-1].id
         return events
 
