@@ -150,7 +150,7 @@ async def test_bad_input_gets_a_code_and_the_field(api: Api) -> None:
 
 
 async def test_suggest_and_trending_answer_anonymously(api: Api) -> None:
-    token, owner = await api.sign_in("maker@example.com")
+    _, owner = await api.sign_in("maker@example.com")
     add_video(api.sessions, owner=owner, title="Sourdough starter", status=VideoStatus.READY)
     await api.dispatch.run()
     body = await api.gql('{ suggest(prefix: "sourd") trendingSearches }')
