@@ -197,6 +197,26 @@ def with_subtitles(master: str, tracks: Sequence[Track]) -> str:
     return "\n".join(out) + "\n"
 
 
+_MEDIA_ATTR = re.compile(r'([A-Z-]+)="([^"]*)"')
+
+
+def tracks_in(master: str) -> list[Track]:
+    """The SUBTITLES tracks a master names (to keep them when it is rewritten)."""
+    tracks: list[Track] = []
+    for line in master.splitlines():
+        if line.startswith("#EXT-X-MEDIA:") and "TYPE=SUBTITLES" in line:
+            attrs = dict(_MEDIA_ATTR.findall(line))
+            if "LANGUAGE" in attrs and "URI" in attrs:
+                tracks.append(
+                    Track(
+                        language=attrs["LANGUAGE"],
+                        label=attrs.get("NAME", attrs["LANGUAGE"]),
+                        playlist=attrs["URI"],
+                    )
+                )
+    return tracks
+
+
 def _quoted(label: str) -> str:
     # Quoted-string attributes may not hold '"' or line breaks (RFC 8216 4.2).
     return re.sub(r'["\r\n]', "", label)[:80]

@@ -12,6 +12,7 @@ from pipelines.media.subtitles import (
     media_playlist,
     parse,
     to_webvtt,
+    tracks_in,
     with_subtitles,
 )
 
@@ -121,6 +122,10 @@ def test_the_master_gets_one_subtitles_group_and_loses_it_again() -> None:
     assert again.count("TYPE=SUBTITLES") == 1
     assert again.count('SUBTITLES="subs"') == 2
     assert with_subtitles(again, []) == MASTER
+    assert tracks_in(master) == [
+        Track("en", "English CC", "subs/en.m3u8"),
+        Track("fr", "Français", "subs/fr.m3u8"),
+    ]
 
 
 def test_the_media_playlist_is_one_vod_segment() -> None:
