@@ -6,12 +6,13 @@ is looked up. Whoosh here is the `whoosh-reloaded` fork (see the README).
 
 Analysis: words (`\\w+`, so accents and CJK runs stay whole), lowercased, accents
 folded (é -> e), English stop words dropped, then stemmed ("running" -> "run").
-`exact` keeps the unstemmed words of title, tags and description for prefix matching
+`exact` keeps the unstemmed words of title and tags for prefix matching
 (search as you type: "runn" must find "running", whose stem is "run").
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,10 @@ def build_schema() -> Schema:
         language=KEYWORD(commas=True, lowercase=True, stored=True),
         visibility=ID(stored=True),
         status=ID(stored=True),
+        # Who may find it: "public" (public and ready) and "owner:{id}". A query requires
+        # one of the viewer's, which whoosh intersects by skipping, where a filter would
+        # build the set of every visible document on every query.
+        audience=KEYWORD(commas=True),
         # Milliseconds: whoosh's sortable float columns do not write (a NaN default).
         duration=NUMERIC(int, bits=64, stored=True, sortable=True),
         published=DATETIME(stored=True, sortable=True),
@@ -89,15 +94,14 @@ SCHEMA = build_schema()
 WEIGHTS: dict[str, float] = {"title": 4.0, "tags": 3.0, "description": 2.0, "transcript": 1.0}
 
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff]")
+_SPACES = re.compile(r"[\t\n\r]")
+
+
 def clean_text(text: str) -> str:
     """NFC, without NUL and other control characters (tabs and newlines become spaces):
     whoosh stores text as UTF-8 and must never see a lone NUL or surrogate."""
-    text = unicodedata.normalize("NFC", text)
-    return "".join(
-        " " if ch in "\t\n\r" else ch
-        for ch in text
-        if ch in "\t\n\r" or unicodedata.category(ch) not in {"Cc", "Cs", "Co"}
-    )
+    return _CONTROLS.sub("", _SPACES.sub(" ", unicodedata.normalize("NFC", text)))
 
 
 def _aware(value: datetime) -> datetime:
@@ -136,7 +140,7 @@ class VideoDocument:
             "tags": " ".join(tags),
             "description": description,
             "transcript": transcript,
-            "exact": " ".join([title, *tags, description]),
+            "exact": " ".join([title, *tags]),
             "tag": ",".join(t.replace(",", " ").lower() for t in tags),
             "category": self.category,
             "creator": self.creator,
@@ -144,6 +148,10 @@ class VideoDocument:
             "language": ",".join(self.languages),
             "visibility": self.visibility,
             "status": self.status,
+            "audience": ",".join(
+                (["public"] if self.visibility == "public" and self.status == "ready" else [])
+                + [f"owner:{self.creator}"]
+            ),
             "duration": round(self.duration * 1000),
             "published": _aware(self.published).replace(tzinfo=None),  # whoosh: naive UTC
             "views": int(self.views),

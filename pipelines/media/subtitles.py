@@ -210,7 +210,7 @@ def tracks_in(master: str) -> list[Track]:
                 tracks.append(
                     Track(
                         language=attrs["LANGUAGE"],
-                        label=attrs.get("NAME", attrs["LANGUAGE"]),
+                        label=attrs.get("NAME") or attrs["LANGUAGE"],
                         playlist=attrs["URI"],
                     )
                 )

@@ -23,15 +23,15 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from whoosh import index, sorting
-from whoosh.query import And, DateRange, NullQuery, NumericRange, Or, Query, Term
+from whoosh.query import And, DateRange, NullQuery, NumericRange, Or, Query, Require, Term
 from whoosh.searching import Searcher
 
-from actors.search_documents import STEMMED
 from actors.search_index import INDEX_NAME, index_dir
 from cluster.db.models import Video, VideoStatus, Visibility
 from cluster.errors import InvalidInput, ServiceUnavailable
 from serve.search import query as queries
-from serve.search.snippets import escaped, first_cue, marked
+from serve.search.query import UserQuery
+from serve.search.snippets import escaped, first_cue, marked, matching_terms
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,11 @@ def _naive(value: datetime) -> datetime:
 
 
 def filter_query(wanted: SearchFilter, *, viewer_id: str | None) -> Query:
-    """The whoosh filter: what the viewer may see, and the filters asked for."""
-    public = And([Term("visibility", Visibility.PUBLIC.value), Term("status", "ready")])
-    parts: list[Query] = [Or([public, Term("creator", viewer_id)]) if viewer_id else public]
+    """What the viewer may see, and the filters asked for."""
+    public = Term("audience", "public")
+    parts: list[Query] = [
+        Or([public, Term("audience", f"owner:{viewer_id}")]) if viewer_id else public
+    ]
     categories = [v.strip() for v in wanted.category_one_of if v.strip()]
     if len(categories) > MAX_FILTER_VALUES:
         raise InvalidInput("categoryOneOf", f"give at most {MAX_FILTER_VALUES} categories")
@@ -258,23 +260,21 @@ class Search:
         wanted = queries.build(parsed) if parsed.words else None
         limits = filter_query(filter or SearchFilter(), viewer_id=viewer_id)
         searcher = self.searcher()
-        # No words: browse everything the filters allow, newest first by default.
-        full: Query = wanted if wanted is not None else limits
+        # No words: browse everything the filters allow, newest first by default. With
+        # words, the limits are required (they filter without scoring).
+        full: Query = Require(wanted, limits) if wanted is not None else limits
         sortedby = SORTS[sort] if wanted is not None or sort != "-match" else SORTS["-publishedAt"]
-        grouped = _facets() if facets else None
         results = searcher.search(
             full,
-            filter=limits if wanted is not None else None,
             limit=offset + first + 1,
             sortedby=sortedby,
-            terms=True,
-            groupedby=grouped,
+            groupedby=_facets() if facets else None,
         )
         window = list(results)[offset : offset + first + 1]
         shown = window[:first]
         visible = self._visible([hit["id"] for hit in shown], viewer_id)
         hits = tuple(
-            _hit(hit, cursor=_cursor(offset + position))
+            _hit(hit, parsed, cursor=_cursor(offset + position))
             for position, hit in enumerate(shown)
             if hit["id"] in visible
         )
@@ -285,7 +285,9 @@ class Search:
                 log.warning("trending did not count a search: %s", exc)
         return SearchPage(
             hits=hits,
-            total=len(results),
+            # Exact when whoosh counted every match (sorted, grouped or few); else its
+            # estimate: counting every match of a broad query would cost a second pass.
+            total=int(results.estimated_length()),
             has_next=len(window) > first,
             end_cursor=_cursor(offset + len(shown) - 1) if shown else None,
             facets=_facet_counts(results) if facets else None,
@@ -300,7 +302,7 @@ class Search:
         if wanted is NullQuery:
             return []
         limits = filter_query(SearchFilter(), viewer_id=viewer_id)
-        results = self.searcher().search(wanted, filter=limits, limit=first * 2)
+        results = self.searcher().search(Require(wanted, limits), limit=first * 2)
         found = [(hit["id"], hit["title"]) for hit in results]
         visible = self._visible([video_id for video_id, _ in found], viewer_id)
         titles: list[str] = []
@@ -342,30 +344,17 @@ def _facet_counts(results: Any) -> Facets:
     )
 
 
-_TEXT_FIELDS = frozenset({"title", "tags", "description", "transcript", "exact"})
-
-
-def _hit(hit: Any, *, cursor: str) -> Hit:
-    matched: dict[str, set[str]] = {}
-    for fieldname, term in hit.matched_terms():
-        if fieldname in _TEXT_FIELDS:  # filters match binary-encoded numbers too
-            matched.setdefault(fieldname, set()).add(
-                term.decode() if isinstance(term, bytes) else str(term)
-            )
-    # A prefix matched a whole word in `exact`: mark that word's stem where it occurs.
-    for word in matched.get("exact", ()):
-        for token in STEMMED(word):
-            matched.setdefault("title", set()).add(token.text)
-            matched.setdefault("description", set()).add(token.text)
+def _hit(hit: Any, query: UserQuery, *, cursor: str) -> Hit:
     title = hit.get("title", "")
-    title_html = marked(title, matched.get("title", ()), whole=True) or escaped(title)
-    snippet = marked(hit.get("description", ""), matched.get("description", ()), whole=False)
+    title_html = marked(title, matching_terms(title, query), whole=True) or escaped(title)
+    description = hit.get("description", "")
+    snippet = marked(description, matching_terms(description, query), whole=False)
     moment: float | None = None
-    cue = first_cue(hit.get("cues") or [], matched.get("transcript", ()))
+    cue = first_cue(hit.get("cues") or [], query)
     if cue is not None:
-        moment = cue[0]
+        moment, text, terms = cue
         if snippet is None:
-            snippet = marked(cue[1], matched["transcript"], whole=True) or escaped(cue[1])
+            snippet = marked(text, terms, whole=True) or escaped(text)
     return Hit(
         video_id=hit["id"],
         score=float(hit.score or 0.0),

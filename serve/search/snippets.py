@@ -12,7 +12,8 @@ from typing import Any
 
 from whoosh import highlight
 
-from actors.search_documents import STEMMED
+from actors.search_documents import PLAIN, STEMMED
+from serve.search.query import MIN_PREFIX, UserQuery, typos_allowed
 
 
 class EscapedMarks(highlight.Formatter):
@@ -47,12 +48,52 @@ def escaped(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def first_cue(cues: Sequence[Sequence[Any]], terms: Iterable[str]) -> tuple[float, str] | None:
-    """The earliest cue that holds one of the matched transcript `terms`."""
-    words = frozenset(terms)
-    if not words:
-        return None
+def first_cue(
+    cues: Sequence[Sequence[Any]], query: UserQuery
+) -> tuple[float, str, set[str]] | None:
+    """The earliest cue that matches the query: its start, text and matching terms."""
     for start, text in cues:
-        if any(token.text in words for token in STEMMED(str(text))):
-            return float(start), str(text)
+        terms = matching_terms(str(text), query)
+        if terms:
+            return float(start), str(text), terms
     return None
+
+
+def _within(a: str, b: str, limit: int) -> bool:
+    """Levenshtein distance of a and b at most `limit` (whoosh's fuzzy rule)."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return False
+        previous = current
+    return previous[-1] <= limit
+
+
+def matching_terms(text: str, query: UserQuery) -> set[str]:
+    """The analysed terms of `text` that a query word matches as the index did: the same
+    stem, a stem within the word's typo budget (first letter kept), or, for the last
+    word, a word it begins."""
+    found: set[str] = set()
+    words = [w for w in query.words if w.stem is not None]
+    last = query.words[-1] if query.words else None
+    for token in PLAIN(text):
+        plain = token.text
+        stems = [t.text for t in STEMMED(plain)]
+        if not stems:
+            continue
+        stem = stems[0]
+        for word in words:
+            assert word.stem is not None
+            typos = typos_allowed(word.typed)
+            if stem == word.stem or (
+                typos and stem[:1] == word.stem[:1] and _within(stem, word.stem, typos)
+            ):
+                found.add(stem)
+        if last is not None and len(last.typed) >= MIN_PREFIX and plain.startswith(last.typed):
+            found.add(stem)
+    return found
