@@ -269,6 +269,9 @@ class Search:
             limit=offset + first + 1,
             sortedby=sortedby,
             groupedby=_facets() if facets else None,
+            # Whoosh's block-quality skipping trips an assertion under `Require`; and
+            # without it every match is counted, so the total is exact.
+            optimize=False,
         )
         window = list(results)[offset : offset + first + 1]
         shown = window[:first]
@@ -285,9 +288,7 @@ class Search:
                 log.warning("trending did not count a search: %s", exc)
         return SearchPage(
             hits=hits,
-            # Exact when whoosh counted every match (sorted, grouped or few); else its
-            # estimate: counting every match of a broad query would cost a second pass.
-            total=int(results.estimated_length()),
+            total=len(results),
             has_next=len(window) > first,
             end_cursor=_cursor(offset + len(shown) - 1) if shown else None,
             facets=_facet_counts(results) if facets else None,
@@ -302,7 +303,7 @@ class Search:
         if wanted is NullQuery:
             return []
         limits = filter_query(SearchFilter(), viewer_id=viewer_id)
-        results = self.searcher().search(Require(wanted, limits), limit=first * 2)
+        results = self.searcher().search(Require(wanted, limits), limit=first * 2, optimize=False)
         found = [(hit["id"], hit["title"]) for hit in results]
         visible = self._visible([video_id for video_id, _ in found], viewer_id)
         titles: list[str] = []
