@@ -169,3 +169,13 @@ async def test_captions_need_their_owner(api: Api) -> None:
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "file"}
     listed = await api.gql("query($v: ID!) { captions(videoId: $v) { language } }", v=video)
     assert listed["data"]["captions"] == []
+
+
+async def test_the_search_page_loads_its_module_and_escapes_the_query(api: Api) -> None:
+    response = await api.client.get("/search", params={"q": '"><script>x</script>'})
+    assert response.status_code == 200
+    assert '<script type="module" src="/static/search.js"></script>' in response.text
+    assert "<script>x</script>" not in response.text
+    assert "&lt;script&gt;" in response.text
+    module = await api.client.get("/static/search.js")
+    assert module.status_code == 200 and "trendingSearches" in module.text
