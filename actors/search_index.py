@@ -337,12 +337,11 @@ class SearchIndexClient:
 
 
 def start(settings: Settings) -> SearchIndexClient:
-    """The index actor (created, and the index opened or rebuilt, if it was not running);
-    subscribe it to the dispatcher as `search_index`."""
-    import ray
-
+    """The index actor (created if it was not running); subscribe it to the dispatcher
+    as `search_index`. Not waited for: a missing index is rebuilt in the actor's
+    constructor, and calls queue behind it meanwhile, so `vidray up` never waits on a
+    rebuild."""
     actor = start_singleton(
         SearchIndex, settings, settings=settings, name=ACTOR_NAME, max_concurrency=16
     )
-    ray.get(actor.ping.remote())
     return SearchIndexClient(actor)
