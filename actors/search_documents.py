@@ -62,7 +62,7 @@ def build_schema() -> Schema:
     return Schema(
         id=ID(stored=True, unique=True),
         # The outbox id of the newest event applied: an older one is skipped.
-        version=NUMERIC(int, bits=64, stored=True, signed=False),
+        version=STORED(),
         title=TEXT(analyzer=STEMMED, stored=True),
         tags=TEXT(analyzer=STEMMED, stored=False),
         description=TEXT(analyzer=STEMMED, stored=True),
@@ -73,8 +73,8 @@ def build_schema() -> Schema:
         creator=ID(stored=True, sortable=True),
         creator_handle=ID(stored=True),
         language=KEYWORD(commas=True, lowercase=True, stored=True),
-        visibility=ID(stored=True),
-        status=ID(stored=True),
+        visibility=STORED(),  # kept for `vidray search check`; queries use `audience`
+        status=STORED(),
         # Who may find it: "public" (public and ready) and "owner:{id}". A query requires
         # one of the viewer's, which whoosh intersects by skipping, where a filter would
         # build the set of every visible document on every query.
@@ -82,8 +82,9 @@ def build_schema() -> Schema:
         # Milliseconds: whoosh's sortable float columns do not write (a NaN default).
         duration=NUMERIC(int, bits=64, stored=True, sortable=True),
         published=DATETIME(stored=True, sortable=True),
-        views=NUMERIC(int, bits=64, stored=True, sortable=True),
-        likes=NUMERIC(int, bits=64, stored=True, sortable=True),
+        # Sorted on (a column), never searched by range: one term each.
+        views=NUMERIC(int, bits=64, shift_step=0, stored=True, sortable=True),
+        likes=NUMERIC(int, bits=64, shift_step=0, stored=True, sortable=True),
         poster=STORED(),
         # [[start_s, text], ...] of every caption language: hits' deep links.
         cues=STORED(),
@@ -152,7 +153,7 @@ class VideoDocument:
                 (["public"] if self.visibility == "public" and self.status == "ready" else [])
                 + [f"owner:{self.creator}"]
             ),
-            "duration": round(self.duration * 1000),
+            "duration": max(round(self.duration * 1000), 0),
             "published": _aware(self.published).replace(tzinfo=None),  # whoosh: naive UTC
             "views": int(self.views),
             "likes": int(self.likes),
