@@ -8,7 +8,7 @@ Each word must match (in any field); per field, its weight: title 4, tags 3,
 description 2, transcript 1. Typo tolerance follows Meilisearch: a word under 5
 characters must match exactly, from 5 characters one typo is allowed, from 9 two
 (the first letter must be right: it keeps fuzzy lookups fast). The last word also
-matches as a prefix of a title, tag or description word (search as you type).
+matches as a prefix of a title or tag word (search as you type).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def build(query: UserQuery, *, fuzzy: bool = True, prefix: bool = True) -> Query
         if built is not None:
             parts.append(built)
     if not parts and query.words:
-        # Only stop words: match them as typed in titles, tags and descriptions.
+        # Only stop words: match them as typed in titles and tags.
         parts = [Term("exact", word.typed) for word in query.words]
     if not parts:
         return NullQuery
