@@ -58,7 +58,7 @@ TOPICS = frozenset(
 )
 # Bumped whenever fields or analysis change: an index of another version is rebuilt
 # at start (whoosh's schemas do not compare their analyzers).
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 # Idle merges once a few hot commits have left small segments behind.
 MERGE_AFTER_SEGMENTS = 6
 

@@ -14,7 +14,7 @@ import base64
 import binascii
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,18 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from whoosh import index, sorting
-from whoosh.query import And, DateRange, NullQuery, NumericRange, Or, Query, Require, Term
+from whoosh.idsets import DocIdSet
+from whoosh.query import (
+    And,
+    DateRange,
+    Every,
+    NullQuery,
+    NumericRange,
+    Or,
+    Query,
+    Require,
+    Term,
+)
 from whoosh.searching import Searcher
 
 from actors.search_index import INDEX_NAME, index_dir
@@ -132,12 +143,9 @@ def _naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-def filter_query(wanted: SearchFilter, *, viewer_id: str | None) -> Query:
-    """What the viewer may see, and the filters asked for."""
-    public = Term("audience", "public")
-    parts: list[Query] = [
-        Or([public, Term("audience", f"owner:{viewer_id}")]) if viewer_id else public
-    ]
+def filter_query(wanted: SearchFilter) -> Query | None:
+    """The filters asked for (None: none); who may see what is `Allowed`'s."""
+    parts: list[Query] = []
     categories = [v.strip() for v in wanted.category_one_of if v.strip()]
     if len(categories) > MAX_FILTER_VALUES:
         raise InvalidInput("categoryOneOf", f"give at most {MAX_FILTER_VALUES} categories")
@@ -165,7 +173,32 @@ def filter_query(wanted: SearchFilter, *, viewer_id: str | None) -> Query:
         )
     if wanted.language:
         parts.append(Term("language", wanted.language.strip().lower()))
-    return And(parts)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else And(parts)
+
+
+class Allowed(DocIdSet):
+    """The documents a viewer may find, as whoosh's search `filter`: the public ones
+    (one set per searcher, built once per generation) and the viewer's own (a short
+    posting list). Whoosh checks each match against it; intersecting a `Require` with
+    the audience's posting list instead cost as much as the search itself."""
+
+    def __init__(self, public: set[int], own: set[int]) -> None:
+        self.public = public
+        self.own = own
+
+    def __contains__(self, docnum: object) -> bool:
+        return docnum in self.public or docnum in self.own
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self.public | self.own))
+
+    def __len__(self) -> int:
+        return len(self.public | self.own)
+
+    def __bool__(self) -> bool:
+        return True  # whoosh skips an empty (false) filter: none allowed is still a filter
 
 
 class Search:
@@ -213,8 +246,20 @@ class Search:
             current.close()
             assert self._index is not None  # opened with this thread's first searcher
             current = self._index.searcher()
-        self._local.searcher = current
+        if getattr(self._local, "searcher", None) is not current:
+            self._local.searcher = current
+            self._local.public = None  # this generation's public set, built when needed
         return current
+
+    def allowed(self, searcher: Searcher, viewer_id: str | None) -> Allowed:
+        """What the viewer may find in this thread's searcher (`searcher()` first)."""
+        public: set[int] | None = self._local.public
+        if public is None:
+            public = self._local.public = set(searcher.docs_for_query(Term("audience", "public")))
+        own: set[int] = set()
+        if viewer_id is not None:
+            own = set(searcher.docs_for_query(Term("audience", f"owner:{viewer_id}")))
+        return Allowed(public, own)
 
     def _visible(self, ids: list[str], viewer_id: str | None) -> set[str]:
         if not ids:
@@ -258,17 +303,18 @@ class Search:
             # Only punctuation or symbols ("*:*"): nothing to look for, not "everything".
             return SearchPage(hits=(), total=0, has_next=False, end_cursor=None, facets=None)
         wanted = queries.build(parsed) if parsed.words else None
-        limits = filter_query(filter or SearchFilter(), viewer_id=viewer_id)
+        limits = filter_query(filter or SearchFilter())
         searcher = self.searcher()
         # No words: browse everything the filters allow, newest first by default. With
         # words, the limits are required (they filter without scoring).
-        full: Query = Require(wanted, limits) if wanted is not None else limits
+        full = _required(wanted, limits)
         sortedby = SORTS[sort] if wanted is not None or sort != "-match" else SORTS["-publishedAt"]
         results = searcher.search(
             full,
             limit=offset + first + 1,
             sortedby=sortedby,
             groupedby=_facets() if facets else None,
+            filter=self.allowed(searcher, viewer_id),
             # Whoosh's block-quality skipping trips an assertion under `Require`; and
             # without it every match is counted, so the total is exact.
             optimize=False,
@@ -302,8 +348,13 @@ class Search:
         wanted = queries.build(parsed, fuzzy=False)
         if wanted is NullQuery:
             return []
-        limits = filter_query(SearchFilter(), viewer_id=viewer_id)
-        results = self.searcher().search(Require(wanted, limits), limit=first * 2, optimize=False)
+        searcher = self.searcher()
+        results = searcher.search(
+            wanted,
+            limit=first * 2,
+            filter=self.allowed(searcher, viewer_id),
+            optimize=False,
+        )
         found = [(hit["id"], hit["title"]) for hit in results]
         visible = self._visible([video_id for video_id, _ in found], viewer_id)
         titles: list[str] = []
@@ -311,6 +362,12 @@ class Search:
             if video_id in visible and title not in titles:
                 titles.append(title)
         return titles[:first]
+
+
+def _required(wanted: Query | None, limits: Query | None) -> Query:
+    if wanted is None:
+        return limits if limits is not None else Every()
+    return wanted if limits is None else Require(wanted, limits)
 
 
 def _facets() -> dict[str, Any]:

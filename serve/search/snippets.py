@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from whoosh import highlight
@@ -74,26 +75,38 @@ def _within(a: str, b: str, limit: int) -> bool:
     return previous[-1] <= limit
 
 
+@lru_cache(maxsize=65536)
+def _stem(plain: str) -> str | None:
+    """A word's stem (None: a stop word); the same few thousand words recur in every
+    page of hits, and running the analyzer chain per word was most of a query's time."""
+    for token in STEMMED(plain):
+        return str(token.text)
+    return None
+
+
 def matching_terms(text: str, query: UserQuery) -> set[str]:
     """The analysed terms of `text` that a query word matches as the index did: the same
     stem, a stem within the word's typo budget (first letter kept), or, for the last
     word, a word it begins."""
     found: set[str] = set()
-    words = [w for w in query.words if w.stem is not None]
+    words = [
+        (word.stem, typos_allowed(word.typed)) for word in query.words if word.stem is not None
+    ]
     last = query.words[-1] if query.words else None
+    prefix = last.typed if last is not None and len(last.typed) >= MIN_PREFIX else None
+    decided: dict[str, bool] = {}  # stem: a query word matches it
     for token in PLAIN(text):
         plain = token.text
-        stems = [t.text for t in STEMMED(plain)]
-        if not stems:
+        stem = _stem(plain)
+        if stem is None:
             continue
-        stem = stems[0]
-        for word in words:
-            assert word.stem is not None
-            typos = typos_allowed(word.typed)
-            if stem == word.stem or (
-                typos and stem[:1] == word.stem[:1] and _within(stem, word.stem, typos)
-            ):
-                found.add(stem)
-        if last is not None and len(last.typed) >= MIN_PREFIX and plain.startswith(last.typed):
+        matches = decided.get(stem)
+        if matches is None:
+            matches = decided[stem] = any(
+                stem == wanted
+                or (typos and stem[:1] == wanted[:1] and _within(stem, wanted, typos))
+                for wanted, typos in words
+            )
+        if matches or (prefix is not None and plain.startswith(prefix)):
             found.add(stem)
     return found

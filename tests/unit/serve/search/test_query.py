@@ -6,7 +6,7 @@ import pytest
 from whoosh.query import FuzzyTerm, NullQuery, Prefix, Term
 
 from cluster.errors import InvalidInput
-from serve.search.query import MAX_CHARS, build, normalise, parse, typos_allowed
+from serve.search.query import MAX_CHARS, TypoTerm, build, normalise, parse, typos_allowed
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ def test_words_are_folded_stemmed_and_stop_words_kept_apart() -> None:
 def test_only_the_last_word_is_a_prefix_and_short_words_are_exact() -> None:
     built = build(parse("cats photograhpy"))
     leaves = list(built.leaves())
-    assert {type(q) for q in leaves} == {Term, FuzzyTerm, Prefix}
+    assert {type(q) for q in leaves} == {Term, TypoTerm, Prefix}
     assert [q.text for q in leaves if isinstance(q, Prefix)] == ["photograhpy"]
     cat_terms = [q for q in leaves if q.text == "cat"]
     assert cat_terms and all(type(q) is Term for q in cat_terms)
