@@ -104,9 +104,9 @@ def build_schema() -> Schema:
         language=KEYWORD(commas=True, lowercase=True, stored=True),
         visibility=STORED(),  # kept for `vidray search check`; queries use `audience`
         status=STORED(),
-        # Who may find it: "public" (public and ready) and "owner:{id}". A query requires
-        # one of the viewer's, which whoosh intersects by skipping, where a filter would
-        # build the set of every visible document on every query.
+        # Who may find it: "public" (public and ready) and "owner:{id}". Queries filter
+        # on a set of the public documents built once per generation (`Allowed`), plus
+        # the viewer's own.
         audience=KEYWORD(commas=True),
         # Milliseconds: whoosh's sortable float columns do not write (a NaN default).
         duration=NUMERIC(int, bits=64, stored=True, sortable=True),
