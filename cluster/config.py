@@ -227,6 +227,16 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(
         default=None, validation_alias="RAY_ADDRESS", description="Join this Ray cluster."
     )
+    # -- search (#16) --
+    search_commit_window_s: float = Field(
+        default=0.25, gt=0, le=1.5, description="How long the index gathers changes per commit."
+    )
+    search_trending_min_users: int = Field(
+        default=3, ge=1, description="Distinct users a search needs before it trends."
+    )
+    search_trending_blocklist: list[str] = Field(
+        default_factory=list, description="Searches that never trend (normalised text)."
+    )
 
     # -- operations (#17) --
     upload_edge_check_s: float = Field(

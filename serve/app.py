@@ -27,6 +27,8 @@ from actors.jobs_client import JobsClient
 from actors.notifier import NotifierClient
 from actors.notifier import deliver_due as notifier_deliver_due
 from actors.scheduler import Periodic, SchedulerClient
+from actors.search_index import SearchIndexClient
+from actors.search_index import start as start_search_index
 from cluster import db
 from cluster.config import Settings, load_settings
 from pipelines.rollups import run_rollups
@@ -34,6 +36,7 @@ from serve.analytics.app import CollectorApp
 from serve.gateway.ingress import Gateway
 from serve.notifications.webhooks.delivery import build_deliveries
 from serve.platform import Platform
+from serve.search.trending import fold_trending
 from serve.stream.app import StreamApp
 from serve.uploads.edge import UploadEdgeClient, edge_base, reconcile_upload_edges
 from serve.uploads.sweep import sweep_uploads
@@ -140,6 +143,8 @@ class Actors:
     dispatcher: DispatcherClient
     notifier: NotifierClient
     analytics_sink: SinkClient
+    # The dispatcher's `search_index` subscriber (#16).
+    search_index: SearchIndexClient
 
 
 def periodic_work(settings: Settings) -> list[Periodic]:
@@ -154,6 +159,7 @@ def periodic_work(settings: Settings) -> list[Periodic]:
         # The notifier polls on its own; this restarts its loop after Ray restarted it.
         Periodic(name="notify-retries", every_s=60.0, run=notifier_deliver_due),
         Periodic(name="rollups", every_s=settings.analytics_rollup_interval_s, run=run_rollups),
+        Periodic(name="search-trending", every_s=300.0, run=fold_trending),
     ]
 
 
@@ -164,12 +170,14 @@ def start_actors(settings: Settings) -> Actors:
     # Subscribers first: the dispatcher's first batch finds them (else it backs off).
     webhooks.start(settings, build_deliveries)
     notifier = NotifierClient.start(settings)
+    search_index = start_search_index(settings)
     return Actors(
         jobs=jobs,
         scheduler=scheduler.start(settings, periodic_work(settings)),
         dispatcher=start_dispatcher(settings),
         notifier=notifier,
         analytics_sink=analytics_sink.start(settings),
+        search_index=search_index,
     )
 
 

@@ -37,11 +37,14 @@ from serve.accounts.service import Accounts
 from serve.analytics.collector import Collector, EventSink
 from serve.analytics.queries import Analytics
 from serve.analytics.usage import Usage
+from serve.library.captions import Captions
 from serve.library.comments import Comments
 from serve.library.videos import Library
 from serve.notifications.campaigns import Campaigns
 from serve.notifications.inbox import Inbox
 from serve.notifications.webhooks.registry import Webhooks
+from serve.search.service import Search
+from serve.search.trending import Trending
 from serve.stream.service import Stream
 from serve.uploads.service import Uploads
 
@@ -178,6 +181,20 @@ class Platform:
     @cached_property
     def usage(self) -> Usage:
         return Usage(sessions=self.sessions, store=self.store, analytics=self.analytics)
+
+    @cached_property
+    def captions(self) -> Captions:
+        return Captions(sessions=self.sessions, store=self.store)
+
+    @cached_property
+    def trending(self) -> Trending:
+        return Trending.for_settings(self.settings, kv=self.kv, clock=self.clock)
+
+    @cached_property
+    def search(self) -> Search:
+        return Search.for_settings(
+            self.settings, sessions=self.sessions, on_search=self.trending.record
+        )
 
     def close(self) -> None:
         """Return the database connections (tests and shutdown)."""

@@ -21,6 +21,7 @@ from cluster.cli import (
     migrate,
     monitoring,
     nginx,
+    search,
     transcode,
     up,
     upload,
@@ -67,7 +68,9 @@ bench_app.command("web", cls=Command)(bench.bench_web)
 bench_app.command("notify", cls=Command)(bench.bench_notify)
 bench_app.command("notify-campaigns", cls=Command)(bench.bench_notify_campaigns)
 bench_app.command("analytics", cls=Command)(bench.bench_analytics)
+bench_app.command("search", cls=Command)(bench.bench_search)
 app.add_typer(bench_app, name="bench")
+app.add_typer(search.search_app, name="search")
 app.add_typer(campaigns.app, name="campaigns")
 
 webhooks_app = typer.Typer(help="Webhooks: what was sent where, for operators.", cls=Group)

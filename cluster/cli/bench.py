@@ -318,3 +318,44 @@ def bench_analytics(
             r.part, r.metric, f"{r.vidray:,.1f}{r.unit}", f"{r.anchor:,.1f}{r.unit}", ratio
         )
     console.print(table)
+    console.print(table)
+
+
+def bench_search(
+    videos: Annotated[int, typer.Option(help="Generated videos to index.")] = 100_000,
+    rounds: Annotated[int, typer.Option(help="Times each query is measured.")] = 20,
+) -> None:
+    """Search on a generated library: rebuild rate, query p50/p95 beside bare whoosh on
+    the same index in one process, and freshness from commit to searchable."""
+    from rich.table import Table
+
+    from cluster.bench import search as bench
+
+    report = bench.bench(videos=videos, rounds=rounds, say=say)
+    rate = report.videos / report.rebuild_s if report.rebuild_s else 0.0
+    cpu_rate = report.videos / report.rebuild_cpu_s if report.rebuild_cpu_s else 0.0
+    console.print(
+        f"rebuild: {report.videos} videos in {report.rebuild_s:.1f} s ({rate:.0f} docs/s; "
+        f"{report.rebuild_cpu_s:.1f} s of CPU, {cpu_rate:.0f} docs/s per CPU second)"
+    )
+    table = Table(title=f"search: {report.videos} videos, warm, {rounds} rounds")
+    columns = ("queries", "vidray p50", "vidray p95", "vidray CPU p95")
+    for column in (*columns, "whoosh p50", "whoosh p95", "whoosh CPU p95", "p95 ratio"):
+        table.add_column(column, justify="left" if column == "queries" else "right")
+    for kind, (ours, anchor) in report.queries.items():
+        ratio = f"{ours.p95_ms / anchor.p95_ms:.2f}x" if anchor.p95_ms else "-"
+        table.add_row(
+            kind,
+            f"{ours.p50_ms:.1f} ms",
+            f"{ours.p95_ms:.1f} ms",
+            f"{ours.cpu_p95_ms:.1f} ms",
+            f"{anchor.p50_ms:.1f} ms",
+            f"{anchor.p95_ms:.1f} ms",
+            f"{anchor.cpu_p95_ms:.1f} ms",
+            ratio,
+        )
+    console.print(table)
+    console.print(
+        f"freshness (commit to searchable): p50 {report.freshness.p50_ms:.0f} ms, "
+        f"p95 {report.freshness.p95_ms:.0f} ms"
+    )

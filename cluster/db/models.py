@@ -507,3 +507,25 @@ class CampaignRecipient(Base):
     state: Mapped[str] = mapped_column(String(12), default="pending")
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+
+
+# -- search and captions (#16) --
+
+
+class Caption(Base):
+    """One language's captions of a video (`serve/library/captions.py`): the WebVTT file
+    in the object store, and its cues here, which the search index reads as the
+    video's transcript. `source` says who made them: an upload today, ASR later."""
+
+    __tablename__ = "captions"
+
+    video_id: Mapped[str] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    label: Mapped[str] = mapped_column(String(80), default="")
+    source: Mapped[str] = mapped_column(String(16), default="upload")
+    storage_key: Mapped[str] = mapped_column(String(255))
+    # [[start_s, end_s, text], ...] in time order: the transcript search indexes.
+    cues: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

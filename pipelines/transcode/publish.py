@@ -4,6 +4,7 @@ player never reads a playlist naming a segment that is not there yet."""
 
 from __future__ import annotations
 
+import posixpath
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from pipelines.media import (
     Segment,
     TranscodePlan,
     package,
+    subtitles,
 )
 
 
@@ -81,11 +83,35 @@ class Publisher:
             for path in sorted(local.rglob("*.m3u8"), key=lambda p: p.name == "master.m3u8"):
                 key = self.prefix + path.relative_to(local).as_posix()
                 text = path.read_bytes()
+                if path.name == "master.m3u8":
+                    text = self._with_captions(key, text)
                 if self.playlists.get(key) != text:
                     self.store.put_bytes(key, text)
                     self.playlists[key] = text
                     self.published.add(key)
         return result.playable
+
+    def _with_captions(self, key: str, master: bytes) -> bytes:
+        """The master with the captions added before or while it was transcoded
+        (`serve/library/captions.py` writes `subs/{language}.m3u8`), labels kept."""
+        languages = sorted(
+            posixpath.basename(info.key)[: -len(".m3u8")]
+            for info in self.store.list(self.prefix + "subs/")
+            if info.key.endswith(".m3u8")
+        )
+        if not languages:
+            return master
+        labels: dict[str, str] = {}
+        if self.store.exists(key):
+            stored = self.store.get_bytes(key).decode()
+            labels = {t.language: t.label for t in subtitles.tracks_in(stored)}
+        tracks = [
+            subtitles.Track(
+                language=lang, label=labels.get(lang, lang), playlist=f"subs/{lang}.m3u8"
+            )
+            for lang in languages
+        ]
+        return subtitles.with_subtitles(master.decode(), tracks).encode()
 
     def renditions(self) -> tuple[dict[str, Any], ...]:
         """The video renditions the master lists, in ladder order, read from the outputs.

@@ -17,12 +17,15 @@ from serve.accounts.service import Accounts
 from serve.accounts.views import UserView
 from serve.analytics.queries import Analytics
 from serve.analytics.usage import Usage
+from serve.library.captions import Captions
 from serve.library.comments import Comments
 from serve.library.videos import Library
 from serve.library.views import PublicUser
 from serve.notifications.campaigns import Campaigns
 from serve.notifications.inbox import Inbox
 from serve.notifications.webhooks.registry import Webhooks
+from serve.search.service import Search
+from serve.search.trending import Trending
 from serve.stream.service import Stream
 from serve.uploads.routes import Files
 
@@ -66,6 +69,10 @@ class GatewayContext(BaseContext):
     campaigns: Campaigns | None = None
     analytics: Analytics | None = None
     usage: Usage | None = None
+    # Search and trending (#16); None in contexts built without them.
+    search: Search | None = None
+    trending: Trending | None = None
+    captions: Captions | None = None
     access_token: str | None = None
     # Who sent the request, checked once per request; or why the token was refused.
     viewer: UserView | None = None

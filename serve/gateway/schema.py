@@ -31,6 +31,7 @@ from strawberry.types import Info
 from cluster.errors import VidrayError
 from serve.gateway.accounts import AccountMutations, AccountQueries
 from serve.gateway.analytics import AnalyticsQueries
+from serve.gateway.captions import CaptionMutations, CaptionQueries
 from serve.gateway.context import GatewayContext
 from serve.gateway.errors import ErrorCodes
 from serve.gateway.follows import FollowMutations, FollowQueries
@@ -39,6 +40,7 @@ from serve.gateway.notifications import (
     NotificationQueries,
     NotificationSubscription,
 )
+from serve.gateway.search import SearchQueries
 from serve.gateway.uploads import UploadMutations, UploadQueries
 from serve.gateway.videos import Subscription as VideoSubscription
 from serve.gateway.videos import VideoMutations, VideoQueries
@@ -89,6 +91,8 @@ Query = merge_types(
         WebhookQueries,
         NotificationQueries,
         AnalyticsQueries,
+        SearchQueries,
+        CaptionQueries,
     ),
 )
 Mutation = merge_types(
@@ -100,6 +104,7 @@ Mutation = merge_types(
         FollowMutations,
         WebhookMutations,
         NotificationMutations,
+        CaptionMutations,
     ),
 )
 Subscription = merge_types(

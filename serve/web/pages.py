@@ -132,6 +132,10 @@ def create_router(
             headers={"cache-control": "no-store"},
         )
 
+    @router.get("/search", response_class=HTMLResponse)
+    async def search(request: Request, q: str = "") -> Response:  # search.js does the rest
+        return templates.TemplateResponse(request, "search.html", {"q": q[:256]})
+
     @router.get("/watch/{video_id}", response_class=HTMLResponse)
     async def watch(video_id: str, request: Request) -> Response:
         ip = request.client.host if request.client else None
