@@ -6,11 +6,42 @@ per-frame noise), so encoder timings are not flattered by a static frame.
 
 from __future__ import annotations
 
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+# Issue #19's recipes: FFmpeg's test pattern, and the same with grain (camera or screen
+# capture footage), both at a high bitrate (CRF 16) as a camera or recorder writes them.
+SOURCE_KINDS: dict[str, str] = {
+    "clean": "testsrc2=size={w}x{h}:rate={fps}",
+    "noisy": "testsrc2=size={w}x{h}:rate={fps},noise=alls=6:allf=t",
+}
+
+
+def make_pattern_source(
+    path: Path,
+    *,
+    kind: str,
+    seconds: float,
+    width: int = 1920,
+    height: int = 1080,
+    fps: int = 30,
+) -> Path:
+    """An H.264/AAC MP4 of FFmpeg's `testsrc2` pattern (`kind` "clean") or of the pattern
+    with temporal noise ("noisy"), with a 440 Hz tone and 2 s GOPs, made by the ffmpeg CLI."""
+    video = SOURCE_KINDS[kind].format(w=width, h=height, fps=fps)
+    cmd = [
+        "ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", video,
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", f"{seconds:g}",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "16",
+        "-g", str(2 * fps), "-keyint_min", str(2 * fps), "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "128k", "-shortest", "-f", "mp4", str(path),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    return path
 
 
 def make_source(

@@ -13,17 +13,20 @@ on its own (`mpegts_copyts=1` also stops the TS muxer adding its mux delay).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
 import av
 
+from .cputime import StageTimes
 from .errors import CorruptMedia, EncoderUnavailable
 from .plan import Chunk, Rung, TranscodePlan
 from .probe import open_untrusted
+from .stills import ChunkStills, StillCollector, StillTimes
 
 Encoder = Literal["libx264", "h264_nvenc"]
 TS_CLOCK = 90_000
@@ -60,9 +63,13 @@ class RungOutput:
 class ChunkOutput:
     chunk: int
     rungs: tuple[RungOutput, ...]
+    cpu: dict[str, float] = field(default_factory=dict)  # thread CPU seconds per stage
+    stills: ChunkStills | None = None  # poster candidate and storyboard tiles it saw
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["stills"] = None if self.stills is None else self.stills.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChunkOutput:
@@ -76,6 +83,8 @@ class ChunkOutput:
                 )
                 for r in data["rungs"]
             ),
+            cpu=dict(data.get("cpu", {})),
+            stills=ChunkStills.from_dict(data["stills"]) if data.get("stills") else None,
         )
 
 
@@ -131,14 +140,27 @@ def encode_chunk(
     encoder: Encoder = "libx264",
     preset: str = "veryfast",
     threads: int = 0,
+    stills: StillTimes | None = None,
 ) -> ChunkOutput:
     """Encode `chunk` of `source` into `{out_dir}/{rung}/seg_{n:05d}.ts` for each rung.
 
     `rungs` picks a subset by name (e.g. only the lowest, to publish it first); `threads`
-    0 lets codecs choose, 1 suits running many chunk tasks side by side.
+    0 lets codecs choose, 1 suits running many chunk tasks side by side. With `stills`,
+    the frames at those times also become storyboard tiles and poster candidates
+    (`ChunkOutput.stills`), so the images need no second decode of the source.
     """
     assert plan.fps is not None, "audio-only plans have no video chunks"
     out = Path(out_dir)
+    cpu = StageTimes()
+    collector = None
+    if stills is not None:
+        collector = StillCollector(
+            times=stills,
+            fps=plan.fps,
+            first=chunk.start_frame,
+            end=chunk.end_frame,
+            last_frame=plan.segment_frames[-1] - 1,
+        )
     chosen = [r for r in plan.rungs if rungs is None or r.name in rungs]
     writers = [
         _RungWriter(
@@ -149,6 +171,7 @@ def encode_chunk(
             encoder=encoder,
             preset=preset,
             threads=threads,
+            cpu=cpu,
         )
         for r in chosen
     ]
@@ -157,13 +180,30 @@ def encode_chunk(
             # Largest rung first, each scaled from the one above: a cascade reads far
             # fewer pixels than scaling every rung from the full-size picture.
             cascade = sorted(writers, key=lambda w: -w.rung.width * w.rung.height)
-            for n, frame in _chunk_frames(container, plan=plan, chunk=chunk, threads=threads):
+            frames = _chunk_frames(container, plan=plan, chunk=chunk, threads=threads)
+            clock = time.thread_time()
+            for n, frame in frames:
+                clock = cpu.add("decode", clock)
                 picture = frame
                 for w in cascade:
                     picture = w.encode(n, picture)
+                if collector is not None:
+                    clock = time.thread_time()
+                    collector.offer(n, frame)
+                    cpu.add("stills", clock)
+                clock = time.thread_time()
         for w in writers:
             w.finish()
-        return ChunkOutput(chunk=chunk.index, rungs=tuple(w.output() for w in writers))
+        kept = None
+        if collector is not None:
+            with cpu.stage("stills"):
+                kept = collector.result()
+        return ChunkOutput(
+            chunk=chunk.index,
+            rungs=tuple(w.output() for w in writers),
+            cpu=cpu.seconds,
+            stills=kept,
+        )
     finally:
         for w in writers:
             w.close()  # removes half-written segments if anything above failed
@@ -256,9 +296,11 @@ class _RungWriter:
         encoder: Encoder,
         preset: str,
         threads: int,
+        cpu: StageTimes,
     ) -> None:
         assert plan.fps is not None and plan.gop_frames is not None
-        self.plan, self.chunk, self.rung = plan, chunk, rung
+        self.plan, self.chunk, self.rung, self.cpu = plan, chunk, rung, cpu
+        self.stage = f"x264 {rung.name}" if encoder == "libx264" else f"{encoder} {rung.name}"
         self.dir = out_dir / rung.name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ctx = _open_encoder(encoder, rung=rung, plan=plan, preset=preset, threads=threads)
@@ -273,6 +315,7 @@ class _RungWriter:
 
     def encode(self, n: int, frame: av.VideoFrame) -> av.VideoFrame:
         """Scale `frame` to this rung, encode it, and return the scaled picture."""
+        clock = time.thread_time()
         picture = frame.reformat(
             width=self.rung.width,
             height=self.rung.height,
@@ -287,18 +330,25 @@ class _RungWriter:
             if self.plan.keyframe(n)
             else av.video.frame.PictureType.NONE
         )
+        clock = self.cpu.add("scale", clock)
         seg = self._segment_of(n)
         self.frames[seg] = self.frames.get(seg, 0) + 1
-        for packet in self.ctx.encode(picture):
+        packets = self.ctx.encode(picture)
+        clock = self.cpu.add(self.stage, clock)
+        for packet in packets:
             self._mux(packet)
+        self.cpu.add("mux", clock)
         return picture
 
     def finish(self) -> None:
         # Flush: the encoder holds look-ahead and B-frames; without an empty encode call
         # the chunk's last frames would be lost and the next chunk would start late.
-        for packet in self.ctx.encode(None):
-            self._mux(packet)
-        self._close_segment()
+        with self.cpu.stage(self.stage):
+            packets = self.ctx.encode(None)
+        with self.cpu.stage("mux"):
+            for packet in packets:
+                self._mux(packet)
+            self._close_segment()
 
     def output(self) -> RungOutput:
         return RungOutput(name=self.rung.name, codecs=self.codecs, segments=tuple(self.done))
