@@ -1,7 +1,8 @@
 """Encode one chunk of a plan into MPEG-TS segments for every rung, and the audio once.
 
 One decode feeds all rungs: the chunk's frames are decoded once, put on the plan's
-constant-rate grid, rotated if the source says so, and scaled per rung. Every segment
+constant-rate grid, and go through one filter graph that rotates them if the source says
+so and scales them to every rung (`scaler.py`). Every segment
 starts with an IDR frame (closed GOPs, keyframes forced on the plan's GOP grid), so chunks
 encoded independently, on any machine, concatenate into one seamless stream.
 
@@ -26,6 +27,7 @@ from .cputime import StageTimes
 from .errors import CorruptMedia, EncoderUnavailable
 from .plan import Chunk, Rung, TranscodePlan
 from .probe import open_untrusted
+from .scaler import LadderScaler
 from .stills import ChunkStills, StillCollector, StillTimes
 
 Encoder = Literal["libx264", "h264_nvenc"]
@@ -40,7 +42,6 @@ TS_OPTIONS = {
     "pat_period": "2",
     "sdt_period": "2",
 }
-_ROTATE_FILTERS = {90: ["transpose=clock"], 180: ["hflip", "vflip"], 270: ["transpose=cclock"]}
 AAC_CODECS = "mp4a.40.2"
 
 
@@ -177,19 +178,28 @@ def encode_chunk(
     ]
     try:
         with open_untrusted(source, container=plan.container) as container:
-            # Largest rung first, each scaled from the one above: a cascade reads far
-            # fewer pixels than scaling every rung from the full-size picture.
-            cascade = sorted(writers, key=lambda w: -w.rung.width * w.rung.height)
+            stream = container.streams.video[0]
+            scaler = LadderScaler(
+                stream,
+                rotation=plan.rotation,
+                sizes=[(w.rung.width, w.rung.height) for w in writers],
+                upright=collector is not None,
+            )
             frames = _chunk_frames(container, plan=plan, chunk=chunk, threads=threads)
+            scaled: tuple[Any, list[av.VideoFrame], Any] | None = None
             clock = time.thread_time()
             for n, frame in frames:
                 clock = cpu.add("decode", clock)
-                picture = frame
-                for w in cascade:
-                    picture = w.encode(n, picture)
+                # A slot that repeats the previous source frame (VFR made CFR) reuses
+                # its scaled pictures: each source frame goes through the graph once.
+                if scaled is None or scaled[0] is not frame:
+                    scaled = (frame, *scaler.scale(frame))
+                    clock = cpu.add("scale", clock)
+                for w, picture in zip(writers, scaled[1], strict=True):
+                    w.encode(n, picture)
                 if collector is not None:
                     clock = time.thread_time()
-                    collector.offer(n, frame)
+                    collector.offer(n, scaled[2])
                     cpu.add("stills", clock)
                 clock = time.thread_time()
         for w in writers:
@@ -223,7 +233,6 @@ def _chunk_frames(
     stream.thread_type = "AUTO"
     stream.codec_context.thread_count = threads
     fps = float(plan.fps)
-    rotate = _rotator(stream, plan.rotation)
     start_t = plan.origin + chunk.start
     if chunk.start_frame > 0 and stream.time_base is not None:
         # Seek lands on the keyframe at or before the target. Aiming half a frame past the
@@ -243,11 +252,10 @@ def _chunk_frames(
             continue
         if not chunk.last and slot >= end:
             break
-        picture = rotate(frame)
         while next_slot < slot:
-            yield next_slot, (rotate(previous) if previous is not None else picture)
+            yield next_slot, (previous if previous is not None else frame)
             next_slot += 1
-        yield next_slot, picture
+        yield next_slot, frame
         next_slot += 1
         previous = frame
     if previous is None:
@@ -258,29 +266,9 @@ def _chunk_frames(
         )
     # Hold the last picture to the planned end: the next chunk (or the audio) continues
     # from there, so a short source tail must not leave a gap.
-    last = rotate(previous)
     while next_slot < end:
-        yield next_slot, last
+        yield next_slot, previous
         next_slot += 1
-
-
-def _rotator(stream: Any, rotation: int) -> Any:
-    filters = _ROTATE_FILTERS.get(rotation)
-    if not filters:
-        return lambda frame: frame
-    graph = av.filter.Graph()
-    nodes = [graph.add_buffer(template=stream)]
-    for spec in filters:
-        name, _, args = spec.partition("=")
-        nodes.append(graph.add(name, args or None))
-    nodes.append(graph.add("buffersink"))
-    graph.link_nodes(*nodes).configure()
-
-    def rotate(frame: av.VideoFrame) -> Any:
-        graph.push(frame)
-        return graph.pull()
-
-    return rotate
 
 
 class _RungWriter:
@@ -313,15 +301,9 @@ class _RungWriter:
         self.done: list[Segment] = []
         self.last_seg = chunk.first_segment + chunk.segment_count - 1
 
-    def encode(self, n: int, frame: av.VideoFrame) -> av.VideoFrame:
-        """Scale `frame` to this rung, encode it, and return the scaled picture."""
+    def encode(self, n: int, picture: av.VideoFrame) -> None:
+        """Encode `picture` (already at this rung's size) as output frame `n`."""
         clock = time.thread_time()
-        picture = frame.reformat(
-            width=self.rung.width,
-            height=self.rung.height,
-            format="yuv420p",
-            interpolation="BICUBIC",
-        )
         picture.pts = n
         picture.time_base = self.ctx.time_base
         # Forced IDRs on the plan's GOP grid: segment starts line up across chunks/rungs.
@@ -330,7 +312,6 @@ class _RungWriter:
             if self.plan.keyframe(n)
             else av.video.frame.PictureType.NONE
         )
-        clock = self.cpu.add("scale", clock)
         seg = self._segment_of(n)
         self.frames[seg] = self.frames.get(seg, 0) + 1
         packets = self.ctx.encode(picture)
@@ -338,7 +319,6 @@ class _RungWriter:
         for packet in packets:
             self._mux(packet)
         self.cpu.add("mux", clock)
-        return picture
 
     def finish(self) -> None:
         # Flush: the encoder holds look-ahead and B-frames; without an empty encode call
