@@ -119,6 +119,58 @@ def _stage_order(item: tuple[str, float]) -> tuple[int, int, str]:
     return rank, size, name
 
 
+def bench_ladder(
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            help="slides, talking, clean, noisy or a file; repeat (default: all four).",
+        ),
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="Length of the generated sources.")] = 6,
+    ladder: Annotated[str, typer.Option(help="Rung heights.")] = "720,480,360",
+    preset: Annotated[str, typer.Option(help="x264 preset.")] = "veryfast",
+) -> None:
+    """Fixed ladder beside per-title ladder: each rung's bits, PSNR and SSIM (FFmpeg's
+    filters against the source scaled to the rung), and the bits saved."""
+    from rich.table import Table
+
+    from cluster.bench import ladder as bench
+
+    settings = read_settings()
+    results = bench.bench(
+        settings=settings,
+        sources=list(source or ["slides", "talking", "clean", "noisy"]),
+        seconds=seconds,
+        ladder=parse_ladder(ladder),
+        preset=preset,
+        say=say,
+    )
+    for r in results:
+        fixed_total = sum(x.kbps for x in r.fixed)
+        title_total = sum(x.kbps for x in r.per_title)
+        saved = 1 - title_total / fixed_total if fixed_total else 0.0
+        table = Table(
+            title=(
+                f"ladder, {r.source}: per-title saves {saved:.0%} of the bits "
+                f"(probe {r.probe_cpu_s:.1f} CPU-s; fixed encode {r.encode_cpu_s:.1f} CPU-s)"
+            )
+        )
+        for column in ("rung", "fixed kb/s", "PSNR", "SSIM", "per-title kb/s", "PSNR ", "SSIM "):
+            table.add_column(column, justify="right")
+        for a, b in zip(r.fixed, r.per_title, strict=True):
+            table.add_row(
+                a.name,
+                f"{a.kbps:.0f}",
+                f"{a.psnr:.2f}",
+                f"{a.ssim:.4f}",
+                f"{b.kbps:.0f}",
+                f"{b.psnr:.2f}",
+                f"{b.ssim:.4f}",
+            )
+        console.print(table)
+
+
 def bench_upload(
     size_mb: Annotated[int, typer.Option(help="MiB to upload.")] = 1024,
     chunks: Annotated[str, typer.Option(help="PATCH sizes in MiB, comma-separated.")] = "16,64",

@@ -3,6 +3,7 @@ hand each result to the `Publisher` as it arrives, within every task's time limi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -22,10 +23,19 @@ from pipelines.media import (
     TranscodePlan,
     plan_transcode,
 )
+from pipelines.media.complexity import RungCurve, per_title_rungs
 
 from .publish import Publisher
 from .stills import StillsGatherer
-from .tasks import Source, StoreFactory, audio_task, chunk_task, probe_task, waveform_task
+from .tasks import (
+    Source,
+    StoreFactory,
+    audio_task,
+    chunk_task,
+    complexity_task,
+    probe_task,
+    waveform_task,
+)
 
 # What the driver waits on: a task's result, or the audio task's stream of segments.
 Waitable: TypeAlias = ray.ObjectRef | ray.ObjectRefGenerator
@@ -49,6 +59,9 @@ class Options:
     preset: str = "veryfast"
     accelerator: Accelerator = "auto"
     thumbnails: bool = True
+    # Per-title ladder (pipelines/media/complexity.py): a probe of a few 1 s samples picks
+    # each rung's cap. Off by default until it pays for its probe on short videos too.
+    per_title: bool = False
 
 
 @dataclass
@@ -179,6 +192,16 @@ def transcode(
         else:
             info = probe
         plan = _plan(info, options=options, workers=workers)
+        if options.per_title and plan.rungs:
+            report(Progress("probing", 0.5))
+            curves, probe_cpu = _get(
+                complexity_task.remote(open_store, source, plan.to_dict(), preset=options.preset),
+                limit=_limit(10.0),
+                what="complexity probe",
+            )
+            charge({"complexity probe": probe_cpu})
+            fitted = per_title_rungs(plan.rungs, tuple(RungCurve.from_dict(c) for c in curves))
+            plan = dataclasses.replace(plan, rungs=fitted)
         plan_data = plan.to_dict()
         want_gpu = _use_gpu(options.accelerator)
         if want_gpu:

@@ -31,6 +31,7 @@ from pipelines.media import (
     probe,
     waveform,
 )
+from pipelines.media.complexity import probe_complexity
 from pipelines.media.cputime import process_cpu
 
 StoreFactory = Callable[[], ObjectStore]
@@ -183,9 +184,21 @@ def _waveform(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _complexity(
+    open_store: StoreFactory, source: Source, plan_data: dict[str, Any], *, preset: str
+) -> tuple[list[dict[str, Any]], float]:
+    """The per-title probe: each rung's quality curve from a few short samples."""
+    started = process_cpu()
+    plan = TranscodePlan.from_dict(plan_data)
+    with local_source(open_store(), source) as path:
+        curves = probe_complexity(source=path, plan=plan, preset=preset)
+    return [c.to_dict() for c in curves], process_cpu() - started
+
+
 # Media errors are the file's fault: never retried. A dead worker or node is retried.
 _remote = functools.partial(ray.remote, max_retries=3, retry_exceptions=False)
 probe_task = _remote(num_cpus=1)(_probe)
 chunk_task = _remote(num_cpus=1)(_encode_chunk)
 audio_task = _remote(num_cpus=1, num_returns="streaming")(_encode_audio)
 waveform_task = _remote(num_cpus=1)(_waveform)
+complexity_task = _remote(num_cpus=1)(_complexity)
