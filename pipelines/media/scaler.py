@@ -31,8 +31,22 @@ class LadderScaler:
         sizes: list[tuple[int, int]],
         upright: bool = False,
     ) -> None:
+        self.time_base = stream.time_base
+        self.rotation, self.sizes, self.upright = rotation, sizes, upright
+        self.shape: tuple[int, int, str] | None = None  # what the graph was built for
+
+    def _build(self, frame: av.VideoFrame) -> None:
+        """A graph for pictures like `frame`. Built again when they change size or format
+        mid-stream (browser recordings do), as a bare `reformat` would have coped."""
+        rotation, sizes, upright = self.rotation, self.sizes, self.upright
+        self.shape = (frame.width, frame.height, frame.format.name)
         graph = av.filter.Graph()
-        self.source = graph.add_buffer(template=stream)
+        self.source = graph.add_buffer(
+            width=frame.width,
+            height=frame.height,
+            format=frame.format,
+            time_base=frame.time_base or self.time_base,
+        )
         last = self.source
         for spec in _ROTATE_FILTERS.get(rotation, []):
             name, _, args = spec.partition("=")
@@ -60,6 +74,8 @@ class LadderScaler:
 
     def scale(self, frame: av.VideoFrame) -> tuple[list[Any], Any]:
         """The rungs' pictures (`av.VideoFrame`s, in `sizes` order) and the upright one."""
+        if self.shape != (frame.width, frame.height, frame.format.name):
+            self._build(frame)
         self.source.push(frame)
         pictures = [sink.pull() for sink in self.sinks]
         upright = self.upright_sink.pull() if self.upright_sink is not None else None
