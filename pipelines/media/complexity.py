@@ -12,9 +12,13 @@ source scaled to the rung.
 The rules (`per_title_rungs`), with a transparency threshold of PSNR 42 dB and SSIM
 0.98 at the rung's own size (a documented heuristic; Debian's FFmpeg has no libvmaf):
 
-- where the fixed rung's predicted quality is above the threshold, the cap drops to the
-  bitrate the curve says reaches it, plus a safety margin (a capped average bitrate
-  spreads bits less well than CRF), never below a floor;
+- where the fixed rung's predicted quality is above the threshold, the rung is encoded
+  at the constant quality (CRF, interpolated between the two probe points) that the
+  curves say reaches the threshold plus a margin, capped by VBV at the fixed rung's
+  average bitrate: it never spends more than the fixed ladder, and spends far less
+  where the content is easy. Constant quality, not a lower average bitrate: a slide
+  change or a cut gets the bits it needs (an average-bitrate encode at the curve's rate
+  fell to 36 dB on slides), and chunk boundaries do not restart any rate control;
 - where it is below, the rung keeps the fixed bitrate: per-title never gives less
   quality than the fixed ladder there.
 """
@@ -30,15 +34,15 @@ from typing import Any
 import av
 import numpy as np
 
-from .plan import PEAK_FACTOR, Rung, TranscodePlan
+from .plan import Rung, TranscodePlan
 from .probe import open_untrusted
 from .scaler import LadderScaler
 
 TRANSPARENT_PSNR = 42.0
 TRANSPARENT_SSIM = 0.98
 PROBE_CRFS = (20, 30)
-SAFETY = 1.15  # bits above the curve's point: ABR allocates less well than CRF
-MIN_CAP_FRACTION = 0.1  # never below a tenth of the fixed rung
+MARGIN_DB = 0.5  # aim this far above the PSNR threshold (and SSIM by 0.002)
+MAX_CRF = 34.0
 MEASURE_EVERY = 3
 
 
@@ -168,31 +172,42 @@ def per_title_rungs(
     psnr: float = TRANSPARENT_PSNR,
     ssim: float = TRANSPARENT_SSIM,
 ) -> tuple[Rung, ...]:
-    """The fixed rungs with each bitrate cap chosen by the rules in the module's doc."""
+    """The fixed rungs, with the transparent ones turned into capped constant quality
+    (the rules in the module's doc)."""
     by_name = {c.name: c for c in curves}
     out = []
     for rung in rungs:
         curve = by_name.get(rung.name)
-        fixed_kbps = rung.bitrate / 1000
-        if curve is None:
+        if curve is None or len(curve.points) < 2:
             out.append(rung)
             continue
-        q_psnr, q_ssim = curve.quality_at(fixed_kbps)
+        q_psnr, q_ssim = curve.quality_at(rung.bitrate / 1000)
         if q_psnr < psnr or q_ssim < ssim:
             out.append(rung)  # below transparency: never fewer bits than the fixed ladder
             continue
-        need = curve.kbps_for(psnr=psnr, ssim=ssim) * SAFETY
-        kbps = min(fixed_kbps, max(need, fixed_kbps * MIN_CAP_FRACTION))
-        out.append(_with_bitrate(rung, int(round(kbps, -1)) * 1000 or 10_000))
+        crf = min(_crf_for(curve, "psnr", psnr + MARGIN_DB), _crf_for(curve, "ssim", ssim + 0.002))
+        estimate = min(rung.bitrate / 1000, curve.kbps_for(psnr=psnr + MARGIN_DB, ssim=ssim))
+        out.append(
+            replace(
+                rung,
+                crf=round(crf, 1),
+                bitrate=int(round(max(estimate, 10.0), -1)) * 1000,
+                # Peak no higher than the fixed ladder's average: never more bits.
+                maxrate=rung.bitrate,
+                bufsize=int(rung.bufsize * rung.bitrate / rung.maxrate),
+            )
+        )
     return tuple(out)
 
 
-def _with_bitrate(rung: Rung, bitrate: int) -> Rung:
-    if bitrate >= rung.bitrate:
-        return rung
-    maxrate = int(bitrate * PEAK_FACTOR)
-    gop_seconds = rung.bufsize / rung.maxrate  # the buffer holds one GOP at peak rate
-    return replace(rung, bitrate=bitrate, maxrate=maxrate, bufsize=int(maxrate * gop_seconds))
+def _crf_for(curve: RungCurve, value: str, target: float) -> float:
+    """The CRF the two probe points put at `target` (quality is near linear in CRF)."""
+    (c_hi, c_lo), (a, b) = PROBE_CRFS, curve.points
+    q_hi, q_lo = getattr(a, value), getattr(b, value)
+    if q_hi <= q_lo:
+        return float(c_hi)
+    crf = c_hi + (q_hi - target) * (c_lo - c_hi) / (q_hi - q_lo)
+    return max(float(min(PROBE_CRFS)) - 2, min(MAX_CRF, crf))
 
 
 def _crf_sample(

@@ -402,7 +402,8 @@ def _open_encoder(
         ctx.width, ctx.height, ctx.pix_fmt = rung.width, rung.height, "yuv420p"
         ctx.time_base = 1 / plan.fps
         ctx.framerate = plan.fps
-        ctx.bit_rate = rung.bitrate
+        if rung.crf is None:
+            ctx.bit_rate = rung.bitrate
         ctx.thread_count = threads
         ctx.options = options
         ctx.open()
@@ -424,12 +425,15 @@ def _x264_options(rung: Rung, keyint: int, preset: str) -> dict[str, str]:
         f"level={rung.level}",
         "aud=1",  # access unit delimiters, recommended for HLS in MPEG-TS
     ]
-    return {
+    options = {
         "preset": preset,
         "profile": rung.profile,
         "forced-idr": "1",
         "x264-params": ":".join(params),
     }
+    if rung.crf is not None:
+        options["crf"] = f"{rung.crf:.1f}"
+    return options
 
 
 def _nvenc_options(rung: Rung, keyint: int, preset: str) -> dict[str, str]:

@@ -76,6 +76,9 @@ class Rung:
     bufsize: int  # VBV buffer, bits
     profile: str
     level: str
+    # Per-title: constant quality (x264 CRF) under a VBV cap of `maxrate`, instead of an
+    # average bitrate; `bitrate` is then the probe's estimate of what it will spend.
+    crf: float | None = None
 
 
 @dataclass(frozen=True)

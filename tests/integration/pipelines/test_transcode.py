@@ -17,6 +17,7 @@ from typing import Any
 
 import psutil
 import pytest
+import ray
 from PIL import Image
 
 from cluster.bench.sources import make_source
@@ -250,9 +251,17 @@ def test_killed_worker_is_retried_and_the_ladder_completes(tmp_path: Path, sourc
     store = LocalStore(tmp_path / "objects")
     killed: list[int] = []
 
+    # Only this session's workers: the raylet's children. Every process on the machine
+    # named after the task would include other people's benchmarks and test runs.
+    node = ray._private.worker._global_node
+    raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
+
     def kill_one() -> bool:
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            if "_encode_chunk" in " ".join(proc.info["cmdline"] or []):
+        for proc in raylet.children(recursive=True):
+            cmdline = ""
+            with contextlib.suppress(psutil.NoSuchProcess):
+                cmdline = " ".join(proc.cmdline())
+            if "_encode_chunk" in cmdline:
                 proc.kill()
                 killed.append(proc.pid)
                 return True
