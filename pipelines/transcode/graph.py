@@ -44,6 +44,7 @@ GPU_RESOURCE = "GPU"
 # Wall-clock limit of one task: a fixed allowance plus a multiple of the media it encodes.
 TASK_BASE_LIMIT_S = 120.0
 TASK_REALTIME_FACTOR = 20.0
+PLAN_GOP_S = 2.0  # plan_transcode's default GOP
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,10 @@ def _plan(info: MediaInfo, *, options: Options, workers: int) -> TranscodePlan:
             segments_per_chunk=per_chunk,
             first_segment_seconds=options.first_segment_seconds,
             # The last two GOPs per worker are chunks of one 2 s GOP each: the job ends on
-            # short tasks that finish together, not one long chunk on one core.
-            tail_gops=2 * workers,
+            # short tasks that finish together, not one long chunk on one core. At most a
+            # quarter of the video: each chunk restarts x264's rate control, which starts
+            # cautiously (a 10 s clip cut all in 2 s chunks lost 0.7 dB at 720p).
+            tail_gops=min(2 * workers, math.ceil(info.duration / PLAN_GOP_S) // 4),
             tail_chunks=2 * workers,
         )
     except ValueError as exc:  # options no plan can meet: the caller's bug
