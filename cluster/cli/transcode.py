@@ -30,6 +30,9 @@ def transcode(
     segment: Annotated[float, typer.Option(min=1.0, max=30.0, help="Segment seconds.")] = 6.0,
     preset: Annotated[str, typer.Option(help="x264 preset.")] = "veryfast",
     cpus: Annotated[int | None, typer.Option(help="CPUs for a local Ray cluster.")] = None,
+    per_title: Annotated[
+        bool, typer.Option("--per-title", help="Pick each rung's bitrate for this video.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Transcode a local file into an HLS ladder with the same pipeline as uploads."""
@@ -44,7 +47,9 @@ def transcode(
     from pipelines.errors import TranscodeFailed
 
     settings = read_settings()
-    options = graph.Options(ladder=parse_ladder(ladder), segment_seconds=segment, preset=preset)
+    options = graph.Options(
+        ladder=parse_ladder(ladder), segment_seconds=segment, preset=preset, per_title=per_title
+    )
     out.mkdir(parents=True, exist_ok=True)
     with clear_errors():
         runtime.start(settings, num_cpus=cpus)

@@ -22,6 +22,7 @@ from .info import AudioInfo, MediaInfo, ProbeLimits, VideoInfo
 from .package import Package, master_playlist, media_playlist, package
 from .plan import AudioPlan, Chunk, Rung, TranscodePlan, plan_transcode
 from .probe import open_untrusted, probe
+from .stills import ChunkStills, PosterPick, StillTimes, best_poster, write_storyboard
 from .thumbnails import Poster, Storyboard, frame_jpeg, frame_score, poster, storyboard
 from .waveform import waveform
 
@@ -32,6 +33,7 @@ __all__ = [
     "AudioPlan",
     "Chunk",
     "ChunkOutput",
+    "ChunkStills",
     "CorruptMedia",
     "EncoderSupport",
     "EncoderUnavailable",
@@ -40,16 +42,19 @@ __all__ = [
     "MediaLimitExceeded",
     "Package",
     "Poster",
+    "PosterPick",
     "ProbeLimits",
     "Rung",
     "RungOutput",
     "Segment",
+    "StillTimes",
     "Storyboard",
     "TranscodePlan",
     "UnsupportedMedia",
     "VideoInfo",
     "audio_segments",
     "available_encoders",
+    "best_poster",
     "encode_audio",
     "encode_chunk",
     "frame_jpeg",
@@ -63,4 +68,5 @@ __all__ = [
     "probe",
     "storyboard",
     "waveform",
+    "write_storyboard",
 ]

@@ -1,7 +1,8 @@
 """Encode one chunk of a plan into MPEG-TS segments for every rung, and the audio once.
 
 One decode feeds all rungs: the chunk's frames are decoded once, put on the plan's
-constant-rate grid, rotated if the source says so, and scaled per rung. Every segment
+constant-rate grid, and go through one filter graph that rotates them if the source says
+so and scales them to every rung (`scaler.py`). Every segment
 starts with an IDR frame (closed GOPs, keyframes forced on the plan's GOP grid), so chunks
 encoded independently, on any machine, concatenate into one seamless stream.
 
@@ -13,17 +14,21 @@ on its own (`mpegts_copyts=1` also stops the TS muxer adding its mux delay).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
 import av
 
+from .cputime import StageTimes
 from .errors import CorruptMedia, EncoderUnavailable
 from .plan import Chunk, Rung, TranscodePlan
 from .probe import open_untrusted
+from .scaler import LadderScaler
+from .stills import ChunkStills, StillCollector, StillTimes
 
 Encoder = Literal["libx264", "h264_nvenc"]
 TS_CLOCK = 90_000
@@ -37,7 +42,6 @@ TS_OPTIONS = {
     "pat_period": "2",
     "sdt_period": "2",
 }
-_ROTATE_FILTERS = {90: ["transpose=clock"], 180: ["hflip", "vflip"], 270: ["transpose=cclock"]}
 AAC_CODECS = "mp4a.40.2"
 
 
@@ -60,9 +64,13 @@ class RungOutput:
 class ChunkOutput:
     chunk: int
     rungs: tuple[RungOutput, ...]
+    cpu: dict[str, float] = field(default_factory=dict)  # thread CPU seconds per stage
+    stills: ChunkStills | None = None  # poster candidate and storyboard tiles it saw
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["stills"] = None if self.stills is None else self.stills.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChunkOutput:
@@ -76,6 +84,8 @@ class ChunkOutput:
                 )
                 for r in data["rungs"]
             ),
+            cpu=dict(data.get("cpu", {})),
+            stills=ChunkStills.from_dict(data["stills"]) if data.get("stills") else None,
         )
 
 
@@ -131,14 +141,27 @@ def encode_chunk(
     encoder: Encoder = "libx264",
     preset: str = "veryfast",
     threads: int = 0,
+    stills: StillTimes | None = None,
 ) -> ChunkOutput:
     """Encode `chunk` of `source` into `{out_dir}/{rung}/seg_{n:05d}.ts` for each rung.
 
     `rungs` picks a subset by name (e.g. only the lowest, to publish it first); `threads`
-    0 lets codecs choose, 1 suits running many chunk tasks side by side.
+    0 lets codecs choose, 1 suits running many chunk tasks side by side. With `stills`,
+    the frames at those times also become storyboard tiles and poster candidates
+    (`ChunkOutput.stills`), so the images need no second decode of the source.
     """
     assert plan.fps is not None, "audio-only plans have no video chunks"
     out = Path(out_dir)
+    cpu = StageTimes()
+    collector = None
+    if stills is not None:
+        collector = StillCollector(
+            times=stills,
+            fps=plan.fps,
+            first=chunk.start_frame,
+            end=chunk.end_frame,
+            last_frame=plan.segment_frames[-1] - 1,
+        )
     chosen = [r for r in plan.rungs if rungs is None or r.name in rungs]
     writers = [
         _RungWriter(
@@ -149,21 +172,48 @@ def encode_chunk(
             encoder=encoder,
             preset=preset,
             threads=threads,
+            cpu=cpu,
         )
         for r in chosen
     ]
     try:
         with open_untrusted(source, container=plan.container) as container:
-            # Largest rung first, each scaled from the one above: a cascade reads far
-            # fewer pixels than scaling every rung from the full-size picture.
-            cascade = sorted(writers, key=lambda w: -w.rung.width * w.rung.height)
-            for n, frame in _chunk_frames(container, plan=plan, chunk=chunk, threads=threads):
-                picture = frame
-                for w in cascade:
-                    picture = w.encode(n, picture)
+            stream = container.streams.video[0]
+            scaler = LadderScaler(
+                stream,
+                rotation=plan.rotation,
+                sizes=[(w.rung.width, w.rung.height) for w in writers],
+                upright=collector is not None,
+            )
+            frames = _chunk_frames(container, plan=plan, chunk=chunk, threads=threads)
+            scaled: tuple[Any, list[av.VideoFrame], Any] | None = None
+            clock = time.thread_time()
+            for n, frame in frames:
+                clock = cpu.add("decode", clock)
+                # A slot that repeats the previous source frame (VFR made CFR) reuses
+                # its scaled pictures: each source frame goes through the graph once.
+                if scaled is None or scaled[0] is not frame:
+                    scaled = (frame, *scaler.scale(frame))
+                    clock = cpu.add("scale", clock)
+                for w, picture in zip(writers, scaled[1], strict=True):
+                    w.encode(n, picture)
+                if collector is not None:
+                    clock = time.thread_time()
+                    collector.offer(n, scaled[2])
+                    cpu.add("stills", clock)
+                clock = time.thread_time()
         for w in writers:
             w.finish()
-        return ChunkOutput(chunk=chunk.index, rungs=tuple(w.output() for w in writers))
+        kept = None
+        if collector is not None:
+            with cpu.stage("stills"):
+                kept = collector.result()
+        return ChunkOutput(
+            chunk=chunk.index,
+            rungs=tuple(w.output() for w in writers),
+            cpu=cpu.seconds,
+            stills=kept,
+        )
     finally:
         for w in writers:
             w.close()  # removes half-written segments if anything above failed
@@ -183,7 +233,6 @@ def _chunk_frames(
     stream.thread_type = "AUTO"
     stream.codec_context.thread_count = threads
     fps = float(plan.fps)
-    rotate = _rotator(stream, plan.rotation)
     start_t = plan.origin + chunk.start
     if chunk.start_frame > 0 and stream.time_base is not None:
         # Seek lands on the keyframe at or before the target. Aiming half a frame past the
@@ -203,11 +252,10 @@ def _chunk_frames(
             continue
         if not chunk.last and slot >= end:
             break
-        picture = rotate(frame)
         while next_slot < slot:
-            yield next_slot, (rotate(previous) if previous is not None else picture)
+            yield next_slot, (previous if previous is not None else frame)
             next_slot += 1
-        yield next_slot, picture
+        yield next_slot, frame
         next_slot += 1
         previous = frame
     if previous is None:
@@ -218,29 +266,9 @@ def _chunk_frames(
         )
     # Hold the last picture to the planned end: the next chunk (or the audio) continues
     # from there, so a short source tail must not leave a gap.
-    last = rotate(previous)
     while next_slot < end:
-        yield next_slot, last
+        yield next_slot, previous
         next_slot += 1
-
-
-def _rotator(stream: Any, rotation: int) -> Any:
-    filters = _ROTATE_FILTERS.get(rotation)
-    if not filters:
-        return lambda frame: frame
-    graph = av.filter.Graph()
-    nodes = [graph.add_buffer(template=stream)]
-    for spec in filters:
-        name, _, args = spec.partition("=")
-        nodes.append(graph.add(name, args or None))
-    nodes.append(graph.add("buffersink"))
-    graph.link_nodes(*nodes).configure()
-
-    def rotate(frame: av.VideoFrame) -> Any:
-        graph.push(frame)
-        return graph.pull()
-
-    return rotate
 
 
 class _RungWriter:
@@ -256,9 +284,11 @@ class _RungWriter:
         encoder: Encoder,
         preset: str,
         threads: int,
+        cpu: StageTimes,
     ) -> None:
         assert plan.fps is not None and plan.gop_frames is not None
-        self.plan, self.chunk, self.rung = plan, chunk, rung
+        self.plan, self.chunk, self.rung, self.cpu = plan, chunk, rung, cpu
+        self.stage = f"x264 {rung.name}" if encoder == "libx264" else f"{encoder} {rung.name}"
         self.dir = out_dir / rung.name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ctx = _open_encoder(encoder, rung=rung, plan=plan, preset=preset, threads=threads)
@@ -271,14 +301,9 @@ class _RungWriter:
         self.done: list[Segment] = []
         self.last_seg = chunk.first_segment + chunk.segment_count - 1
 
-    def encode(self, n: int, frame: av.VideoFrame) -> av.VideoFrame:
-        """Scale `frame` to this rung, encode it, and return the scaled picture."""
-        picture = frame.reformat(
-            width=self.rung.width,
-            height=self.rung.height,
-            format="yuv420p",
-            interpolation="BICUBIC",
-        )
+    def encode(self, n: int, picture: av.VideoFrame) -> None:
+        """Encode `picture` (already at this rung's size) as output frame `n`."""
+        clock = time.thread_time()
         picture.pts = n
         picture.time_base = self.ctx.time_base
         # Forced IDRs on the plan's GOP grid: segment starts line up across chunks/rungs.
@@ -289,16 +314,21 @@ class _RungWriter:
         )
         seg = self._segment_of(n)
         self.frames[seg] = self.frames.get(seg, 0) + 1
-        for packet in self.ctx.encode(picture):
+        packets = self.ctx.encode(picture)
+        clock = self.cpu.add(self.stage, clock)
+        for packet in packets:
             self._mux(packet)
-        return picture
+        self.cpu.add("mux", clock)
 
     def finish(self) -> None:
         # Flush: the encoder holds look-ahead and B-frames; without an empty encode call
         # the chunk's last frames would be lost and the next chunk would start late.
-        for packet in self.ctx.encode(None):
-            self._mux(packet)
-        self._close_segment()
+        with self.cpu.stage(self.stage):
+            packets = self.ctx.encode(None)
+        with self.cpu.stage("mux"):
+            for packet in packets:
+                self._mux(packet)
+            self._close_segment()
 
     def output(self) -> RungOutput:
         return RungOutput(name=self.rung.name, codecs=self.codecs, segments=tuple(self.done))
@@ -372,7 +402,8 @@ def _open_encoder(
         ctx.width, ctx.height, ctx.pix_fmt = rung.width, rung.height, "yuv420p"
         ctx.time_base = 1 / plan.fps
         ctx.framerate = plan.fps
-        ctx.bit_rate = rung.bitrate
+        if rung.crf is None:
+            ctx.bit_rate = rung.bitrate
         ctx.thread_count = threads
         ctx.options = options
         ctx.open()
@@ -394,12 +425,15 @@ def _x264_options(rung: Rung, keyint: int, preset: str) -> dict[str, str]:
         f"level={rung.level}",
         "aud=1",  # access unit delimiters, recommended for HLS in MPEG-TS
     ]
-    return {
+    options = {
         "preset": preset,
         "profile": rung.profile,
         "forced-idr": "1",
         "x264-params": ":".join(params),
     }
+    if rung.crf is not None:
+        options["crf"] = f"{rung.crf:.1f}"
+    return options
 
 
 def _nvenc_options(rung: Rung, keyint: int, preset: str) -> dict[str, str]:

@@ -10,14 +10,19 @@ video frame (the "origin"). Keyframes sit on frames `round(j * gop * fps)`; ever
 `segment_seconds / gop_seconds`-th keyframe starts a segment; a chunk is a run of whole
 segments. All of this is computed with `Fraction`s so 29.97 fps sources stay exact.
 
-Fast start: with `first_segment_seconds` (whole GOPs), the first segment is cut short and
-the next one fills up to `segment_seconds`, so the grid after it is unchanged
-(0, 2, 6, 12, ... for 2 s and 6 s). A player starts on a small first download, and the
-pipeline publishes the lowest rung after decoding 2 s of the source instead of 6.
+Fast start: with `first_segment_seconds`, the first segment is cut short and the next one
+fills up to `segment_seconds`, so the grid after it is unchanged (0, 1, 6, 12, ... for
+1 s and 6 s). A player starts on a small first download, and the pipeline publishes the
+lowest rung after decoding 1 s of the source instead of 6. Shorter than a GOP, the first
+segment ends on an extra keyframe (one more IDR in the whole video).
+
+No idle tail: with `tail_gops`, the last that many GOPs are segments (and chunks) of their
+own, so the last tasks of a job are short and the workers run dry together.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -71,6 +76,9 @@ class Rung:
     bufsize: int  # VBV buffer, bits
     profile: str
     level: str
+    # Per-title: constant quality (x264 CRF) under a VBV cap of `maxrate`, instead of an
+    # average bitrate; `bitrate` is then the probe's estimate of what it will spend.
+    crf: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,11 +122,15 @@ class TranscodePlan:
         return len(self.segment_times) - 1
 
     def keyframe(self, frame: int) -> bool:
-        """Whether output frame `frame` must be an IDR (start of a GOP)."""
+        """Whether output frame `frame` must be an IDR (start of a GOP or of a segment)."""
         if self.gop_frames is None:
             return False
         j = round(frame / self.gop_frames)
-        return round(j * self.gop_frames) == frame
+        return round(j * self.gop_frames) == frame or frame in self._segment_start_set
+
+    @functools.cached_property
+    def _segment_start_set(self) -> frozenset[int]:
+        return frozenset(self.segment_frames[:-1])
 
     def rung(self, name: str) -> Rung:
         return next(r for r in self.rungs if r.name == name)
@@ -159,13 +171,15 @@ def plan_transcode(
     first_chunk_segments: int = 1,
     first_segment_seconds: float | None = None,
     tail_chunks: int = 0,
+    tail_gops: int = 0,
 ) -> TranscodePlan:
     """Decide renditions and chunking for `info`.
 
     `ladder` lists short-side sizes (default 360p…2160p); `max_height` caps it (an owner's
     tier). A short first chunk (`first_chunk_segments`) lets the lowest rung play within
     seconds of upload while the rest is still encoding; a short first segment
-    (`first_segment_seconds`, rounded to whole GOPs) makes that chunk shorter still.
+    (`first_segment_seconds`: whole GOPs, or less than one) makes that chunk shorter still.
+    The last `tail_gops` GOPs are segments of one GOP each.
     The last `tail_chunks` chunks hold one segment each: with a couple per worker, the
     workers run out of work at about the same time instead of one encoding a long last
     chunk while the others wait.
@@ -190,7 +204,9 @@ def plan_transcode(
     duration = max(_source_start(info) + info.duration - origin, 0.0) if video else info.duration
 
     exact = Fraction(duration).limit_denominator(1_000_000)
-    starts = _segment_starts(exact, seg=seg, gop=gop, first=first_segment_seconds)
+    starts = _segment_starts(
+        exact, seg=seg, gop=gop, first=first_segment_seconds, tail_gops=max(0, tail_gops)
+    )
     if fps is not None:
         total_frames = max(1, round(exact * fps))
         seg_frames = sorted({f for f in (round(t * fps) for t in starts) if f < total_frames})
@@ -263,16 +279,21 @@ def _output_fps(fps: Fraction, *, vfr: bool) -> Fraction:
 
 
 def _segment_starts(
-    duration: Fraction, *, seg: Fraction, gop: Fraction, first: float | None
+    duration: Fraction, *, seg: Fraction, gop: Fraction, first: float | None, tail_gops: int
 ) -> list[Fraction]:
     """Segment start times: every `seg`, with the first segment cut to `first` (whole
-    GOPs, at least one) when that is shorter. Always at least one segment."""
-    starts = [k * seg for k in range(max(1, math.ceil(duration / seg)))]
+    GOPs, or a fraction of the first GOP) when that is shorter, and the last `tail_gops`
+    GOPs one segment each. Always at least one segment."""
+    starts = {k * seg for k in range(max(1, math.ceil(duration / seg)))}
     if first is not None:
-        short = max(1, round(Fraction(first).limit_denominator(1000) / gop)) * gop
-        if short < seg and short < duration:
-            starts.insert(1, short)
-    return starts
+        wanted = Fraction(first).limit_denominator(1000)
+        short = wanted if wanted < gop else max(1, round(wanted / gop)) * gop
+        if 0 < short < seg and short < duration:
+            starts.add(short)
+    if tail_gops:
+        gops = math.ceil(duration / gop)
+        starts.update(k * gop for k in range(max(1, gops - tail_gops), gops))
+    return sorted(starts)
 
 
 def _chunks(

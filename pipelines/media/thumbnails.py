@@ -136,7 +136,7 @@ def storyboard(
             sheet.paste(tile, (x, y))
             begin, finish = i * step, min((i + 1) * step, info.duration)
             cues += [
-                f"{_vtt_time(begin)} --> {_vtt_time(finish)}",
+                f"{vtt_time(begin)} --> {vtt_time(finish)}",
                 f"storyboard.jpg#xywh={x},{y},{tile_width},{tile_h}",
                 "",
             ]
@@ -182,6 +182,6 @@ def _rotate(image: Image.Image, rotation: int) -> Image.Image:
     return image.transpose(transpose) if transpose is not None else image
 
 
-def _vtt_time(seconds: float) -> str:
+def vtt_time(seconds: float) -> str:
     ms = round(seconds * 1000)
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"

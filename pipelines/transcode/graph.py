@@ -3,6 +3,7 @@ hand each result to the `Publisher` as it arrives, within every task's time limi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -18,12 +19,23 @@ from pipelines.media import (
     MediaError,
     MediaInfo,
     Segment,
+    StillTimes,
     TranscodePlan,
     plan_transcode,
 )
+from pipelines.media.complexity import RungCurve, per_title_rungs
 
 from .publish import Publisher
-from .tasks import Source, StoreFactory, audio_task, chunk_task, probe_task, thumbs_task
+from .stills import StillsGatherer
+from .tasks import (
+    Source,
+    StoreFactory,
+    audio_task,
+    chunk_task,
+    complexity_task,
+    probe_task,
+    waveform_task,
+)
 
 # What the driver waits on: a task's result, or the audio task's stream of segments.
 Waitable: TypeAlias = ray.ObjectRef | ray.ObjectRefGenerator
@@ -32,6 +44,7 @@ GPU_RESOURCE = "GPU"
 # Wall-clock limit of one task: a fixed allowance plus a multiple of the media it encodes.
 TASK_BASE_LIMIT_S = 120.0
 TASK_REALTIME_FACTOR = 20.0
+PLAN_GOP_S = 2.0  # plan_transcode's default GOP
 
 
 @dataclass(frozen=True)
@@ -39,13 +52,17 @@ class Options:
     ladder: tuple[int, ...] | None = None
     max_height: int | None = None
     segment_seconds: float = 6.0
-    # Fast start: a one-GOP first segment, so the first chunk decodes 2 s, not 6 s, of the
+    # Fast start: a 1 s first segment, so the first chunk decodes 1 s, not 6 s, of the
     # source before the lowest rung is published (and a player's first download is small).
-    first_segment_seconds: float | None = 2.0
+    # A grainy 1080p source at camera bitrates costs ~1.8 CPU-s per second to decode.
+    first_segment_seconds: float | None = 1.0
     segments_per_chunk: int | None = None  # None: enough chunks to keep every core busy
     preset: str = "veryfast"
     accelerator: Accelerator = "auto"
     thumbnails: bool = True
+    # Per-title ladder (pipelines/media/complexity.py): a probe of a few 1 s samples picks
+    # each rung's cap. Off by default until it pays for its probe on short videos too.
+    per_title: bool = False
 
 
 @dataclass
@@ -67,6 +84,9 @@ class Result:
     first_playable_s: float
     total_s: float
     notes: tuple[str, ...]
+    # CPU seconds of every task, by stage ("probe", "decode", "scale", "x264 720p",
+    # "audio", "stills", "other", ...): they add up to the tasks' whole process CPU.
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def width(self) -> int | None:
@@ -101,9 +121,12 @@ def probe_source(*, open_store: StoreFactory, source: Source) -> MediaInfo:
     reason "timeout", "lost" or "internal" when the probe could not finish. Hand the
     result to `transcode(probe=...)` and the pipeline does not probe again.
     """
-    return MediaInfo.from_dict(
-        _get(probe_task.remote(open_store, source), limit=_limit(0), what="probe")
-    )
+    return _probe_timed(open_store=open_store, source=source)[0]
+
+
+def _probe_timed(*, open_store: StoreFactory, source: Source) -> tuple[MediaInfo, float]:
+    data, cpu = _get(probe_task.remote(open_store, source), limit=_limit(0), what="probe")
+    return MediaInfo.from_dict(data), cpu
 
 
 def _plan(info: MediaInfo, *, options: Options, workers: int) -> TranscodePlan:
@@ -118,6 +141,11 @@ def _plan(info: MediaInfo, *, options: Options, workers: int) -> TranscodePlan:
             segment_seconds=options.segment_seconds,
             segments_per_chunk=per_chunk,
             first_segment_seconds=options.first_segment_seconds,
+            # The last two GOPs per worker are chunks of one 2 s GOP each: the job ends on
+            # short tasks that finish together, not one long chunk on one core. At most a
+            # quarter of the video: each chunk restarts x264's rate control, which starts
+            # cautiously (a 10 s clip cut all in 2 s chunks lost 0.7 dB at 720p).
+            tail_gops=min(2 * workers, math.ceil(info.duration / PLAN_GOP_S) // 4),
             tail_chunks=2 * workers,
         )
     except ValueError as exc:  # options no plan can meet: the caller's bug
@@ -152,11 +180,31 @@ def transcode(
     notes: list[str] = []
     pending: dict[Waitable, tuple[str, float, float]] = {}  # (kind, deadline, weight)
     publisher: Publisher | None = None
+    cpu: dict[str, float] = {}
+
+    def charge(stages: dict[str, float]) -> None:
+        for name, seconds in stages.items():
+            cpu[name] = cpu.get(name, 0.0) + seconds
+
     try:
         report(Progress("probing", 0.0))
         workers = int(ray.cluster_resources().get("CPU", 1))
-        info = probe if probe is not None else probe_source(open_store=open_store, source=source)
+        if probe is None:
+            info, probe_cpu = _probe_timed(open_store=open_store, source=source)
+            charge({"probe": probe_cpu})
+        else:
+            info = probe
         plan = _plan(info, options=options, workers=workers)
+        if options.per_title and plan.rungs:
+            report(Progress("probing", 0.5))
+            curves, probe_cpu = _get(
+                complexity_task.remote(open_store, source, plan.to_dict(), preset=options.preset),
+                limit=_limit(10.0),
+                what="complexity probe",
+            )
+            charge({"complexity probe": probe_cpu})
+            fitted = per_title_rungs(plan.rungs, tuple(RungCurve.from_dict(c) for c in curves))
+            plan = dataclasses.replace(plan, rungs=fitted)
         plan_data = plan.to_dict()
         want_gpu = _use_gpu(options.accelerator)
         if want_gpu:
@@ -181,7 +229,18 @@ def transcode(
         def rung_weight(rung_names: tuple[str, ...]) -> float:
             return sum(plan.rung(n).width * plan.rung(n).height for n in rung_names) / 1e6
 
-        def encode(index: int, rungs: tuple[str, ...]) -> None:
+        # The poster and storyboard come out of the chunk tasks' own decode.
+        stills: StillsGatherer | None = None
+        if options.thumbnails and image_prefix is not None and info.video is not None and names:
+            stills = StillsGatherer(
+                StillTimes.for_video(
+                    duration=plan.duration,
+                    width=info.video.display_width,
+                    height=info.video.display_height,
+                )
+            )
+
+        def encode(index: int, rungs: tuple[str, ...], *, images: bool = True) -> None:
             nonlocal total_work
             chunk = plan.chunks[index]
             weight = rung_weight(rungs) * (chunk.end - chunk.start)
@@ -195,13 +254,17 @@ def transcode(
                 staging=staging,
                 preset=options.preset,
                 want_gpu=want_gpu,
+                stills=stills.times.to_dict() if stills is not None and images else None,
             )
             submit(f"chunk {index}", ref, chunk.end - chunk.start, weight)
 
         # Order matters: Ray starts tasks in submission order when cores are scarce.
         if names:
             lowest = min(plan.rungs, key=lambda r: r.height).name
-            encode(0, (lowest,))
+            rest = tuple(n for n in names if n != lowest)
+            # The first task is the one a viewer waits for: it takes no pictures when
+            # another task decodes the same chunk for the other rungs.
+            encode(0, (lowest,), images=not rest)
         if plan.audio is not None:
             weight = 0.02 * plan.duration
             total_work += weight
@@ -212,17 +275,16 @@ def transcode(
                 weight,
             )
         if names:
-            rest = tuple(n for n in names if n != lowest)
             if rest:
                 encode(0, rest)
             for index in range(1, len(plan.chunks)):
                 encode(index, names)
         poster_key = storyboard_key = None
-        if options.thumbnails and image_prefix is not None:
-            thumbs_ref = thumbs_task.remote(
+        if options.thumbnails and image_prefix is not None and stills is None:
+            thumbs_ref = waveform_task.remote(
                 open_store, source, info.to_dict(), image_prefix=image_prefix
             )
-            submit("thumbnails", thumbs_ref, plan.duration / 10, 0.0)
+            submit("waveform", thumbs_ref, plan.duration / 10, 0.0)
 
         done_work = 0.0
         first_playable: float | None = None
@@ -247,18 +309,26 @@ def transcode(
                     del pending[waitable]
                     publisher.finish_audio()
                 else:
+                    if "cpu" in item:  # the stream's last item: what the task cost
+                        charge(item["cpu"])
+                        continue
                     segment = Segment(**item)
                     publisher.add_audio_segment(segment)
                     done_work += weight * segment.duration / max(plan.duration, 1e-9)
             else:
                 del pending[waitable]
                 value = _get(waitable, limit=1, what=kind)
-                if kind == "thumbnails":
-                    poster_key, storyboard_key = value
+                if kind == "waveform":
+                    poster_key, waveform_cpu = value
+                    charge({"waveform": waveform_cpu})
                     continue
                 output, chunk_notes = value
                 notes.extend(chunk_notes)
-                publisher.add_chunk(ChunkOutput.from_dict(output))
+                chunk_output = ChunkOutput.from_dict(output)
+                charge(chunk_output.cpu)
+                if stills is not None:
+                    stills.add(chunk_output.stills)
+                publisher.add_chunk(chunk_output)
                 done_work += weight
             playable = publisher.write_playlists()
             if playable and first_playable is None:
@@ -271,6 +341,8 @@ def transcode(
                     notes=list(notes),
                 )
             )
+        if stills is not None and image_prefix is not None:
+            poster_key, storyboard_key = stills.publish(store, image_prefix)
         store.delete_prefix(staging)
         report(Progress("done", 100.0, playable=True, notes=list(notes)))
         total = time.monotonic() - started
@@ -284,6 +356,7 @@ def transcode(
             first_playable_s=first_playable if first_playable is not None else total,
             total_s=total,
             notes=tuple(notes),
+            cpu=cpu,
         )
     except BaseException:
         for ref in pending:

@@ -105,6 +105,13 @@ def test_the_last_chunks_are_single_segments_so_workers_finish_together() -> Non
     assert [c.segment_count for c in few.chunks] == [1, 1]
 
 
+def test_the_last_gops_are_segments_of_their_own_so_no_worker_idles_at_the_end() -> None:
+    plan = plan_transcode(_info(duration=30.0), segments_per_chunk=1, tail_gops=4, tail_chunks=4)
+    assert plan.segment_times == pytest.approx((0, 6, 12, 18, 22, 24, 26, 28, 30))
+    assert [c.end - c.start for c in plan.chunks][-4:] == pytest.approx([2, 2, 2, 2])
+    assert all(plan.keyframe(f) for f in plan.segment_frames[:-1])
+
+
 @pytest.mark.parametrize("fps", [Fraction(30), Fraction(30000, 1001)])
 def test_fast_start_cuts_only_the_first_segment_short(fps: Fraction) -> None:
     plan = plan_transcode(_info(duration=20.0, fps=fps), first_segment_seconds=2)
@@ -114,9 +121,11 @@ def test_fast_start_cuts_only_the_first_segment_short(fps: Fraction) -> None:
     assert all(plan.keyframe(f) for f in plan.segment_frames[:-1])
     durations = [b - a for a, b in zip(plan.segment_times, plan.segment_times[1:], strict=False)]
     assert max(durations) <= plan.segment_seconds + 0.01
-    # Not shorter than one GOP (a segment must start on a keyframe), and never longer
-    # than the segments themselves; a source shorter than it keeps one segment.
-    assert plan_transcode(_info(duration=20.0), first_segment_seconds=0.5).segment_times[1] == 2.0
+    # Never longer than the segments themselves; a source shorter than it keeps one
+    # segment. Shorter than a GOP, it ends on a keyframe of its own.
+    sub_gop = plan_transcode(_info(duration=20.0), first_segment_seconds=1)
+    assert sub_gop.segment_times[:3] == pytest.approx((0.0, 1.0, 6.0))
+    assert sub_gop.keyframe(30) and not sub_gop.keyframe(45) and sub_gop.keyframe(60)
     assert plan_transcode(_info(duration=20.0), first_segment_seconds=8).segment_times[1] == 6.0
     assert plan_transcode(_info(duration=1.5), first_segment_seconds=2).segment_count == 1
 
