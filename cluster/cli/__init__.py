@@ -62,7 +62,6 @@ bench_app.command("stream", cls=Command)(bench.bench_stream)
 bench_app.command("graphql", cls=Command)(bench.bench_graphql)
 bench_app.command("web", cls=Command)(bench.bench_web)
 bench_app.command("notify", cls=Command)(bench.bench_notify)
-bench_app.command("notify-campaigns", cls=Command)(bench.bench_notify_campaigns)
 app.add_typer(bench_app, name="bench")
 app.add_typer(campaigns.app, name="campaigns")
 
