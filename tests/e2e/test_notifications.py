@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -80,6 +81,17 @@ def _notifications(base: str, token: str) -> list[dict[str, str]]:
 def _webhook(receiver: Receiver, kind: str) -> list[dict[str, Any]]:
     bodies = [json.loads(r.body) for r in receiver.to("/ok") if r.verified_by == [0]]
     return [body for body in bodies if body["type"] == kind]
+
+
+def _notifier_has(database: Path, topic: str) -> bool:
+    """Whether the dispatcher has handed the notifier an event of `topic`."""
+    with sqlite3.connect(database) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM outbox o JOIN subscriber_cursors c ON c.name = 'notifier' "
+            "WHERE o.topic = ? AND o.seq IS NOT NULL AND o.seq <= c.position",
+            (topic,),
+        ).fetchone()
+    return row is not None
 
 
 def test_a_ready_video_and_a_corrupt_upload_are_told_by_email_inbox_and_webhook(
@@ -163,6 +175,13 @@ def test_a_ready_video_and_a_corrupt_upload_are_told_by_email_inbox_and_webhook(
         lambda: _webhook(receiver, "upload.failed"), timeout=30, what="upload.failed at the hook"
     )
     assert refused["data"]["reason"] == "not_a_video", refused
+    # The same file's `video.failed` comes after; once the notifier has had it, the
+    # creator still has one email per thing that happened.
+    eventually(
+        lambda: _notifier_has(tmp_path / "data" / "vidray.db", "video.failed"),
+        timeout=60,
+        what="the notifier past video.failed",
+    )
     assert len(smtp.mails_to(CREATOR)) == 3, _subjects(smtp, CREATOR)  # none twice
     # Every delivery was signed with the endpoint's secret, and nothing else was sent.
     assert all(r.verified_by == [0] for r in receiver.requests), receiver.requests
