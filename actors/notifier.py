@@ -182,7 +182,10 @@ class NotifierActor:
     """The `notifier` actor: `Notifier` on this cluster's database and senders, with a
     loop that sends what is due every `notify_poll_s`, or at once after `handle`."""
 
-    def __init__(self, settings: Settings) -> None:
+    # Async (Ray runs it on the actor's event loop) so that the send loop starts with the
+    # actor: after Ray restarts a crashed notifier, nobody calls it until the next event
+    # or the scheduler's minute, and what it recovered would wait that long.
+    async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]
         engine = db.make_engine(settings.resolved_database_url)
         self.settings = settings
         self.notifier = Notifier(
@@ -203,6 +206,7 @@ class NotifierActor:
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[Progress | None]] = {}
         self._stop = threading.Event()
+        self._ensure_loop()
 
     def _ensure_loop(self) -> asyncio.Event:
         if self._wake is None:

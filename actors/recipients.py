@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from cluster.db.models import Comment, Upload, User, Video, Visibility
+from cluster.db.models import Comment, Upload, UploadStatus, User, Video, Visibility
 from cluster.events import Event
 
 EXCERPT_CHARS = 140
@@ -79,10 +79,20 @@ def video_ready(session: Session, event: Event) -> list[Target]:
     return targets
 
 
+def _refused_upload(session: Session, video_id: str) -> bool:
+    """Whether the video's upload was refused (not a video, over quota): the jobs actor
+    commits `upload.failed` for it before `video.failed`, and the owner is told once,
+    by `upload_failed`, not also that the same file "could not be processed"."""
+    failed = select(Upload.id).where(
+        Upload.video_id == video_id, Upload.status == UploadStatus.FAILED
+    )
+    return session.scalar(failed.limit(1)) is not None
+
+
 def video_failed(session: Session, event: Event) -> list[Target]:
     video = session.get(Video, event.aggregate_id)
     owner_id = event.data.get("owner_id") or (video.owner_id if video else None)
-    if owner_id is None:
+    if owner_id is None or _refused_upload(session, event.aggregate_id):
         return []
     # `detail` says what went wrong in words; `reason` is a code (the jobs actor's).
     reason = (

@@ -13,6 +13,7 @@ from cluster.cli.transcode import parse_ladder
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from cluster.bench.notify_email import EmailResult
     from cluster.bench.transcode import Comparison
 
 
@@ -347,14 +348,22 @@ def bench_web(
 def bench_notify(
     events: Annotated[int, typer.Option(min=1, help="Events for the throughput run.")] = 20_000,
     quiet: Annotated[int, typer.Option(min=1, help="Single events for the lag run.")] = 50,
+    emails: Annotated[
+        int, typer.Option(min=0, help="video.ready events timed to their email (0: skip).")
+    ] = 50,
+    recipients: Annotated[
+        int, typer.Option(min=0, help="Opted-in users a campaign mails (0: skip).")
+    ] = 10_000,
+    rate: Annotated[float, typer.Option(min=0.1, help="The campaign rate limit, msg/s.")] = 200.0,
     postgres: Annotated[
         bool, typer.Option(help="On VIDRAY_DATABASE_URL instead of a fresh SQLite file.")
     ] = False,
 ) -> None:
-    """The dispatcher's throughput to a no-op subscriber, and its lag, beside targets."""
+    """The dispatcher, an event to its email, and a campaign's rate, beside targets."""
     from rich.table import Table
 
     from cluster.bench import notify as bench
+    from cluster.bench import notify_email
 
     settings = read_settings()
     result = bench.bench_dispatch(
@@ -373,13 +382,36 @@ def bench_notify(
     row("lag, quiet, p50", result.quiet_p50_s, bench.LAG_TARGET_S, " s")
     row("lag, quiet, p95", result.quiet_p95_s, bench.LAG_TARGET_S, " s")
     console.print(table)
+    if emails:
+        _notify_email(
+            notify_email.bench_email(settings=settings, samples=emails, postgres=postgres, say=say)
+        )
+    if recipients:
+        _notify_campaign(recipients, rate)
 
 
-def bench_notify_campaigns(
-    recipients: Annotated[int, typer.Option(help="Opted-in users to mail.")] = 10_000,
-    rate: Annotated[float, typer.Option(help="The campaign rate limit, messages/s.")] = 200.0,
-) -> None:
-    """A campaign to `--recipients` users through aiosmtpd, beside its rate limit."""
+def _notify_email(result: EmailResult) -> None:
+    from rich.table import Table
+
+    from cluster.bench import notify_email
+
+    target = notify_email.TARGET_P95_S
+    table = Table(
+        title=f"video.ready committed to its email accepted by aiosmtpd, {result.samples} events"
+    )
+    for column in ("metric", "vidray", "anchor (Mux webhooks: seconds)", "vidray / target"):
+        table.add_column(column, justify="right" if column != "metric" else "left")
+    for metric, p50, p95 in (
+        ("commit to email", result.total_p50_s, result.total_p95_s),
+        ("  dispatcher lag", result.lag_p50_s, result.lag_p95_s),
+        ("  delivery (render, SMTP)", result.delivery_p50_s, result.delivery_p95_s),
+    ):
+        table.add_row(f"{metric} p50", f"{p50:.3f} s", "", "")
+        table.add_row(f"{metric} p95", f"{p95:.3f} s", f"< {target:g} s", f"{p95 / target:.2f}x")
+    console.print(table)
+
+
+def _notify_campaign(recipients: int, rate: float) -> None:
     from rich.table import Table
 
     from cluster.bench import notify_campaigns as bench

@@ -4,12 +4,15 @@
     with smtp_server() as smtp:
         smtp.refuse("gone@example.com")     # 550 at RCPT, for good
         smtp.defer_all = True                # 421 to every RCPT until set back
+        smtp.gate.clear()                    # messages wait unanswered in DATA ...
+        smtp.gate.set()                      # ... until the gate opens
         ...
         [mail] = smtp.mails_to("ana@example.com")
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +33,14 @@ class SmtpInbox:
     refused: set[str] = field(default_factory=set)
     defer_all: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Cleared: each message waits in DATA, unanswered (`held` counts them), until it is
+    # set. A client that dies meanwhile never hears 250, and its message is dropped (as
+    # a real server drops a transaction whose connection was lost).
+    gate: threading.Event = field(default_factory=threading.Event)
+    held: int = 0
+
+    def __post_init__(self) -> None:
+        self.gate.set()
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -43,6 +54,12 @@ class SmtpInbox:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         mail = cast(EmailMessage, message_from_bytes(envelope.content, policy=policy.default))
+        if not self.gate.is_set():
+            with self.lock:
+                self.held += 1
+            await asyncio.to_thread(self.gate.wait)
+            if server.transport is None or server.transport.is_closing():
+                return "421 4.4.2 Connection lost"  # nobody heard it: not accepted
         with self.lock:
             self.mails.append((list(envelope.rcpt_tos), mail))
         return "250 Message accepted for delivery"

@@ -16,7 +16,14 @@ from actors.deliveries import Sender
 from actors.notifier import Notifier
 from cluster import db
 from cluster.config import Settings, load_settings
-from cluster.db.models import Delivery, Notification, Suppression, Visibility
+from cluster.db.models import (
+    Delivery,
+    Notification,
+    Suppression,
+    Upload,
+    UploadStatus,
+    Visibility,
+)
 from cluster.messaging import Email, Message, open_sender
 from cluster.notifications.kinds import Preference, set_preference
 from tests.support.clock import FakeClock
@@ -268,6 +275,32 @@ class CrashesOnSecond:
         self.inner.send_email(email)
 
 
+def test_a_refused_upload_is_told_once_not_also_as_a_failed_video(
+    settings: Settings, sessions: sessionmaker[Session], clock: FakeClock, smtp: SmtpInbox
+) -> None:
+    owner = add_user(sessions, "refused")
+    video = add_video(sessions, owner, "Noise")
+    with sessions.begin() as session:
+        upload = Upload(
+            owner_id=owner, video_id=video, storage_key="raw/x", status=UploadStatus.FAILED
+        )
+        session.add(upload)
+        session.flush()
+        upload_id = upload.id
+    # What the jobs actor commits for a file that is not a video: both facts, in order.
+    notifier = _notifier(settings, sessions, clock)
+    notifier.handle(
+        [
+            event("upload.failed", upload_id, owner_id=owner, video_id=video, reason="not_a_video"),
+            event("video.failed", video, owner_id=owner, reason="not_a_video", detail="x"),
+        ]
+    )
+    assert notifier.deliver_due() == {"sent": 1}
+    [mail] = smtp.mails_to("refused@example.com")
+    assert mail["Subject"] == "Your upload “Noise” failed"
+    assert [n.kind for n in _inbox(sessions, owner)] == ["upload_failed"]
+
+
 def test_a_notifier_restarted_mid_delivery_sends_each_mail_once(
     settings: Settings, sessions: sessionmaker[Session], clock: FakeClock, smtp: SmtpInbox
 ) -> None:
@@ -390,10 +423,15 @@ def test_the_actor_killed_mid_retry_restarts_and_sends_once(
         eventually(lambda: _deliveries(sessions)[0].attempts >= 1, timeout=30)
         ray.kill(client.actor, no_restart=False)  # Ray restarts it; it recovers from the DB
         smtp.defer_all = False
+
         # The dispatcher hands the unacknowledged batch over again, until the restarted
         # actor takes it (a call during the restart fails, and is retried).
+        def handed_over() -> bool:
+            client.handle([ready])
+            return True
+
         eventually(
-            lambda: client.handle([ready]) or True,
+            handed_over,
             timeout=60,
             ignoring=(ray.exceptions.ActorUnavailableError, ray.exceptions.RayActorError),
         )
