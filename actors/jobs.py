@@ -28,8 +28,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from actors import job_ledger as ledger
 from actors.fair_share import Queued, pick_next
-from actors.jobs_client import ACTOR_NAME, JobsClient, JobView
+from actors.jobs_client import ACTOR_NAME, BoardJob, JobsClient, JobView
 from actors.singleton import start_singleton
 from cluster import db
 from cluster.config import Settings
@@ -43,7 +44,7 @@ from cluster.db.models import (
     VideoStatus,
     utcnow,
 )
-from cluster.errors import StorageError
+from cluster.errors import InvalidInput, StorageError
 from cluster.events import emit
 from cluster.storage import open_store
 from pipelines import transcode as graph
@@ -53,6 +54,9 @@ from pipelines.media import MediaInfo
 log = logging.getLogger(__name__)
 
 UNFINISHED = (JobState.QUEUED, JobState.RUNNING)
+RETRYABLE = (JobState.FAILED, JobState.CANCELLED)
+# A stalled job is started again this many times before it fails with "stalled".
+STALL_RETRIES = 1
 
 
 class Refused(Exception):
@@ -77,7 +81,10 @@ class Jobs:
         self._running: dict[str, str] = {}  # job id -> owner id
         self._cancel: set[str] = set()
         self._views: dict[str, JobView] = {}
+        self._progress_at: dict[str, float] = {}  # job id -> when it last moved (monotonic)
+        self._stalled: set[str] = set()
         self.recover()
+        threading.Thread(target=self._watch_stalls, name="job-stalls", daemon=True).start()
 
     # -- public API (actor methods) ---------------------------------------------------
 
@@ -157,6 +164,96 @@ class Jobs:
             self._publish(job)
         return len(jobs)
 
+    # -- the job board ------------------------------------------------------------------
+
+    def board(
+        self,
+        *,
+        status: str | None = None,
+        owner_id: str | None = None,
+        video_id: str | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> list[BoardJob]:
+        if status is not None and status not in {s.value for s in JobState}:
+            states = ", ".join(s.value for s in JobState)
+            raise InvalidInput("status", f"{status!r} is not a job state: use one of {states}")
+
+        with self._lock:
+            views = dict(self._views)
+        return ledger.board(
+            self.sessions,
+            live=views.get,
+            status=status,
+            owner_id=owner_id,
+            video_id=video_id,
+            first=first,
+            after=after,
+        )
+
+    def retry(self, job_id: str) -> BoardJob:
+        """Queue a failed or cancelled job again, with a fresh allowance of stalls."""
+        with self.sessions.begin() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise InvalidInput(
+                    "id", f"there is no job {job_id}: list them with vidray jobs list"
+                )
+            if job.state not in RETRYABLE:
+                raise InvalidInput(
+                    "id", f"job {job_id} is {job.state.value}: only failed or cancelled jobs retry"
+                )
+            self._requeue(session, job)
+        self._publish(job)
+        self._schedule()
+        return self._board_one(job_id)
+
+    def retry_failed(self, *, owner_id: str | None = None) -> list[str]:
+        """Queue every failed job again (one owner's, or everyone's); their ids."""
+        with self.sessions.begin() as session:
+            query = select(Job).where(Job.state == JobState.FAILED)
+            if owner_id is not None:
+                query = query.where(Job.owner_id == owner_id)
+            jobs = session.scalars(query).all()
+            for job in jobs:
+                self._requeue(session, job)
+        for job in jobs:
+            self._publish(job)
+        self._schedule()
+        return [job.id for job in jobs]
+
+    def cancel(self, job_id: str) -> BoardJob:
+        """Cancel a queued or running job (a running one stops within a second)."""
+        with self.sessions.begin() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise InvalidInput(
+                    "id", f"there is no job {job_id}: list them with vidray jobs list"
+                )
+            if job.state not in UNFINISHED:
+                raise InvalidInput("id", f"job {job_id} is {job.state.value} already")
+            if job.id in self._running:
+                self._cancel.add(job.id)
+            else:
+                job.state, job.stage, job.finished_at = JobState.CANCELLED, "cancelled", utcnow()
+        self._publish(job)
+        return self._board_one(job_id)
+
+    def _requeue(self, session: Any, job: Job) -> None:
+        job.state, job.stage, job.percent, job.error = JobState.QUEUED, "queued", 0.0, None
+        job.finished_at = None
+        job.params = {key: v for key, v in job.params.items() if key != "stalls"}
+        video = session.get(Video, job.video_id)
+        if video is not None and video.status == VideoStatus.FAILED:
+            video.status, video.failure_reason = VideoStatus.PROCESSING, None
+
+    def _board_one(self, job_id: str) -> BoardJob:
+        with self._lock:
+            view = self._views.get(job_id)
+        found = ledger.one(self.sessions, job_id, view=view)
+        assert found is not None  # the caller has just seen it
+        return found
+
     def recover(self) -> int:
         """Re-queue what a previous incarnation left unfinished, then schedule it."""
         with self.sessions.begin() as session:
@@ -210,6 +307,8 @@ class Jobs:
             with self._lock:
                 self._running.pop(job_id, None)
                 self._cancel.discard(job_id)
+                self._stalled.discard(job_id)
+                self._progress_at.pop(job_id, None)
             self._schedule()
 
     def _execute(self, job_id: str) -> None:
@@ -220,20 +319,38 @@ class Jobs:
             job.state, job.stage, job.started_at = JobState.RUNNING, "probing", utcnow()
             job.attempts += 1
             params = dict(job.params)
-            video_id = job.video_id
+            video_id, retry = job.video_id, job.attempts - 1
+        self._progress_at[job_id] = time.monotonic()
         self._publish(job)
+        import ray  # the actor runs in Ray: this is where its node is known
+
+        ledger.open_run(
+            self.sessions,
+            job_id=job_id,
+            retry=retry,
+            node_id=ray.get_runtime_context().get_node_id(),
+        )
+        shape = params.get("shape") or {}
         options = graph.Options(
             ladder=tuple(params["ladder"]) if params.get("ladder") else None,
             max_height=params.get("max_height"),
             segment_seconds=float(params.get("segment_seconds", 6.0)),
+            segments_per_chunk=shape.get("segments_per_chunk"),
+            tail_chunks=shape.get("tail_chunks"),
         )
         last_write = [0.0]
+        chunks = ledger.ChunkLedger(self.sessions, job_id)
+
+        def attempt(a: graph.Attempt) -> None:
+            self._progress_at[job_id] = time.monotonic()
+            chunks.record(a)
 
         def progress(p: graph.Progress) -> None:
             # Watchers get every update; the database a few per second at most.
+            self._progress_at[job_id] = time.monotonic()
             self._publish_progress(job_id, p)
             now = time.monotonic()
-            if p.stage == "encoding" and now - last_write[0] < 0.5:
+            if p.stage == "encoding" and now - last_write[0] < 0.5 and p.shape is None:
                 return
             last_write[0] = now
             with self.sessions.begin() as session:
@@ -241,11 +358,22 @@ class Jobs:
                 if job is not None:
                     job.stage, job.percent = p.stage, round(p.percent, 1)
                     job.notes = list(p.notes)
+                    if p.shape is not None and "shape" not in job.params:
+                        # A resumed run must cut the source into the same chunks.
+                        job.params = {**job.params, "shape": p.shape}
 
         source = graph.Source(key=params["source_key"])
+        cancelled = lambda: job_id in self._cancel  # noqa: E731 (read by two calls)
         try:
-            info = graph.probe_source(open_store=self.open_store, source=source)
+            info = graph.probe_source(
+                open_store=self.open_store, source=source, cancelled=cancelled
+            )
             self._admit(video_id=video_id, info=info, params=params)
+            done = (
+                ledger.done_chunks(self.sessions, job_id, self.open_store(), f"hls/{video_id}/")
+                if shape
+                else {}
+            )
             result = graph.transcode(
                 open_store=self.open_store,
                 source=source,
@@ -254,20 +382,62 @@ class Jobs:
                 image_prefix=f"img/{video_id}/",
                 options=options,
                 progress=progress,
-                cancelled=lambda: job_id in self._cancel,
+                cancelled=cancelled,
+                on_attempt=attempt,
+                done_chunks=done,
+                chunk_retries=self.settings.job_chunk_retries,
             )
         except SourceRejected as exc:
             self._refuse(job_id, params, Refused(exc.reason, str(exc)))
         except Refused as exc:
             self._refuse(job_id, params, exc)
         except TranscodeCancelled:
-            self._finish(job_id, JobState.CANCELLED, error=None)
+            if job_id in self._stalled:
+                self._stall(job_id, stalls=int(params.get("stalls", 0)))
+            else:
+                self._finish(job_id, JobState.CANCELLED, error=None)
         except TranscodeFailed as exc:
             self._finish(job_id, JobState.FAILED, error=str(exc), reason=exc.reason)
         except Exception as exc:  # a bug must fail the job, not leave it running forever
             self._finish(job_id, JobState.FAILED, error=f"internal error: {exc!r}")
         else:
             self._complete(job_id, result)
+
+    def _stall(self, job_id: str, *, stalls: int) -> None:
+        """A run that made no progress for `job_stall_s` was cancelled: start the job
+        again, or fail it with the reason "stalled" once it has stalled before."""
+        self._stalled.discard(job_id)
+        error = f"stalled: no progress for {self.settings.job_stall_s:g} s"
+        if stalls >= STALL_RETRIES:
+            self._finish(job_id, JobState.FAILED, error=error, reason="stalled")
+            return
+        with self.sessions.begin() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return
+            ledger.close_runs(session, job_id, outcome="stalled", error=error)
+            job.state, job.stage, job.percent = JobState.QUEUED, "queued", 0.0
+            job.params = {**job.params, "stalls": stalls + 1}
+        self._publish(job)
+
+    def _watch_stalls(self) -> None:
+        """Cancel runs that stopped moving, and make sure nothing waits forever: a job
+        marked running that no thread runs (its run died with an error no handler saw)
+        is queued again, and the queue is looked at even when nothing finishes."""
+        while True:
+            time.sleep(min(5.0, self.settings.job_stall_s / 4))
+            now = time.monotonic()
+            with self._lock:
+                for job_id in list(self._running):
+                    moved = self._progress_at.get(job_id, now)
+                    if now - moved > self.settings.job_stall_s and job_id not in self._stalled:
+                        log.warning("job %s made no progress: cancelling it", job_id)
+                        self._stalled.add(job_id)
+                        self._cancel.add(job_id)
+            try:
+                self.recover()
+            except Exception as exc:  # the database is away: try again next turn
+                log.warning("job sweep failed: %s", exc)
 
     def _admit(self, *, video_id: str, info: MediaInfo, params: dict[str, Any]) -> None:
         """Check the probed upload against the owner's monthly minutes, then record its
@@ -312,6 +482,7 @@ class Jobs:
                 return
             job.state, job.error, job.finished_at = state, error, utcnow()
             job.stage = state.value
+            ledger.close_runs(session, job_id, outcome=reason or state.value, error=error)
             video = session.get(Video, job.video_id)
             if state == JobState.FAILED and video is not None:
                 video.status, video.failure_reason = VideoStatus.FAILED, error
@@ -324,6 +495,7 @@ class Jobs:
             if job is None:
                 return
             job.state, job.stage, job.percent = JobState.DONE, "done", 100.0
+            ledger.close_runs(session, job_id, outcome="done")
             job.finished_at, job.notes = utcnow(), list(result.notes)
             video = session.get(Video, job.video_id)
             if video is not None:

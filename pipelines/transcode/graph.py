@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 
 import ray
@@ -22,6 +22,7 @@ from pipelines.media import (
     plan_transcode,
 )
 
+from .attempts import Attempt, ChunkKey, cause, lost, where
 from .publish import Publisher
 from .tasks import Source, StoreFactory, audio_task, chunk_task, probe_task, thumbs_task
 
@@ -43,6 +44,7 @@ class Options:
     # source before the lowest rung is published (and a player's first download is small).
     first_segment_seconds: float | None = 2.0
     segments_per_chunk: int | None = None  # None: enough chunks to keep every core busy
+    tail_chunks: int | None = None  # None: two per worker
     preset: str = "veryfast"
     accelerator: Accelerator = "auto"
     thumbnails: bool = True
@@ -54,6 +56,9 @@ class Progress:
     percent: float
     playable: bool = False
     notes: list[str] = field(default_factory=list)
+    # How the source was cut into chunks ({"segments_per_chunk", "tail_chunks"}): a
+    # resumed job passes it back in `Options`, so its chunks are the same ones.
+    shape: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,9 @@ def chunk_size(*, duration: float, segment_seconds: float, workers: int) -> int:
     return max(1, min(5, math.ceil(segments / (3 * max(1, workers)))))
 
 
-def probe_source(*, open_store: StoreFactory, source: Source) -> MediaInfo:
+def probe_source(
+    *, open_store: StoreFactory, source: Source, cancelled: Callable[[], bool] = lambda: False
+) -> MediaInfo:
     """Probe an upload in a worker, hardened, within the probe's time limit.
 
     Raises `SourceRejected` (a `TranscodeFailed`) with the media error's `reason` and its
@@ -101,24 +108,37 @@ def probe_source(*, open_store: StoreFactory, source: Source) -> MediaInfo:
     reason "timeout", "lost" or "internal" when the probe could not finish. Hand the
     result to `transcode(probe=...)` and the pipeline does not probe again.
     """
-    return MediaInfo.from_dict(
-        _get(probe_task.remote(open_store, source), limit=_limit(0), what="probe")
-    )
+    ref = probe_task.remote(open_store, source)
+    deadline = time.monotonic() + _limit(0)
+    # Waited on in short turns: a probe stuck behind a full cluster can still be cancelled.
+    while not ray.wait([ref], timeout=0.5)[0]:
+        if cancelled():
+            ray.cancel(ref, force=True)
+            raise TranscodeCancelled("the transcode was cancelled")
+        if time.monotonic() > deadline:
+            ray.cancel(ref, force=True)
+            raise TranscodeFailed("probe ran past its time limit", reason="timeout")
+    return MediaInfo.from_dict(_get(ref, limit=1, what="probe"))
 
 
-def _plan(info: MediaInfo, *, options: Options, workers: int) -> TranscodePlan:
+def _shape(info: MediaInfo, *, options: Options, workers: int) -> dict[str, int]:
     per_chunk = options.segments_per_chunk or chunk_size(
         duration=info.duration, segment_seconds=options.segment_seconds, workers=workers
     )
+    tail = options.tail_chunks if options.tail_chunks is not None else 2 * workers
+    return {"segments_per_chunk": per_chunk, "tail_chunks": tail}
+
+
+def _plan(info: MediaInfo, *, options: Options, shape: dict[str, int]) -> TranscodePlan:
     try:
         return plan_transcode(
             info,
             ladder=options.ladder,
             max_height=options.max_height,
             segment_seconds=options.segment_seconds,
-            segments_per_chunk=per_chunk,
+            segments_per_chunk=shape["segments_per_chunk"],
             first_segment_seconds=options.first_segment_seconds,
-            tail_chunks=2 * workers,
+            tail_chunks=shape["tail_chunks"],
         )
     except ValueError as exc:  # options no plan can meet: the caller's bug
         raise TranscodeFailed(f"plan failed: {exc!r}", reason="internal") from None
@@ -134,6 +154,9 @@ def transcode(
     progress: Callable[[Progress], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
     probe: MediaInfo | None = None,
+    on_attempt: Callable[[Attempt], None] = lambda _: None,
+    done_chunks: Mapping[ChunkKey, dict[str, Any]] | None = None,
+    chunk_retries: int = 3,
 ) -> Result:
     """Run the whole graph for one video; outputs land under `prefix` in the store.
 
@@ -141,9 +164,16 @@ def transcode(
     one the graph probes it first. Either way that probe is the only one: planning, the
     poster and the storyboard all read it, and it comes back as `Result.probe`.
 
+    Every try at a chunk goes to `on_attempt` as it starts and as it ends; a chunk whose
+    worker or node died is tried again, up to `chunk_retries` times. `done_chunks` are
+    outputs a previous run of this job published (keyed by chunk index and rungs): they
+    are published again as they are, not encoded again; `options` must then carry the
+    previous run's `Progress.shape`, so that the chunks are the same.
+
     Raises `TranscodeFailed` (with the media error's reason) or `TranscodeCancelled`, in
     which case everything written under `prefix` and the staging prefix is removed.
     """
+    done_chunks = done_chunks or {}
     options = options or Options()
     report = progress or (lambda _: None)
     store = open_store()
@@ -155,8 +185,13 @@ def transcode(
     try:
         report(Progress("probing", 0.0))
         workers = int(ray.cluster_resources().get("CPU", 1))
-        info = probe if probe is not None else probe_source(open_store=open_store, source=source)
-        plan = _plan(info, options=options, workers=workers)
+        info = (
+            probe
+            if probe is not None
+            else probe_source(open_store=open_store, source=source, cancelled=cancelled)
+        )
+        shape = _shape(info, options=options, workers=workers)
+        plan = _plan(info, options=options, shape=shape)
         plan_data = plan.to_dict()
         want_gpu = _use_gpu(options.accelerator)
         if want_gpu:
@@ -181,11 +216,18 @@ def transcode(
         def rung_weight(rung_names: tuple[str, ...]) -> float:
             return sum(plan.rung(n).width * plan.rung(n).height for n in rung_names) / 1e6
 
-        def encode(index: int, rungs: tuple[str, ...]) -> None:
+        chunks: dict[Waitable, tuple[int, tuple[str, ...], int]] = {}  # (index, rungs, retry)
+        resumed: list[tuple[dict[str, Any], float]] = []
+
+        def encode(index: int, rungs: tuple[str, ...], retry: int = 0) -> None:
             nonlocal total_work
             chunk = plan.chunks[index]
             weight = rung_weight(rungs) * (chunk.end - chunk.start)
-            total_work += weight
+            if retry == 0:
+                total_work += weight
+                if (index, rungs) in done_chunks:
+                    resumed.append((done_chunks[index, rungs], weight))
+                    return
             ref = chunk_task.options(**chunk_opts).remote(
                 open_store,
                 source,
@@ -197,6 +239,8 @@ def transcode(
                 want_gpu=want_gpu,
             )
             submit(f"chunk {index}", ref, chunk.end - chunk.start, weight)
+            chunks[ref] = (index, rungs, retry)
+            on_attempt(Attempt(f"chunk {index}", index, rungs, retry, "running"))
 
         # Order matters: Ray starts tasks in submission order when cores are scarce.
         if names:
@@ -226,7 +270,10 @@ def transcode(
 
         done_work = 0.0
         first_playable: float | None = None
-        report(Progress("encoding", 1.0))
+        for output, weight in resumed:
+            publisher.adopt_chunk(ChunkOutput.from_dict(output))
+            done_work += weight
+        report(Progress("encoding", 1.0, shape=shape))
         while pending:
             if cancelled():
                 raise TranscodeCancelled("the transcode was cancelled")
@@ -250,16 +297,42 @@ def transcode(
                     segment = Segment(**item)
                     publisher.add_audio_segment(segment)
                     done_work += weight * segment.duration / max(plan.duration, 1e-9)
-            else:
+            elif waitable in chunks:
                 del pending[waitable]
-                value = _get(waitable, limit=1, what=kind)
-                if kind == "thumbnails":
-                    poster_key, storyboard_key = value
+                index, rungs, retry = chunks.pop(waitable)
+                base = Attempt(kind, index, rungs, retry, "running")
+                try:
+                    output, chunk_notes, ran_on = ray.get(waitable, timeout=1)
+                except Exception as exc:
+                    if not lost(exc) or retry >= chunk_retries:
+                        node, worker = where(waitable)
+                        on_attempt(
+                            replace(
+                                base,
+                                outcome="failed",
+                                node_id=node,
+                                worker_id=worker,
+                                error=cause(exc),
+                            )
+                        )
+                        _get(waitable, limit=1, what=kind)  # raises the job's error
+                        raise
+                    node, worker = where(waitable)
+                    on_attempt(
+                        replace(
+                            base, outcome="lost", node_id=node, worker_id=worker, error=cause(exc)
+                        )
+                    )
+                    encode(index, rungs, retry + 1)
                     continue
-                output, chunk_notes = value
                 notes.extend(chunk_notes)
                 publisher.add_chunk(ChunkOutput.from_dict(output))
+                on_attempt(replace(base, outcome="done", output=output, **ran_on))
                 done_work += weight
+            else:
+                del pending[waitable]
+                poster_key, storyboard_key = _get(waitable, limit=1, what=kind)
+                continue
             playable = publisher.write_playlists()
             if playable and first_playable is None:
                 first_playable = time.monotonic() - started

@@ -9,6 +9,8 @@ needs the driver's copy of a class. The probe travels the same way: it is made o
 from __future__ import annotations
 
 import functools
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -33,6 +35,37 @@ from pipelines.media import (
 )
 
 StoreFactory = Callable[[], ObjectStore]
+# Work folders carry their process id: a folder whose process is gone was left by a
+# worker killed with its node (no `finally` ran), and the next task on the machine
+# removes it (`reap_orphans`).
+_WORKDIR = re.compile(r"^vidray-[a-z]+-(\d+)-")
+
+
+def workdir(kind: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"vidray-{kind}-{os.getpid()}-"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def reap_orphans(root: Path | None = None) -> list[Path]:
+    """Remove the work folders of dead task processes under `root` (the temp folder);
+    returns what it removed."""
+    root = root or Path(tempfile.gettempdir())
+    removed = []
+    for path in root.glob("vidray-*-*-*"):
+        match = _WORKDIR.match(path.name)
+        if match and path.is_dir() and not _alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -54,7 +87,7 @@ def local_source(store: ObjectStore, source: Source) -> Iterator[Path]:
     if local is not None:
         yield local
         return
-    tmp = Path(tempfile.mkdtemp(prefix="vidray-src-"))
+    tmp = workdir("src")
     try:
         yield store.download(source.key, tmp / "source")
     finally:
@@ -87,7 +120,12 @@ def _encode_chunk(
     staging: str,
     preset: str,
     want_gpu: bool,
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+    """Encode one chunk's rungs; returns its output, notes for the job, and where it ran
+    (node and worker ids, for the job's ledger)."""
+    reap_orphans()
+    context = ray.get_runtime_context()
+    ran_on = {"node_id": context.get_node_id(), "worker_id": context.get_worker_id()}
     plan = TranscodePlan.from_dict(plan_data)
     notes: list[str] = []
     encoder: Literal["libx264", "h264_nvenc"] = "libx264"
@@ -98,7 +136,7 @@ def _encode_chunk(
         else:
             notes.append(f"chunk {chunk_index}: no usable NVENC ({nvenc.reason}); used libx264")
     store = open_store()
-    work = Path(tempfile.mkdtemp(prefix="vidray-chunk-"))
+    work = workdir("chunk")
     try:
         with local_source(store, source) as path:
             output = encode_chunk(
@@ -112,7 +150,7 @@ def _encode_chunk(
                 threads=1,  # one core per task: parallelism comes from the chunks
             )
         _upload_dir(store, work, staging)
-        return output.to_dict(), notes
+        return output.to_dict(), notes, ran_on
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -127,7 +165,7 @@ def _encode_audio(
     """
     plan = TranscodePlan.from_dict(plan_data)
     store = open_store()
-    work = Path(tempfile.mkdtemp(prefix="vidray-audio-"))
+    work = workdir("audio")
     try:
         with local_source(store, source) as path:
             for segment in audio_segments(source=path, plan=plan, out_dir=work):
@@ -148,7 +186,7 @@ def _thumbnails(
     """
     info = MediaInfo.from_dict(info_data)
     store = open_store()
-    work = Path(tempfile.mkdtemp(prefix="vidray-thumbs-"))
+    work = workdir("thumbs")
     try:
         with local_source(store, source) as path:
             if info.video is None:
@@ -163,9 +201,11 @@ def _thumbnails(
         shutil.rmtree(work, ignore_errors=True)
 
 
-# Media errors are the file's fault: never retried. A dead worker or node is retried.
+# Media errors are the file's fault: never retried. A dead worker or node is retried: by
+# Ray, except chunks, which the driver retries itself so that the job's ledger sees every
+# try (`attempts.py`).
 _remote = functools.partial(ray.remote, max_retries=3, retry_exceptions=False)
 probe_task = _remote(num_cpus=1)(_probe)
-chunk_task = _remote(num_cpus=1)(_encode_chunk)
+chunk_task = _remote(num_cpus=1, max_retries=0)(_encode_chunk)
 audio_task = _remote(num_cpus=1, num_returns="streaming")(_encode_audio)
 thumbs_task = _remote(num_cpus=1)(_thumbnails)
