@@ -30,8 +30,8 @@ from .graph import Accelerator, Options, Progress, Result, chunk_size, probe_sou
 from .tasks import Source, StoreFactory
 
 __all__ = [
-    "Attempt",
     "Accelerator",
+    "Attempt",
     "Options",
     "Progress",
     "Result",
