@@ -32,6 +32,7 @@ from cluster.errors import VidrayError
 from serve.gateway.accounts import AccountMutations, AccountQueries
 from serve.gateway.context import GatewayContext
 from serve.gateway.errors import ErrorCodes
+from serve.gateway.jobs import JobMutations, JobQueries
 from serve.gateway.uploads import UploadMutations, UploadQueries
 from serve.gateway.videos import Subscription, VideoMutations, VideoQueries
 
@@ -69,8 +70,25 @@ class PlatformQueries:
         )
 
 
-Query = merge_types("Query", (PlatformQueries, AccountQueries, UploadQueries, VideoQueries))
-Mutation = merge_types("Mutation", (AccountMutations, UploadMutations, VideoMutations))
+Query = merge_types(
+    "Query",
+    (
+        PlatformQueries,
+        AccountQueries,
+        UploadQueries,
+        VideoQueries,
+        JobQueries,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        AccountMutations,
+        UploadMutations,
+        VideoMutations,
+        JobMutations,
+    ),
+)
 
 
 def _unexpected(error: GraphQLError) -> bool:
