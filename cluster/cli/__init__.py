@@ -12,7 +12,18 @@ from importlib.metadata import version as package_version
 
 import typer
 
-from cluster.cli import admin, assets, bench, login, migrate, nginx, transcode, up, upload
+from cluster.cli import (
+    admin,
+    assets,
+    bench,
+    jobs,
+    login,
+    migrate,
+    nginx,
+    transcode,
+    up,
+    upload,
+)
 from cluster.cli.console import console
 from cluster.cli.help import Command, Group
 
@@ -47,6 +58,12 @@ bench_app.command("upload", cls=Command)(bench.bench_upload)
 bench_app.command("stream", cls=Command)(bench.bench_stream)
 bench_app.command("graphql", cls=Command)(bench.bench_graphql)
 app.add_typer(bench_app, name="bench")
+
+jobs_app = typer.Typer(help="The job board (admins): list, retry, cancel.", cls=Group)
+jobs_app.command("list", cls=Command)(jobs.list_jobs)
+jobs_app.command("retry", cls=Command)(jobs.retry)
+jobs_app.command("cancel", cls=Command)(jobs.cancel)
+app.add_typer(jobs_app, name="jobs")
 
 
 def main() -> None:

@@ -30,6 +30,10 @@ COMMANDS = [
     ["bench", "upload"],
     ["bench", "stream"],
     ["bench", "graphql"],
+    ["jobs"],
+    ["jobs", "list"],
+    ["jobs", "retry"],
+    ["jobs", "cancel"],
 ]
 
 
@@ -67,7 +71,9 @@ def test_a_flag_reads_as_a_bare_switch() -> None:
     assert re.search(r"--private\s+Only you can watch it\.", line), line
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ([], ["bench"])], ids=_name)
+@pytest.mark.parametrize(
+    "command", [c for c in COMMANDS if c not in ([], ["bench"], ["jobs"])], ids=_name
+)
 def test_help_paragraphs_break_at_the_terminal_edge_not_mid_sentence(command: list[str]) -> None:
     # Wide enough for every paragraph: each must then read on one line, whole.
     text = _help(command, width=400)
