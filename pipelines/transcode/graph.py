@@ -24,7 +24,15 @@ from pipelines.media import (
 
 from .attempts import Attempt, ChunkKey, cause, lost, where
 from .publish import Publisher
-from .tasks import Source, StoreFactory, audio_task, chunk_task, probe_task, thumbs_task
+from .tasks import (
+    Source,
+    StoreFactory,
+    audio_task,
+    chunk_task,
+    probe_task,
+    reap_orphans,
+    thumbs_task,
+)
 
 # What the driver waits on: a task's result, or the audio task's stream of segments.
 Waitable: TypeAlias = ray.ObjectRef | ray.ObjectRefGenerator
@@ -345,6 +353,9 @@ def transcode(
                 )
             )
         store.delete_prefix(staging)
+        # Lost tries leave work folders behind (their `finally` never ran): those on the
+        # driver's machine go now, the others with the next task that runs on theirs.
+        reap_orphans()
         report(Progress("done", 100.0, playable=True, notes=list(notes)))
         total = time.monotonic() - started
         return Result(

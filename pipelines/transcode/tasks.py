@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import psutil
 import ray
 
 from cluster.storage import ObjectStore
@@ -46,13 +47,14 @@ def workdir(kind: str) -> Path:
 
 
 def _alive(pid: int) -> bool:
+    # A zombie counts as dead: a worker killed with its node may wait to be reaped by a
+    # parent that is busy elsewhere, its folder abandoned all the same.
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:  # someone else's process: alive
+    except psutil.AccessDenied:  # someone else's process: alive
         return True
-    return True
 
 
 def reap_orphans(root: Path | None = None) -> list[Path]:
