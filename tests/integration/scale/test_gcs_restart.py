@@ -43,8 +43,9 @@ def gcs_storage(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     monkeypatch.setenv("RAY_REDIS_ADDRESS", f"{address.hostname}:{address.port or 6379}")
     storage = f"vidray-gcs-{uuid.uuid4().hex[:8]}"
     yield storage
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(match=f"*{storage}*"):
+    # Ray writes to database 0 of that server, whatever database the URL names.
+    client = redis.Redis(host=address.hostname or "127.0.0.1", port=address.port or 6379)
+    for key in client.scan_iter(match=f"RAY{storage}@*"):
         client.delete(key)
 
 
