@@ -57,6 +57,7 @@ bench_app.command("transcode", cls=Command)(bench.bench_transcode)
 bench_app.command("upload", cls=Command)(bench.bench_upload)
 bench_app.command("stream", cls=Command)(bench.bench_stream)
 bench_app.command("graphql", cls=Command)(bench.bench_graphql)
+bench_app.command("scale", cls=Command)(bench.bench_scale)
 app.add_typer(bench_app, name="bench")
 
 jobs_app = typer.Typer(help="The job board (admins): list, retry, cancel.", cls=Group)

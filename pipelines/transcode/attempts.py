@@ -35,6 +35,8 @@ class Attempt:
     # The chunk's output (`ChunkOutput.to_dict()`) once done: a resumed job publishes it
     # again without encoding it again.
     output: dict[str, Any] | None = field(default=None, compare=False)
+    # A done try's clock, from its worker: {"started": epoch s, "task_s": s}
+    timing: dict[str, float] | None = field(default=None, compare=False)
 
 
 def lost(exc: BaseException) -> bool:

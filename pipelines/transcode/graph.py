@@ -333,9 +333,11 @@ def transcode(
                     )
                     encode(index, rungs, retry + 1)
                     continue
+                # Reported before publishing: a resumed job adopts a done chunk only if
+                # all its segments are at their final keys.
+                on_attempt(replace(base, outcome="done", output=output, **ran_on))
                 notes.extend(chunk_notes)
                 publisher.add_chunk(ChunkOutput.from_dict(output))
-                on_attempt(replace(base, outcome="done", output=output, **ran_on))
                 done_work += weight
             else:
                 del pending[waitable]

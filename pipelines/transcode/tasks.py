@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -122,12 +123,16 @@ def _encode_chunk(
     staging: str,
     preset: str,
     want_gpu: bool,
-) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
     """Encode one chunk's rungs; returns its output, notes for the job, and where it ran
     (node and worker ids, for the job's ledger)."""
+    started = time.time()
     reap_orphans()
     context = ray.get_runtime_context()
-    ran_on = {"node_id": context.get_node_id(), "worker_id": context.get_worker_id()}
+    ran_on: dict[str, Any] = {
+        "node_id": context.get_node_id(),
+        "worker_id": context.get_worker_id(),
+    }
     plan = TranscodePlan.from_dict(plan_data)
     notes: list[str] = []
     encoder: Literal["libx264", "h264_nvenc"] = "libx264"
@@ -152,6 +157,8 @@ def _encode_chunk(
                 threads=1,  # one core per task: parallelism comes from the chunks
             )
         _upload_dir(store, work, staging)
+        # Wall clock, not monotonic: the driver compares it with its own, on another node.
+        ran_on["timing"] = {"started": started, "task_s": time.time() - started}
         return output.to_dict(), notes, ran_on
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -30,6 +30,7 @@ COMMANDS = [
     ["bench", "upload"],
     ["bench", "stream"],
     ["bench", "graphql"],
+    ["bench", "scale"],
     ["jobs"],
     ["jobs", "list"],
     ["jobs", "retry"],
