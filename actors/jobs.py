@@ -164,7 +164,10 @@ class Jobs(JobBoard):
 
     def recover(self) -> int:
         """Re-queue what a previous incarnation left unfinished, then schedule it."""
-        with self.sessions.begin() as session:
+        # Under the lock: a run leaves `_running` only after its end is committed, so a
+        # job read as unfinished and not in `_running` here really has no run (read
+        # without it, a run ending meanwhile would be queued again over its end).
+        with self._lock, self.sessions.begin() as session:
             jobs = session.scalars(select(Job).where(Job.state.in_(UNFINISHED))).all()
             requeued = [job for job in jobs if job.id not in self._running]
             for job in requeued:

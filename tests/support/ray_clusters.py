@@ -12,7 +12,10 @@ from contextlib import contextmanager
 from typing import Any
 
 # A fake GPU lets tests prove the GPU path falls back to libx264 on a CPU-only machine.
+# "local": a cluster of the session's own, never one that another process (a scale-out
+# test's `Cluster`) has announced on this machine.
 SESSION_RAY: dict[str, Any] = {
+    "address": "local",
     "num_cpus": 2,
     "num_gpus": 1,
     "namespace": "vidray-test",

@@ -1,12 +1,12 @@
 """The job board over GraphQL: admins list, retry and cancel jobs; others are refused.
 
 The gateway's ASGI app runs in the test's process with a real job actor on the test
-cluster; the job is an upload that is not a video, so it fails at once, without an
-encode."""
+cluster, on SQLite and on PostgreSQL; the job is an upload that is not a video, so it
+fails at once, without an encode."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import ray
 from actors.jobs import Jobs, JobsClient
 from cluster import db
 from cluster.config import Settings, load_settings
+from cluster.db.models import Base
 from cluster.kv import EmbeddedKV
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
@@ -63,9 +64,24 @@ def codes(body: dict[str, Any]) -> list[str]:
     return [e["extensions"]["code"] for e in body.get("errors", [])]
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(data_dir=tmp_path)
+def _empty(url: str) -> None:
+    """No tables at all: the first account to sign up must be the instance's admin."""
+    engine = db.make_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    if request.param == "sqlite":
+        yield load_settings(data_dir=tmp_path)
+        return
+    url = request.getfixturevalue("postgres_url")
+    _empty(url)
+    yield load_settings(data_dir=tmp_path, database_url=url)
+    _empty(url)
 
 
 @pytest.fixture
