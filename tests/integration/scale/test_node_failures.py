@@ -31,6 +31,10 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.slow
 
 
+def _pid(path: Path) -> int:
+    return int(path.name.split("-")[2])
+
+
 def test_a_worker_node_killed_mid_transcode(settings: Settings, clip: Path, namespace: str) -> None:
     with own_cluster(namespace=namespace, head={"resources": {JOBS_HOME: 1}}) as cluster:
         cluster.add_node(num_cpus=1)
@@ -41,15 +45,18 @@ def test_a_worker_node_killed_mid_transcode(settings: Settings, clip: Path, name
         job_id = jobs.submit_upload(**handover, params=FAST)
 
         # A chunk is being encoded on a worker node: that node dies.
-        def busy_node() -> object:
+        def busy_node() -> tuple[object, int] | None:
             for pid in chunk_worker_pids(since):
                 node = node_of_pid(cluster, pid)
                 if node is not None:
-                    return node
+                    return node, pid
             return None
 
-        victim = eventually(busy_node, timeout=120, interval=0.02)
+        victim, victim_pid = eventually(busy_node, timeout=120, interval=0.02)
         victim_id = victim.node_id
+        victims = {victim_pid} | {
+            pid for pid in chunk_worker_pids(since) if node_of_pid(cluster, pid) is victim
+        }
         cluster.remove_node(victim, allow_graceful=False)
 
         eventually(lambda: job(settings, job_id).state is JobState.DONE, timeout=240)
@@ -74,7 +81,7 @@ def test_a_worker_node_killed_mid_transcode(settings: Settings, clip: Path, name
         # already gone then).
         def cleaned() -> bool:
             reap_orphans()
-            return not leftover_chunk_dirs(since)
+            return not [p for p in leftover_chunk_dirs(since) if _pid(p) in victims]
 
         eventually(cleaned, timeout=60)
 
