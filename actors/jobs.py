@@ -28,8 +28,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from actors import job_ledger as ledger
 from actors.dispatcher_client import DispatcherWaker
 from actors.fair_share import Queued, pick_next
+from actors.job_board import JobBoard
 from actors.jobs_client import ACTOR_NAME, JobsClient, JobView
 from actors.singleton import start_singleton
 from cluster import db, metrics
@@ -70,7 +72,7 @@ class Refused(Exception):
         self.reason = reason
 
 
-class Jobs:
+class Jobs(JobBoard):
     """The job actor's logic; `start` makes it the cluster's one detached actor."""
 
     def __init__(self, settings: Settings, *, max_running: int = 2) -> None:
@@ -84,7 +86,10 @@ class Jobs:
         self._running: dict[str, str] = {}  # job id -> owner id
         self._cancel: set[str] = set()
         self._views: dict[str, JobView] = {}
+        self._progress_at: dict[str, float] = {}  # job id -> when it last moved (monotonic)
+        self._stalled: set[str] = set()
         self.recover()
+        threading.Thread(target=self._watch_stalls, name="job-stalls", daemon=True).start()
 
     # -- public API (actor methods) ---------------------------------------------------
 
@@ -168,7 +173,10 @@ class Jobs:
 
     def recover(self) -> int:
         """Re-queue what a previous incarnation left unfinished, then schedule it."""
-        with self.sessions.begin() as session:
+        # Under the lock: a run leaves `_running` only after its end is committed, so a
+        # job read as unfinished and not in `_running` here really has no run (read
+        # without it, a run ending meanwhile would be queued again over its end).
+        with self._lock, self.sessions.begin() as session:
             jobs = session.scalars(select(Job).where(Job.state.in_(UNFINISHED))).all()
             requeued = [job for job in jobs if job.id not in self._running]
             for job in requeued:
@@ -232,6 +240,8 @@ class Jobs:
             with self._lock:
                 self._running.pop(job_id, None)
                 self._cancel.discard(job_id)
+                self._stalled.discard(job_id)
+                self._progress_at.pop(job_id, None)
             self._schedule()
 
     def _execute(self, job_id: str) -> None:
@@ -242,21 +252,39 @@ class Jobs:
             job.state, job.stage, job.started_at = JobState.RUNNING, "probing", utcnow()
             job.attempts += 1
             params = dict(job.params)
-            video_id = job.video_id
+            video_id, retry = job.video_id, job.attempts - 1
             metrics.queue_wait(priority=params.get("priority", "normal"), since=job.created_at)
+        self._progress_at[job_id] = time.monotonic()
         self._publish(job)
+        import ray  # the actor runs in Ray: this is where its node is known
+
+        ledger.open_run(
+            self.sessions,
+            job_id=job_id,
+            retry=retry,
+            node_id=ray.get_runtime_context().get_node_id(),
+        )
+        shape = params.get("shape") or {}
         options = graph.Options(
             ladder=tuple(params["ladder"]) if params.get("ladder") else None,
             max_height=params.get("max_height"),
             segment_seconds=float(params.get("segment_seconds", 6.0)),
+            segments_per_chunk=shape.get("segments_per_chunk"),
+            tail_chunks=shape.get("tail_chunks"),
         )
         last_write = [0.0]
+        chunks = ledger.ChunkLedger(self.sessions, job_id)
+
+        def attempt(a: graph.Attempt) -> None:
+            self._progress_at[job_id] = time.monotonic()
+            chunks.record(a)
 
         def progress(p: graph.Progress) -> None:
             # Watchers get every update; the database a few per second at most.
+            self._progress_at[job_id] = time.monotonic()
             self._publish_progress(job_id, p)
             now = time.monotonic()
-            if p.stage == "encoding" and now - last_write[0] < 0.5:
+            if p.stage == "encoding" and now - last_write[0] < 0.5 and p.shape is None:
                 return
             last_write[0] = now
             with self.sessions.begin() as session:
@@ -264,11 +292,22 @@ class Jobs:
                 if job is not None:
                     job.stage, job.percent = p.stage, round(p.percent, 1)
                     job.notes = list(p.notes)
+                    if p.shape is not None and "shape" not in job.params:
+                        # A resumed run must cut the source into the same chunks.
+                        job.params = {**job.params, "shape": p.shape}
 
         source = graph.Source(key=params["source_key"])
+        cancelled = lambda: job_id in self._cancel  # noqa: E731 (read by two calls)
         try:
-            info = graph.probe_source(open_store=self.open_store, source=source)
+            info = graph.probe_source(
+                open_store=self.open_store, source=source, cancelled=cancelled
+            )
             self._admit(video_id=video_id, info=info, params=params)
+            done = (
+                ledger.done_chunks(self.sessions, job_id, self.open_store(), f"hls/{video_id}/")
+                if shape
+                else {}
+            )
             result = graph.transcode(
                 open_store=self.open_store,
                 source=source,
@@ -277,14 +316,20 @@ class Jobs:
                 image_prefix=f"img/{video_id}/",
                 options=options,
                 progress=progress,
-                cancelled=lambda: job_id in self._cancel,
+                cancelled=cancelled,
+                on_attempt=attempt,
+                done_chunks=done,
+                chunk_retries=self.settings.job_chunk_retries,
             )
         except SourceRejected as exc:
             self._refuse(job_id, params, Refused(exc.reason, str(exc)))
         except Refused as exc:
             self._refuse(job_id, params, exc)
         except TranscodeCancelled:
-            self._finish(job_id, JobState.CANCELLED, error=None)
+            if job_id in self._stalled:
+                self._stall(job_id, stalls=int(params.get("stalls", 0)))
+            else:
+                self._finish(job_id, JobState.CANCELLED, error=None)
         except TranscodeFailed as exc:
             self._finish(job_id, JobState.FAILED, error=str(exc), reason=exc.reason)
         except Exception as exc:  # a bug must fail the job, not leave it running forever
@@ -345,6 +390,7 @@ class Jobs:
             job.state, job.error, job.finished_at = state, error, utcnow()
             job.stage = state.value
             metrics.job_finished(status=state.value, reason=reason)
+            ledger.close_runs(session, job_id, outcome=reason or state.value, error=error)
             video = session.get(Video, job.video_id)
             if state == JobState.FAILED and video is not None:
                 video.status, video.failure_reason = VideoStatus.FAILED, error
@@ -365,6 +411,7 @@ class Jobs:
             if job is None:
                 return
             job.state, job.stage, job.percent = JobState.DONE, "done", 100.0
+            ledger.close_runs(session, job_id, outcome="done")
             job.finished_at, job.notes = utcnow(), list(result.notes)
             metrics.job_finished(status="done", reason=None)
             metrics.first_playable(result.first_playable_s)

@@ -33,6 +33,17 @@ REFRESH = f"mutation($t: String!) {{ refreshSession(refreshToken: $t) {{ {AUTH_F
 LOGOUT = "mutation { logout }"
 UPLOAD = "query($id: ID!) { upload(id: $id) { status failureReason video { id } } }"
 VIDEO = "query($id: ID!) { video(id: $id) { status failureReason duration } }"
+JOB_FIELDS = """id videoId ownerId state stage percent etaSeconds error notes runs
+  createdAt startedAt finishedAt
+  attempts { task retry outcome nodeId workerId error startedAt finishedAt }"""
+JOBS = f"""query($filter: JobFilter, $first: Int!, $after: String) {{
+  jobs(filter: $filter, first: $first, after: $after) {{
+    nodes {{ {JOB_FIELDS} }} endCursor hasNextPage
+  }}
+}}"""
+RETRY_JOB = f"mutation($id: ID!) {{ retryJob(id: $id) {{ {JOB_FIELDS} }} }}"
+CANCEL_JOB = f"mutation($id: ID!) {{ cancelJob(id: $id) {{ {JOB_FIELDS} }} }}"
+RETRY_FAILED_JOBS = "mutation($owner: ID) { retryFailedJobs(owner: $owner) }"
 PROGRESS = """subscription($id: ID!) {
   transcodeProgress(videoId: $id) { state stage percent error }
 }"""
@@ -153,6 +164,36 @@ class Api:
 
     def logout(self) -> None:
         self.call(LOGOUT)
+
+    # -- the job board (admins) ---------------------------------------------------------
+
+    def jobs(
+        self,
+        *,
+        status: str | None = None,
+        owner: str | None = None,
+        video: str | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of jobs, newest first (as GraphQL names their fields), and the
+        cursor of the next page, or None on the last."""
+        wanted = {"status": status, "owner": owner, "video": video}
+        found = {key: value for key, value in wanted.items() if value is not None}
+        page = self.call(JOBS, filter=found or None, first=first, after=after)["jobs"]
+        return page["nodes"], page["endCursor"] if page["hasNextPage"] else None
+
+    def retry_job(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.call(RETRY_JOB, id=job_id)["retryJob"]
+        return job
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.call(CANCEL_JOB, id=job_id)["cancelJob"]
+        return job
+
+    def retry_failed_jobs(self, *, owner: str | None = None) -> list[str]:
+        ids: list[str] = self.call(RETRY_FAILED_JOBS, owner=owner)["retryFailedJobs"]
+        return ids
 
     # -- uploads and transcodes ---------------------------------------------------------
 

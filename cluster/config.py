@@ -323,6 +323,17 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="How often rollups and view counts are refreshed."
     )
 
+    # -- job board and stalls (#17) --
+    job_stall_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="A running job with no progress for this long is cancelled and retried "
+        "once, then failed with the reason 'stalled'.",
+    )
+    job_chunk_retries: int = Field(
+        default=3, ge=0, le=10, description="Tries after the first for a chunk whose node died."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _database_url_scheme(cls, value: str | None) -> str | None:

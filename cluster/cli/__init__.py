@@ -17,6 +17,7 @@ from cluster.cli import (
     assets,
     bench,
     campaigns,
+    jobs,
     login,
     migrate,
     monitoring,
@@ -69,6 +70,7 @@ bench_app.command("notify", cls=Command)(bench.bench_notify)
 bench_app.command("analytics", cls=Command)(bench.bench_analytics)
 bench_app.command("search", cls=Command)(bench.bench_search)
 bench_app.command("ladder", cls=Command)(bench.bench_ladder)
+bench_app.command("scale", cls=Command)(bench.bench_scale)
 app.add_typer(bench_app, name="bench")
 app.add_typer(search.search_app, name="search")
 app.add_typer(campaigns.app, name="campaigns")
@@ -76,6 +78,12 @@ app.add_typer(campaigns.app, name="campaigns")
 webhooks_app = typer.Typer(help="Webhooks: what was sent where, for operators.", cls=Group)
 webhooks_app.command("deliveries", cls=Command)(webhooks.deliveries)
 app.add_typer(webhooks_app, name="webhooks")
+
+jobs_app = typer.Typer(help="The job board (admins): list, retry, cancel.", cls=Group)
+jobs_app.command("list", cls=Command)(jobs.list_jobs)
+jobs_app.command("retry", cls=Command)(jobs.retry)
+jobs_app.command("cancel", cls=Command)(jobs.cancel)
+app.add_typer(jobs_app, name="jobs")
 
 
 def main() -> None:

@@ -502,3 +502,53 @@ def bench_search(
         f"freshness (commit to searchable): p50 {report.freshness.p50_ms:.0f} ms, "
         f"p95 {report.freshness.p95_ms:.0f} ms"
     )
+    console.print(table)
+
+
+def bench_scale(
+    nodes: Annotated[str, typer.Option(help="Node counts, one cluster each.")] = "1,2,4",
+    seconds: Annotated[float, typer.Option(help="Length of the generated source.")] = 60,
+    height: Annotated[int, typer.Option(help="Height of the generated 16:9 source.")] = 1080,
+    ladder: Annotated[str | None, typer.Option(help="Rung heights (default: auto).")] = None,
+    preset: Annotated[str, typer.Option(help="x264 preset.")] = "veryfast",
+) -> None:
+    """The same source on clusters of 1, 2, 4 ... one-core Ray nodes on this machine.
+
+    Per step: wall time, speedup and parallel efficiency beside the one-node run, and
+    Ray's cost per chunk (an empty task's round trip plus a result's way back to the
+    driver) beside the chunk's own time in its worker."""
+    from rich.table import Table
+
+    from cluster.bench import scale
+
+    counts = tuple(sorted({int(n) for n in nodes.split(",") if n.strip()}))
+    if not counts or min(counts) < 1:
+        raise typer.BadParameter("give node counts such as 1,2,4", param_hint="--nodes")
+    steps = scale.bench(
+        settings=read_settings(),
+        nodes=counts,
+        seconds=seconds,
+        height=height,
+        ladder=parse_ladder(ladder),
+        preset=preset,
+        say=say,
+    )
+    anchor = steps[0]
+    title = f"scale: {seconds:g} s {height}p source, {preset}; anchor: {anchor.nodes} node(s)"
+    table = Table(title=title)
+    columns = ("nodes", "wall", "speedup", "efficiency", "chunks", "chunk task")
+    for column in (*columns, "Ray per chunk", "Ray / chunk"):
+        table.add_column(column, justify="right")
+    for step in steps:
+        speedup = anchor.wall_s / step.wall_s
+        table.add_row(
+            str(step.nodes),
+            f"{step.wall_s:.2f} s",
+            f"{speedup:.2f}x",
+            f"{speedup * anchor.nodes / step.nodes:.2f}",
+            str(step.chunks),
+            f"{step.chunk_task_s:.3f} s",
+            f"{step.overhead_s * 1000:.1f} ms",
+            f"{step.overhead_ratio:.2%}",
+        )
+    console.print(table)

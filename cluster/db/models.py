@@ -529,3 +529,25 @@ class Caption(Base):
     # [[start_s, end_s, text], ...] in time order: the transcript search indexes.
     cues: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobAttempt(Base):
+    """One try at a job or at one of its chunks (`actors/jobs.py`): where it ran, when,
+    and how it ended. Ray's own task history is capped and dies with the cluster; this
+    is what an operator reads to see a retried chunk and the node death behind it."""
+
+    __tablename__ = "job_attempts"
+    __table_args__ = (Index("ix_job_attempts_job_started", "job_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    task: Mapped[str] = mapped_column(String(32))  # "job", or "chunk 3"
+    retry: Mapped[int] = mapped_column(Integer, default=0)  # 0: the first try
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str | None] = mapped_column(Text)
+    # A done chunk's output: a resumed job publishes it again instead of encoding it.
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

@@ -25,11 +25,13 @@ it comes back on `Result.probe`.
     publish.py  staged segments to final keys, playlists rewritten, the rendition list
 """
 
+from .attempts import Attempt
 from .graph import Accelerator, Options, Progress, Result, chunk_size, probe_source, transcode
 from .tasks import Source, StoreFactory
 
 __all__ = [
     "Accelerator",
+    "Attempt",
     "Options",
     "Progress",
     "Result",

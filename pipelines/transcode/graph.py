@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 
 import ray
@@ -25,6 +25,7 @@ from pipelines.media import (
 )
 from pipelines.media.complexity import RungCurve, per_title_rungs
 
+from .attempts import Attempt, ChunkKey, cause, lost, where
 from .publish import Publisher
 from .stills import StillsGatherer
 from .tasks import (
@@ -33,8 +34,9 @@ from .tasks import (
     audio_task,
     chunk_task,
     complexity_task,
+    images_task,
     probe_task,
-    waveform_task,
+    reap_orphans,
 )
 
 # What the driver waits on: a task's result, or the audio task's stream of segments.
@@ -57,6 +59,7 @@ class Options:
     # A grainy 1080p source at camera bitrates costs ~1.8 CPU-s per second to decode.
     first_segment_seconds: float | None = 1.0
     segments_per_chunk: int | None = None  # None: enough chunks to keep every core busy
+    tail_chunks: int | None = None  # None: two per worker
     preset: str = "veryfast"
     accelerator: Accelerator = "auto"
     thumbnails: bool = True
@@ -71,6 +74,9 @@ class Progress:
     percent: float
     playable: bool = False
     notes: list[str] = field(default_factory=list)
+    # How the source was cut into chunks ({"segments_per_chunk", "tail_chunks"}): a
+    # resumed job passes it back in `Options`, so its chunks are the same ones.
+    shape: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,9 @@ def chunk_size(*, duration: float, segment_seconds: float, workers: int) -> int:
     return max(1, min(5, math.ceil(segments / (3 * max(1, workers)))))
 
 
-def probe_source(*, open_store: StoreFactory, source: Source) -> MediaInfo:
+def probe_source(
+    *, open_store: StoreFactory, source: Source, cancelled: Callable[[], bool] = lambda: False
+) -> MediaInfo:
     """Probe an upload in a worker, hardened, within the probe's time limit.
 
     Raises `SourceRejected` (a `TranscodeFailed`) with the media error's `reason` and its
@@ -121,32 +129,50 @@ def probe_source(*, open_store: StoreFactory, source: Source) -> MediaInfo:
     reason "timeout", "lost" or "internal" when the probe could not finish. Hand the
     result to `transcode(probe=...)` and the pipeline does not probe again.
     """
-    return _probe_timed(open_store=open_store, source=source)[0]
+    return _probe_timed(open_store=open_store, source=source, cancelled=cancelled)[0]
 
 
-def _probe_timed(*, open_store: StoreFactory, source: Source) -> tuple[MediaInfo, float]:
-    data, cpu = _get(probe_task.remote(open_store, source), limit=_limit(0), what="probe")
+def _probe_timed(
+    *, open_store: StoreFactory, source: Source, cancelled: Callable[[], bool]
+) -> tuple[MediaInfo, float]:
+    ref = probe_task.remote(open_store, source)
+    deadline = time.monotonic() + _limit(0)
+    # Waited on in short turns: a probe stuck behind a full cluster can still be cancelled.
+    while not ray.wait([ref], timeout=0.5)[0]:
+        if cancelled():
+            ray.cancel(ref, force=True)
+            raise TranscodeCancelled("the transcode was cancelled")
+        if time.monotonic() > deadline:
+            ray.cancel(ref, force=True)
+            raise TranscodeFailed("probe ran past its time limit", reason="timeout")
+    data, cpu = _get(ref, limit=1, what="probe")
     return MediaInfo.from_dict(data), cpu
 
 
-def _plan(info: MediaInfo, *, options: Options, workers: int) -> TranscodePlan:
+def _shape(info: MediaInfo, *, options: Options, workers: int) -> dict[str, int]:
     per_chunk = options.segments_per_chunk or chunk_size(
         duration=info.duration, segment_seconds=options.segment_seconds, workers=workers
     )
+    tail = options.tail_chunks if options.tail_chunks is not None else 2 * workers
+    return {"segments_per_chunk": per_chunk, "tail_chunks": tail}
+
+
+def _plan(info: MediaInfo, *, options: Options, shape: dict[str, int]) -> TranscodePlan:
     try:
         return plan_transcode(
             info,
             ladder=options.ladder,
             max_height=options.max_height,
             segment_seconds=options.segment_seconds,
-            segments_per_chunk=per_chunk,
+            segments_per_chunk=shape["segments_per_chunk"],
             first_segment_seconds=options.first_segment_seconds,
-            # The last two GOPs per worker are chunks of one 2 s GOP each: the job ends on
-            # short tasks that finish together, not one long chunk on one core. At most a
-            # quarter of the video: each chunk restarts x264's rate control, which starts
-            # cautiously (a 10 s clip cut all in 2 s chunks lost 0.7 dB at 720p).
-            tail_gops=min(2 * workers, math.ceil(info.duration / PLAN_GOP_S) // 4),
-            tail_chunks=2 * workers,
+            # The last GOPs are chunks of one 2 s GOP each (`tail_chunks`, two per worker):
+            # the job ends on short tasks that finish together, not one long chunk on one
+            # core. At most a quarter of the video: each chunk restarts x264's rate
+            # control, which starts cautiously (a 10 s clip cut all in 2 s chunks lost
+            # 0.7 dB at 720p).
+            tail_gops=min(shape["tail_chunks"], math.ceil(info.duration / PLAN_GOP_S) // 4),
+            tail_chunks=shape["tail_chunks"],
         )
     except ValueError as exc:  # options no plan can meet: the caller's bug
         raise TranscodeFailed(f"plan failed: {exc!r}", reason="internal") from None
@@ -162,6 +188,9 @@ def transcode(
     progress: Callable[[Progress], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
     probe: MediaInfo | None = None,
+    on_attempt: Callable[[Attempt], None] = lambda _: None,
+    done_chunks: Mapping[ChunkKey, dict[str, Any]] | None = None,
+    chunk_retries: int = 3,
 ) -> Result:
     """Run the whole graph for one video; outputs land under `prefix` in the store.
 
@@ -169,9 +198,16 @@ def transcode(
     one the graph probes it first. Either way that probe is the only one: planning, the
     poster and the storyboard all read it, and it comes back as `Result.probe`.
 
+    Every try at a chunk goes to `on_attempt` as it starts and as it ends; a chunk whose
+    worker or node died is tried again, up to `chunk_retries` times. `done_chunks` are
+    outputs a previous run of this job published (keyed by chunk index and rungs): they
+    are published again as they are, not encoded again; `options` must then carry the
+    previous run's `Progress.shape`, so that the chunks are the same.
+
     Raises `TranscodeFailed` (with the media error's reason) or `TranscodeCancelled`, in
     which case everything written under `prefix` and the staging prefix is removed.
     """
+    done_chunks = done_chunks or {}
     options = options or Options()
     report = progress or (lambda _: None)
     store = open_store()
@@ -190,11 +226,14 @@ def transcode(
         report(Progress("probing", 0.0))
         workers = int(ray.cluster_resources().get("CPU", 1))
         if probe is None:
-            info, probe_cpu = _probe_timed(open_store=open_store, source=source)
+            info, probe_cpu = _probe_timed(
+                open_store=open_store, source=source, cancelled=cancelled
+            )
             charge({"probe": probe_cpu})
         else:
             info = probe
-        plan = _plan(info, options=options, workers=workers)
+        shape = _shape(info, options=options, workers=workers)
+        plan = _plan(info, options=options, shape=shape)
         if options.per_title and plan.rungs:
             report(Progress("probing", 0.5))
             curves, probe_cpu = _get(
@@ -240,11 +279,21 @@ def transcode(
                 )
             )
 
-        def encode(index: int, rungs: tuple[str, ...], *, images: bool = True) -> None:
+        # (index, rungs, retry, images) of each chunk task in flight
+        chunks: dict[Waitable, tuple[int, tuple[str, ...], int, bool]] = {}
+        resumed: list[tuple[dict[str, Any], float]] = []
+
+        def encode(
+            index: int, rungs: tuple[str, ...], retry: int = 0, *, images: bool = True
+        ) -> None:
             nonlocal total_work
             chunk = plan.chunks[index]
             weight = rung_weight(rungs) * (chunk.end - chunk.start)
-            total_work += weight
+            if retry == 0:
+                total_work += weight
+                if (index, rungs) in done_chunks:
+                    resumed.append((done_chunks[index, rungs], weight))
+                    return
             ref = chunk_task.options(**chunk_opts).remote(
                 open_store,
                 source,
@@ -257,6 +306,8 @@ def transcode(
                 stills=stills.times.to_dict() if stills is not None and images else None,
             )
             submit(f"chunk {index}", ref, chunk.end - chunk.start, weight)
+            chunks[ref] = (index, rungs, retry, images)
+            on_attempt(Attempt(f"chunk {index}", index, rungs, retry, "running"))
 
         # Order matters: Ray starts tasks in submission order when cores are scarce.
         if names:
@@ -280,15 +331,20 @@ def transcode(
             for index in range(1, len(plan.chunks)):
                 encode(index, names)
         poster_key = storyboard_key = None
+        if resumed:  # the adopted chunks' frames are gone: the images take a pass of their own
+            stills = None
         if options.thumbnails and image_prefix is not None and stills is None:
-            thumbs_ref = waveform_task.remote(
+            images_ref = images_task.remote(
                 open_store, source, info.to_dict(), image_prefix=image_prefix
             )
-            submit("waveform", thumbs_ref, plan.duration / 10, 0.0)
+            submit("images", images_ref, plan.duration / 10, 0.0)
 
         done_work = 0.0
         first_playable: float | None = None
-        report(Progress("encoding", 1.0))
+        for output, weight in resumed:
+            publisher.adopt_chunk(ChunkOutput.from_dict(output))
+            done_work += weight
+        report(Progress("encoding", 1.0, shape=shape))
         while pending:
             if cancelled():
                 raise TranscodeCancelled("the transcode was cancelled")
@@ -315,14 +371,39 @@ def transcode(
                     segment = Segment(**item)
                     publisher.add_audio_segment(segment)
                     done_work += weight * segment.duration / max(plan.duration, 1e-9)
-            else:
+            elif waitable in chunks:
                 del pending[waitable]
-                value = _get(waitable, limit=1, what=kind)
-                if kind == "waveform":
-                    poster_key, waveform_cpu = value
-                    charge({"waveform": waveform_cpu})
+                index, rungs, retry, images = chunks.pop(waitable)
+                base = Attempt(kind, index, rungs, retry, "running")
+                try:
+                    output, chunk_notes, ran_on = ray.get(waitable, timeout=1)
+                except Exception as exc:
+                    if not lost(exc) or retry >= chunk_retries:
+                        node, worker = where(waitable)
+                        on_attempt(
+                            replace(
+                                base,
+                                outcome="failed",
+                                node_id=node,
+                                worker_id=worker,
+                                error=cause(exc),
+                            )
+                        )
+                        _get(waitable, limit=1, what=kind)  # raises the job's error
+                        raise
+                    node, worker = where(waitable)
+                    on_attempt(
+                        replace(
+                            base, outcome="lost", node_id=node, worker_id=worker, error=cause(exc)
+                        )
+                    )
+                    encode(index, rungs, retry + 1, images=images)
                     continue
-                output, chunk_notes = value
+                # Reported before publishing: a resumed job adopts a done chunk only if
+                # all its segments are at their final keys.
+                # The ledger keeps what publishing needs, not the frames (raw RGB bytes).
+                kept = {key: value for key, value in output.items() if key != "stills"}
+                on_attempt(replace(base, outcome="done", output=kept, **ran_on))
                 notes.extend(chunk_notes)
                 chunk_output = ChunkOutput.from_dict(output)
                 charge(chunk_output.cpu)
@@ -330,6 +411,11 @@ def transcode(
                     stills.add(chunk_output.stills)
                 publisher.add_chunk(chunk_output)
                 done_work += weight
+            else:  # the images' own pass: the waveform of sound alone, or a resumed video's
+                del pending[waitable]
+                poster_key, storyboard_key, images_cpu = _get(waitable, limit=1, what=kind)
+                charge({"stills" if storyboard_key else "waveform": images_cpu})
+                continue
             playable = publisher.write_playlists()
             if playable and first_playable is None:
                 first_playable = time.monotonic() - started
@@ -344,6 +430,9 @@ def transcode(
         if stills is not None and image_prefix is not None:
             poster_key, storyboard_key = stills.publish(store, image_prefix)
         store.delete_prefix(staging)
+        # Lost tries leave work folders behind (their `finally` never ran): those on the
+        # driver's machine go now, the others with the next task that runs on theirs.
+        reap_orphans()
         report(Progress("done", 100.0, playable=True, notes=list(notes)))
         total = time.monotonic() - started
         return Result(

@@ -48,6 +48,12 @@ class Publisher:
         self.publish_segments([s.path for r in output.rungs for s in r.segments])
         self.chunks.append(output)
 
+    def adopt_chunk(self, output: ChunkOutput) -> None:
+        """A chunk an earlier run of the job published: its segments are at their final
+        keys already, and are this run's to remove if it fails."""
+        self.published.update(self.prefix + s.path for r in output.rungs for s in r.segments)
+        self.chunks.append(output)
+
     def add_audio_segment(self, segment: Segment) -> None:
         """Publish the next segment of the audio task's stream."""
         self.publish_segments([segment.path])

@@ -9,6 +9,8 @@ needs the driver's copy of a class. The probe travels the same way: it is made o
 from __future__ import annotations
 
 import functools
+import os
+import re
 import shutil
 import tempfile
 import time
@@ -18,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import psutil
 import ray
 
 from cluster import metrics
@@ -29,13 +32,47 @@ from pipelines.media import (
     audio_segments,
     available_encoders,
     encode_chunk,
+    poster,
     probe,
+    storyboard,
     waveform,
 )
 from pipelines.media.complexity import probe_complexity
 from pipelines.media.cputime import process_cpu
 
 StoreFactory = Callable[[], ObjectStore]
+# Work folders carry their process id: a folder whose process is gone was left by a
+# worker killed with its node (no `finally` ran), and the next task on the machine
+# removes it (`reap_orphans`).
+_WORKDIR = re.compile(r"^vidray-[a-z]+-(\d+)-")
+
+
+def workdir(kind: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"vidray-{kind}-{os.getpid()}-"))
+
+
+def _alive(pid: int) -> bool:
+    # A zombie counts as dead: a worker killed with its node may wait to be reaped by a
+    # parent that is busy elsewhere, its folder abandoned all the same.
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # someone else's process: alive
+        return True
+
+
+def reap_orphans(root: Path | None = None) -> list[Path]:
+    """Remove the work folders of dead task processes under `root` (the temp folder);
+    returns what it removed."""
+    root = root or Path(tempfile.gettempdir())
+    removed = []
+    for path in root.glob("vidray-*-*-*"):
+        match = _WORKDIR.match(path.name)
+        if match and path.is_dir() and not _alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -57,7 +94,7 @@ def local_source(store: ObjectStore, source: Source) -> Iterator[Path]:
     if local is not None:
         yield local
         return
-    tmp = Path(tempfile.mkdtemp(prefix="vidray-src-"))
+    tmp = workdir("src")
     try:
         yield store.download(source.key, tmp / "source")
     finally:
@@ -99,10 +136,19 @@ def _encode_chunk(
     preset: str,
     want_gpu: bool,
     stills: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
     """One chunk, every rung in `rungs`; with `stills`, also its poster candidate and
-    storyboard tiles. The output's `cpu` adds up to the task's whole process CPU."""
+    storyboard tiles. Returns its output (whose `cpu` adds up to the task's whole process
+    CPU), notes for the job, and where it ran (node and worker ids, for the job's ledger).
+    """
     started = process_cpu()
+    wall_started = time.time()
+    reap_orphans()
+    context = ray.get_runtime_context()
+    ran_on: dict[str, Any] = {
+        "node_id": context.get_node_id(),
+        "worker_id": context.get_worker_id(),
+    }
     plan = TranscodePlan.from_dict(plan_data)
     notes: list[str] = []
     encoder: Literal["libx264", "h264_nvenc"] = "libx264"
@@ -116,7 +162,7 @@ def _encode_chunk(
     metrics.chunk_started(device=device)
     began = time.monotonic()
     store = open_store()
-    work = Path(tempfile.mkdtemp(prefix="vidray-chunk-"))
+    work = workdir("chunk")
     try:
         with local_source(store, source) as path:
             output = encode_chunk(
@@ -140,7 +186,9 @@ def _encode_chunk(
         )
         data = output.to_dict()
         data["cpu"] = _with_other(output.cpu, since=started)
-        return data, notes
+        # Wall clock, not monotonic: the driver compares it with its own, on another node.
+        ran_on["timing"] = {"started": wall_started, "task_s": time.time() - wall_started}
+        return data, notes, ran_on
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -157,7 +205,7 @@ def _encode_audio(
     started = process_cpu()
     plan = TranscodePlan.from_dict(plan_data)
     store = open_store()
-    work = Path(tempfile.mkdtemp(prefix="vidray-audio-"))
+    work = workdir("audio")
     encoding = 0.0
     try:
         with local_source(store, source) as path:
@@ -177,20 +225,27 @@ def _encode_audio(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _waveform(
+def _images(
     open_store: StoreFactory, source: Source, info_data: dict[str, Any], *, image_prefix: str
-) -> tuple[str, float]:
-    """Sound alone: its waveform is the poster (a video's poster and storyboard come out
-    of its chunk tasks). Returns the poster's key and the task's CPU."""
+) -> tuple[str, str | None, float]:
+    """The poster (and a video's storyboard) from a pass of their own over the source:
+    sound alone gets its waveform; a video needs this only when a resumed job adopted
+    chunks encoded before the restart, whose frames are gone (otherwise its images come
+    out of its chunk tasks). Returns the poster's key, the storyboard's, and the CPU."""
     started = process_cpu()
     info = MediaInfo.from_dict(info_data)
     store = open_store()
-    work = Path(tempfile.mkdtemp(prefix="vidray-thumbs-"))
+    work = workdir("thumbs")
     try:
         with local_source(store, source) as path:
-            waveform(path, info, work / "poster.jpg")
+            if info.video is None:
+                waveform(path, info, work / "poster.jpg")
+            else:
+                poster(path, info, work / "poster.jpg")
+                storyboard(path, info, work)
         _upload_dir(store, work, image_prefix)
-        return f"{image_prefix}poster.jpg", process_cpu() - started
+        board = f"{image_prefix}storyboard.vtt" if info.video is not None else None
+        return f"{image_prefix}poster.jpg", board, process_cpu() - started
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -206,10 +261,12 @@ def _complexity(
     return [c.to_dict() for c in curves], process_cpu() - started
 
 
-# Media errors are the file's fault: never retried. A dead worker or node is retried.
+# Media errors are the file's fault: never retried. A dead worker or node is retried: by
+# Ray, except chunks, which the driver retries itself so that the job's ledger sees every
+# try (`attempts.py`).
 _remote = functools.partial(ray.remote, max_retries=3, retry_exceptions=False)
 probe_task = _remote(num_cpus=1)(_probe)
-chunk_task = _remote(num_cpus=1)(_encode_chunk)
+chunk_task = _remote(num_cpus=1, max_retries=0)(_encode_chunk)
 audio_task = _remote(num_cpus=1, num_returns="streaming")(_encode_audio)
-waveform_task = _remote(num_cpus=1)(_waveform)
+images_task = _remote(num_cpus=1)(_images)
 complexity_task = _remote(num_cpus=1)(_complexity)

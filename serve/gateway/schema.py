@@ -35,6 +35,7 @@ from serve.gateway.captions import CaptionMutations, CaptionQueries
 from serve.gateway.context import GatewayContext
 from serve.gateway.errors import ErrorCodes
 from serve.gateway.follows import FollowMutations, FollowQueries
+from serve.gateway.jobs import JobMutations, JobQueries
 from serve.gateway.notifications import (
     NotificationMutations,
     NotificationQueries,
@@ -93,6 +94,7 @@ Query = merge_types(
         AnalyticsQueries,
         SearchQueries,
         CaptionQueries,
+        JobQueries,
     ),
 )
 Mutation = merge_types(
@@ -105,6 +107,7 @@ Mutation = merge_types(
         WebhookMutations,
         NotificationMutations,
         CaptionMutations,
+        JobMutations,
     ),
 )
 Subscription = merge_types(

@@ -16,16 +16,9 @@ from cluster.db.models import Base
 def ray_cluster() -> Iterator[None]:
     import ray
 
-    # A fake GPU lets tests prove the GPU path falls back to libx264 on a CPU-only machine.
-    # "local": a cluster of our own, not whichever one another session started last.
-    ray.init(
-        address="local",
-        num_cpus=2,
-        num_gpus=1,
-        namespace="vidray-test",
-        include_dashboard=False,
-        log_to_driver=False,
-    )
+    from tests.support.ray_clusters import SESSION_RAY
+
+    ray.init(**SESSION_RAY)
     try:
         yield
     finally:

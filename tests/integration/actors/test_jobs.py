@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,11 @@ from cluster.db.models import (
     OutboxEvent,
     Upload,
     UploadStatus,
-    User,
     Video,
     VideoStatus,
 )
 from cluster.storage import LocalStore
+from tests.support.jobs import completed_upload
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -44,40 +43,6 @@ def settings(tmp_path: Path) -> Settings:
     settings = load_settings(data_dir=tmp_path)
     db.migrate(db.make_engine(settings.resolved_database_url))
     return settings
-
-
-def _upload(settings: Settings, source: Path | bytes) -> dict[str, str]:
-    """A user, a completed upload of `source` and its video, as `Uploads.complete`
-    leaves them: what the job actor's `submit_upload` takes."""
-    sessions = db.session_factory(db.make_engine(settings.resolved_database_url))
-    with sessions.begin() as session:
-        user = User(email=f"{time.monotonic_ns()}@example.com", handle=f"u{time.monotonic_ns()}")
-        session.add(user)
-        session.flush()
-        video = Video(owner_id=user.id, title="clip", status=VideoStatus.PROCESSING)
-        session.add(video)
-        session.flush()
-        upload = Upload(
-            owner_id=user.id,
-            video_id=video.id,
-            length=0,
-            status=UploadStatus.COMPLETE,
-            storage_key=f"raw/{video.id}",
-        )
-        session.add(upload)
-        session.flush()
-        handover = {
-            "upload_id": upload.id,
-            "video_id": video.id,
-            "owner_id": user.id,
-            "source_key": upload.storage_key,
-        }
-    store = LocalStore(settings.objects_dir)
-    if isinstance(source, bytes):
-        store.put_bytes(handover["source_key"], source)
-    else:
-        store.put_file(handover["source_key"], source)
-    return handover
 
 
 def _actor(settings: Settings, **options: Any) -> Any:
@@ -107,7 +72,7 @@ def _row(settings: Settings, model: type[Any], key: str) -> Any:
 
 
 def test_job_runs_to_ready_with_progress(settings: Settings, clip: Path) -> None:
-    handover = _upload(settings, clip)
+    handover = completed_upload(settings, clip)
     video_id = handover["video_id"]
     jobs = _actor(settings)
     job_id = ray.get(jobs.submit_upload.remote(**handover, params=FAST))
@@ -147,7 +112,7 @@ def test_job_runs_to_ready_with_progress(settings: Settings, clip: Path) -> None
 
 
 def test_a_file_that_is_not_a_video_is_refused_once_and_deleted(settings: Settings) -> None:
-    handover = _upload(settings, b"\x00\x01garbage" * 1000)
+    handover = completed_upload(settings, b"\x00\x01garbage" * 1000)
     jobs = _actor(settings)
     job_id = ray.get(jobs.submit_upload.remote(**handover, params=FAST))
     _until(lambda: _row(settings, Job, job_id).state is JobState.FAILED)
@@ -168,7 +133,7 @@ def test_a_file_that_is_not_a_video_is_refused_once_and_deleted(settings: Settin
 
 
 def test_a_video_longer_than_the_minutes_left_is_refused(settings: Settings, clip: Path) -> None:
-    handover = _upload(settings, clip)
+    handover = completed_upload(settings, clip)
     jobs = _actor(settings)
     job_id = ray.get(jobs.submit_upload.remote(**handover, params={**FAST, "minutes_left": 0.1}))
     _until(lambda: _row(settings, Job, job_id).state is JobState.FAILED)
@@ -181,7 +146,7 @@ def test_a_video_longer_than_the_minutes_left_is_refused(settings: Settings, cli
 
 
 def test_unfinished_jobs_resume_after_the_actor_dies(settings: Settings, clip: Path) -> None:
-    handover = _upload(settings, clip)
+    handover = completed_upload(settings, clip)
     video_id = handover["video_id"]
     jobs = _actor(settings, max_restarts=1)
     job_id = ray.get(jobs.submit_upload.remote(**handover, params=FAST))
@@ -195,7 +160,7 @@ def test_unfinished_jobs_resume_after_the_actor_dies(settings: Settings, clip: P
 def test_cancelling_a_video_stops_its_job_and_removes_output(
     settings: Settings, clip: Path
 ) -> None:
-    handover = _upload(settings, clip)
+    handover = completed_upload(settings, clip)
     video_id = handover["video_id"]
     jobs = _actor(settings)
     job_id = ray.get(jobs.submit_upload.remote(**handover, params=FAST))

@@ -33,6 +33,11 @@ COMMANDS = [
     ["bench", "notify"],
     ["webhooks"],
     ["webhooks", "deliveries"],
+    ["bench", "scale"],
+    ["jobs"],
+    ["jobs", "list"],
+    ["jobs", "retry"],
+    ["jobs", "cancel"],
 ]
 
 
@@ -71,7 +76,9 @@ def test_a_flag_reads_as_a_bare_switch() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [c for c in COMMANDS if c not in ([], ["bench"], ["webhooks"])], ids=_name
+    "command",
+    [c for c in COMMANDS if c not in ([], ["bench"], ["webhooks"], ["jobs"])],
+    ids=_name,
 )
 def test_help_paragraphs_break_at_the_terminal_edge_not_mid_sentence(command: list[str]) -> None:
     # Wide enough for every paragraph: each must then read on one line, whole.
