@@ -13,7 +13,8 @@ const SEARCH = `query($q: String!, $filter: SearchFilterInput, $sort: String!, $
 }`;
 const DURATIONS = { short: [null, 240], medium: [240, 1200], long: [1200, null] };
 
-const form = document.querySelector("form.search");
+// By id: the header's search box (base.html) is a form.search too, and comes first.
+const form = document.getElementById("search-page-form");
 const input = form.elements.q;
 const list = document.querySelector("ul.hits");
 const status = document.querySelector(".search-status");
