@@ -545,7 +545,7 @@ class JobAttempt(Base):
     retry: Mapped[int] = mapped_column(Integer, default=0)  # 0: the first try
     node_id: Mapped[str | None] = mapped_column(String(64))
     worker_id: Mapped[str | None] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    outcome: Mapped[str] = mapped_column(String(64), default="running")
     error: Mapped[str | None] = mapped_column(Text)
     # A done chunk's output: a resumed job publishes it again instead of encoding it.
     output: Mapped[dict[str, Any] | None] = mapped_column(JSON)

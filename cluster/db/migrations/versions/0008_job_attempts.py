@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("retry", sa.Integer(), nullable=False),
         sa.Column("node_id", sa.String(length=64), nullable=True),
         sa.Column("worker_id", sa.String(length=64), nullable=True),
-        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("outcome", sa.String(length=64), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("output", sa.JSON(), nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),

@@ -73,19 +73,7 @@ def _empty(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=pytest.mark.xfail(
-                reason="open bug: on PostgreSQL a refused job was seen started twice (run 0 "
-                "'lost', run 1 'missing'); under investigation",
-                strict=False,
-            ),
-        ),
-    ]
-)
+@pytest.fixture(params=["sqlite", "postgresql"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     if request.param == "sqlite":
         yield load_settings(data_dir=tmp_path)
