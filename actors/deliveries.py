@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from cluster import metrics
 from cluster.config import Settings
 from cluster.db.models import Delivery, Suppression
 from cluster.errors import DeliveryError
@@ -148,11 +149,15 @@ class Deliveries:
         try:
             self._send(claimed)
         except DeliveryError as exc:
-            return self._failed(claimed, exc)
+            state = self._failed(claimed, exc)
+            # "pending" again: a retry is due later.
+            metrics.notification_delivered(channel=claimed.channel, result=state)
+            return state
         with self.sessions.begin() as session:
             row = session.get(Delivery, delivery_id)
             assert row is not None
             row.state, row.sent_at, row.last_error = "sent", self.now(), None
+        metrics.notification_delivered(channel=claimed.channel, result="sent")
         return "sent"
 
     def _send(self, attempt: Attempt) -> None:

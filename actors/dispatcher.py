@@ -33,6 +33,7 @@ import random
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
@@ -41,7 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from actors.dispatcher_client import ACTOR_NAME, DispatcherClient, DispatcherWaker
 from actors.singleton import start_singleton
 from actors.subscribers import REGISTRY
-from cluster import db
+from cluster import db, metrics
 from cluster.config import Settings
 from cluster.db.models import OutboxEvent, SubscriberCursor, utcnow
 from cluster.events import Event
@@ -187,6 +188,7 @@ class Dispatch:
         while True:
             news.clear()
             if position >= self.head:
+                metrics.dispatcher_lag(subscriber=name, seconds=0.0)  # caught up
                 await news.wait()
                 continue
             batch = await self._retrying(functools.partial(self.pending, position))
@@ -205,6 +207,10 @@ class Dispatch:
                 continue
             position = batch[-1][0]
             self.failures[name] = 0
+            # How late the batch's oldest event reached this subscriber: the panel an
+            # operator watches when search or email fall behind.
+            lag = datetime.now(UTC) - events[0].timestamp
+            metrics.dispatcher_lag(subscriber=name, seconds=lag.total_seconds())
             # Saved before the next batch: a cursor not saved (the database away) only
             # means this batch is handed over again after a restart.
             await self._retrying(functools.partial(self._record, name, position, 0, None))

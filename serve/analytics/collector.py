@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from actors.analytics_sink import AppendResult
+from cluster import metrics
 from cluster.config import Settings
 from cluster.db.models import Video, VideoStatus, Visibility
 from cluster.errors import RateLimited
@@ -91,11 +92,23 @@ class Collector:
         from starlette.concurrency import run_in_threadpool
 
         prepared = await run_in_threadpool(self.prepare, body=body, ip=ip, headers=headers)
+        outcome = prepared.outcome
         if prepared.rows:
             result = await self.sink.append(prepared.rows)
-            prepared.outcome.accepted = result.accepted
-            prepared.outcome.duplicates = result.duplicates
-        return prepared.outcome
+            outcome.accepted = result.accepted
+            outcome.duplicates = result.duplicates
+            metrics.analytics_events(result="accepted", count=result.accepted)
+            if result.duplicates:
+                metrics.analytics_events(
+                    result="dropped", reason="duplicate", count=result.duplicates
+                )
+        if outcome.dropped is not None:
+            metrics.analytics_events(result="dropped", reason="bot")
+        if outcome.rejected:  # the reasons are sentences for the sender, not tag values
+            metrics.analytics_events(
+                result="dropped", reason="refused", count=len(outcome.rejected)
+            )
+        return outcome
 
     def prepare(self, *, body: bytes, ip: str, headers: Mapping[str, str]) -> Prepared:
         """The blocking half of `collect`: limits, checks and enrichment."""

@@ -14,6 +14,7 @@ import base64
 import binascii
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from whoosh.query import (
 from whoosh.searching import Searcher
 
 from actors.search_index import INDEX_NAME, index_dir
+from cluster import metrics
 from cluster.db.models import Video, VideoStatus, Visibility
 from cluster.errors import InvalidInput, ServiceUnavailable
 from serve.search import query as queries
@@ -289,6 +291,7 @@ class Search:
         facets: bool = False,
     ) -> SearchPage:
         """A page of hits the viewer may see, best first (or in `sort` order)."""
+        began = time.perf_counter()
         if not 1 <= first <= MAX_FIRST:
             raise InvalidInput("first", f"must be between 1 and {MAX_FIRST}")
         if sort not in SORTS:
@@ -332,6 +335,7 @@ class Search:
                 self.on_search(queries.normalise(text), viewer_id)
             except Exception as exc:  # best effort: Redis down never fails a search
                 log.warning("trending did not count a search: %s", exc)
+        metrics.search_query(kind="search", seconds=time.perf_counter() - began)
         return SearchPage(
             hits=hits,
             total=len(results),
@@ -342,6 +346,7 @@ class Search:
 
     def suggest(self, prefix: str, *, viewer_id: str | None = None, first: int = 8) -> list[str]:
         """Titles for a search box as the user types: every word, the last as a prefix."""
+        began = time.perf_counter()
         parsed = queries.parse(prefix)
         if not parsed.words:
             return []
@@ -361,6 +366,7 @@ class Search:
         for video_id, title in found:
             if video_id in visible and title not in titles:
                 titles.append(title)
+        metrics.search_query(kind="suggest", seconds=time.perf_counter() - began)
         return titles[:first]
 
 

@@ -27,10 +27,6 @@ from tests.support.servers import free_port
 from tests.support.services import require
 from tests.support.waiting import eventually
 
-# Declared for the dispatcher (#14), which this platform does not run yet.
-NOT_RECORDED_YET = {"dispatcher-lag"}
-
-
 @pytest.fixture
 def prometheus_binary() -> str:
     binary = shutil.which("prometheus")
@@ -154,8 +150,6 @@ def test_every_panel_has_data_after_an_upload_and_a_playback(
                 return lambda: answers(expr) or None
 
             for panel in PANELS:
-                if panel.key in NOT_RECORDED_YET:
-                    continue
                 try:
                     eventually(
                         has_data(panel.expr),
