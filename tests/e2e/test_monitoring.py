@@ -27,6 +27,7 @@ from tests.support.servers import free_port
 from tests.support.services import require
 from tests.support.waiting import eventually
 
+
 @pytest.fixture
 def prometheus_binary() -> str:
     binary = shutil.which("prometheus")
