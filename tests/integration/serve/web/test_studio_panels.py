@@ -175,6 +175,14 @@ def test_the_studio_panels_show_the_inbox_preferences_and_stats(
         page.click("#notifications summary")
         assert page.is_checked("tr[data-kind=newsletter] input[name=email]")
 
+        # A page holds 20: the rest come with "Load more", after the last one shown.
+        notifier.handle([event("video.ready", second, owner_id=me) for _ in range(20)])
+        open_studio(page, world)
+        assert page.locator(".notification").count() == 20
+        page.get_by_role("button", name="Load more").click()
+        page.wait_for_function("() => document.querySelectorAll('.notification').length === 22")
+        assert page.get_by_role("button", name="Load more").is_hidden()
+
         # The stats panel: the channel's totals and the picked video's charts.
         # The newest video comes first; the one watched is picked from the list.
         page.wait_for_selector("#analytics .video-stats canvas", timeout=30_000)
