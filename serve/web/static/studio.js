@@ -58,8 +58,10 @@ async function load(user) {
 async function panels(user) {
   for (const panel of document.querySelectorAll("[data-panel]")) {
     if (panel.dataset.admin && user.role !== "ADMIN") continue;
-    panel.hidden = false;
+    // A panel without its module yet stays as the template left it (the job board:
+    // hidden until a `jobs` query exists).
     if (!panel.dataset.panel) continue;
+    panel.hidden = false;
     try {
       const module = await import(panel.dataset.panel);
       await module.mount(panel);
