@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +19,14 @@ from cluster.db.models import VideoStatus as VideoStatusEnum
 from cluster.db.models import Visibility as VisibilityEnum
 from cluster.errors import UrlRefused
 from serve.gateway.context import GatewayContext
+from serve.gateway.stats import (
+    Granularity,
+    RetentionCurve,
+    Stats,
+    video_live_viewers,
+    video_retention,
+    video_stats,
+)
 from serve.library.chapters import Chapter as ChapterView
 from serve.library.pagination import Page
 from serve.library.views import CommentView, PublicUser, VideoView
@@ -255,6 +263,35 @@ class Video:
             storyboard_vtt_url=granted.storyboard_url,
             expires_at=granted.expires_at,
         )
+
+    # The owner's (or an admin's) figures. Nullable, so that a refusal (UNAUTHENTICATED,
+    # FORBIDDEN) is an error on that field alone and the rest of the video still reads.
+    @strawberry.field(description="Its stats, for its owner or an admin.")
+    async def stats(
+        self,
+        info: Ctx,
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None,
+        granularity: Granularity = Granularity.DAY,
+    ) -> Stats | None:
+        return await video_stats(info, self.view.id, start=from_, end=to, granularity=granularity)
+
+    @strawberry.field(
+        description="Retention over 100 points and chapter drop-off, for its owner or an admin."
+    )
+    async def retention(
+        self,
+        info: Ctx,
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None,
+    ) -> RetentionCurve | None:
+        return await video_retention(info, self.view.id, start=from_, end=to)
+
+    @strawberry.field(
+        description="Views heard from in the last 30 seconds, for its owner or an admin."
+    )
+    async def live_viewers(self, info: Ctx) -> int | None:
+        return await video_live_viewers(info, self.view.id)
 
 
 @strawberry.type
