@@ -58,8 +58,7 @@ async function load(user) {
 async function panels(user) {
   for (const panel of document.querySelectorAll("[data-panel]")) {
     if (panel.dataset.admin && user.role !== "ADMIN") continue;
-    // A panel without its module yet stays as the template left it (the job board:
-    // hidden until a `jobs` query exists).
+    // A panel without its module yet stays as the template left it.
     if (!panel.dataset.panel) continue;
     panel.hidden = false;
     try {
