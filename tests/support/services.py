@@ -15,7 +15,11 @@ import pytest
 POSTGRES_ADMIN_URL = os.environ.get(
     "VIDRAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-REDIS_TEST_URL = os.environ.get("VIDRAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Under pytest-xdist each worker ("gw0", "gw1", ...) gets a Redis database of its own, as
+# it gets a PostgreSQL database of its own: their keys (rate limits, sessions) never meet.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_REDIS_DB = 1 + int(_WORKER[2:]) if _WORKER.startswith("gw") else 0
+REDIS_TEST_URL = os.environ.get("VIDRAY_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_REDIS_DB}")
 
 
 def services_required() -> bool:
