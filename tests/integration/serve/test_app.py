@@ -1,5 +1,6 @@
 """`start_actors`, as `vidray up` runs it: the dispatcher and its subscribers come up
-beside the job actor, and an event committed through a `Platform` reaches a webhook."""
+beside the job actor, and an event committed through a `Platform` reaches a webhook and
+every other subscriber."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import ray
 
+from actors.subscribers import REGISTRY
 from cluster import db
 from cluster.config import Settings, load_settings
 from cluster.db.models import new_id
@@ -20,7 +22,15 @@ from tests.support.waiting import eventually
 from tests.support.webhooks import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
-ACTORS = ("jobs", "scheduler", "dispatcher", "webhooks")
+ACTORS = (
+    "jobs",
+    "scheduler",
+    "dispatcher",
+    "webhooks",
+    "notifier",
+    "search_index",
+    "analytics_sink",
+)
 
 
 @pytest.fixture
@@ -64,6 +74,13 @@ def test_start_actors_wires_the_dispatcher_to_the_webhooks(
         [got] = eventually(lambda: receiver.to("/ok"), timeout=60, what="user.followed")
         assert got.verified_by == [0]
         assert b'"type":"user.followed"' in got.body
-        assert actors.dispatcher.cursors() == {"webhooks": actors.dispatcher.head()}
+        # Every subscriber catches up to the event: its cursor is saved once it handled it.
+        head = actors.dispatcher.head()
+        caught_up = dict.fromkeys(REGISTRY, head)
+        eventually(
+            lambda: actors.dispatcher.cursors() == caught_up,
+            timeout=60,
+            what=f"every subscriber's cursor at {head}",
+        )
     finally:
         platform.close()

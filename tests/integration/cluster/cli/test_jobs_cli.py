@@ -14,6 +14,7 @@ from actors.jobs import Jobs, JobsClient
 from cluster import db
 from cluster.api_client import Api
 from cluster.cli import app
+from cluster.cli.console import console
 from cluster.config import Settings, load_settings
 from cluster.kv import EmbeddedKV
 from serve.gateway.ingress import Gateway, create_app
@@ -53,9 +54,12 @@ def _token(server: str, settings: Settings, email: str) -> str:
 
 
 def test_an_admin_lists_retries_and_cancels(
-    server: tuple[str, JobsClient], settings: Settings
+    server: tuple[str, JobsClient], settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, jobs = server
+    # A wide terminal, whatever width the CLI's console took when this process first
+    # imported it (COLUMNS is read once, at import).
+    monkeypatch.setattr(console, "width", 200)
     admin = _token(url, settings, "admin@example.com")
     member = _token(url, settings, "ana@example.com")
     handover = completed_upload(settings, b"\x00not a video" * 100)
