@@ -16,6 +16,7 @@ from cluster.cli import (
     admin,
     assets,
     bench,
+    bench_services,
     campaigns,
     jobs,
     login,
@@ -65,12 +66,12 @@ bench_app.command("transcode", cls=Command)(bench.bench_transcode)
 bench_app.command("upload", cls=Command)(bench.bench_upload)
 bench_app.command("stream", cls=Command)(bench.bench_stream)
 bench_app.command("graphql", cls=Command)(bench.bench_graphql)
-bench_app.command("web", cls=Command)(bench.bench_web)
-bench_app.command("notify", cls=Command)(bench.bench_notify)
-bench_app.command("analytics", cls=Command)(bench.bench_analytics)
-bench_app.command("search", cls=Command)(bench.bench_search)
+bench_app.command("web", cls=Command)(bench_services.bench_web)
+bench_app.command("notify", cls=Command)(bench_services.bench_notify)
+bench_app.command("analytics", cls=Command)(bench_services.bench_analytics)
+bench_app.command("search", cls=Command)(bench_services.bench_search)
 bench_app.command("ladder", cls=Command)(bench.bench_ladder)
-bench_app.command("scale", cls=Command)(bench.bench_scale)
+bench_app.command("scale", cls=Command)(bench_services.bench_scale)
 app.add_typer(bench_app, name="bench")
 app.add_typer(search.search_app, name="search")
 app.add_typer(campaigns.app, name="campaigns")
