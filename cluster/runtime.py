@@ -134,15 +134,7 @@ def start(settings: Settings, *, num_cpus: int | None = None, quiet: bool = True
             ctx = ray.init(address=settings.ray_address, **options)
         else:
             with serve_ingress(settings.http_ingress):
-                # "local": a cluster of our own. Without it Ray joins whichever cluster
-                # another process on this machine started last (`ray start`, a test run).
-                ctx = ray.init(
-                    address="local",
-                    num_cpus=num_cpus,
-                    include_dashboard=True,
-                    dashboard_host="127.0.0.1",
-                    **options,
-                )
+                ctx = _start_local(num_cpus=num_cpus, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ServiceUnavailable("RAY_ADDRESS", f"cannot join the Ray cluster: {exc}") from None
     dashboard = getattr(ctx, "dashboard_url", None)
@@ -152,6 +144,68 @@ def start(settings: Settings, *, num_cpus: int | None = None, quiet: bool = True
         started_here=not settings.ray_address,
         dashboard_token=dashboard_token_hint() if dashboard else None,
     )
+
+
+# Ray gives its raylet a fixed 30 s to register with the GCS; a machine busy with other
+# work (test workers, a transcode) can miss that once. A second try usually fits.
+LOCAL_START_ATTEMPTS = 2
+
+
+def init_local(**options: Any) -> Any:
+    """`ray.init` of a new local cluster whose dashboard agent binds a free HTTP port.
+
+    `ray.init` gives every local cluster's agent the fixed port 52365 (only `ray start`
+    takes `--dashboard-agent-listen-port`). A second cluster on the machine (a second
+    `vidray up`, tests beside a running platform) then has its agent retry that port
+    until its raylet gives up waiting: "The current node timed out during startup". Port
+    0 lets the agent bind a free one, as `ray.cluster_utils` does for its worker nodes;
+    the dashboard finds it through the GCS.
+    """
+    params = ray._private.parameter
+    ray_params = params.RayParams
+
+    class OwnAgentPort(ray_params):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("dashboard_agent_listen_port", 0)
+            super().__init__(*args, **kwargs)
+
+    params.RayParams = OwnAgentPort  # type: ignore[misc]
+    try:
+        return ray.init(address="local", **options)
+    finally:
+        params.RayParams = ray_params  # type: ignore[misc]
+
+
+def _start_local(**options: Any) -> Any:
+    """`ray.init` of a cluster of our own ("local": without it Ray joins whichever cluster
+    another process on this machine started last, `ray start` or a test run)."""
+    attempt = 1
+    while True:
+        before = {proc.pid for proc in psutil.Process().children(recursive=True)}
+        try:
+            return init_local(include_dashboard=True, dashboard_host="127.0.0.1", **options)
+        except Exception as exc:
+            # Ray raises a bare Exception for this one, and leaves the half-started
+            # GCS and raylet running as our children.
+            if "timed out during startup" not in str(exc):
+                raise
+            _kill_children_since(before)
+            if attempt == LOCAL_START_ATTEMPTS:
+                raise RuntimeError(
+                    f"Ray's processes did not start in time, {attempt} times; this machine "
+                    "may be overloaded: stop what else runs here and try again"
+                ) from None
+            attempt += 1
+            logging.getLogger(__name__).warning("Ray timed out starting; starting it again")
+
+
+def _kill_children_since(before: set[int]) -> None:
+    """Stop the processes this one started after `before` (a failed start's Ray)."""
+    started = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    for proc in started:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(started, timeout=10)
 
 
 def stop() -> None:

@@ -16,9 +16,10 @@ from cluster.db.models import Base
 def ray_cluster() -> Iterator[None]:
     import ray
 
+    from cluster.runtime import init_local
     from tests.support.ray_clusters import SESSION_RAY
 
-    ray.init(**SESSION_RAY)
+    init_local(**SESSION_RAY)
     try:
         yield
     finally:

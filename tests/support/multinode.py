@@ -32,7 +32,12 @@ def main(data_dir: Path, upload_port: int) -> dict[str, object]:
     )
     db.migrate(db.make_engine(settings.resolved_database_url))
     cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+        initialize_head=True,
+        head_node_args={  # the agent on a free port (see cluster.runtime.init_local)
+            "num_cpus": 1,
+            "include_dashboard": False,
+            "dashboard_agent_listen_port": None,
+        },
     )
     try:
         ray.init(address=cluster.address, namespace=namespace, log_to_driver=False)

@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-# A fake GPU lets tests prove the GPU path falls back to libx264 on a CPU-only machine.
-# "local": a cluster of the session's own, never one that another process (a scale-out
-# test's `Cluster`) has announced on this machine.
+# For `cluster.runtime.init_local`: a cluster of the session's own, never one that another
+# process (a scale-out test's `Cluster`) has announced on this machine. A fake GPU lets
+# tests prove the GPU path falls back to libx264 on a CPU-only machine.
 SESSION_RAY: dict[str, Any] = {
-    "address": "local",
     "num_cpus": 2,
     "num_gpus": 1,
     "namespace": "vidray-test",
@@ -37,6 +36,8 @@ def own_cluster(*, namespace: str, head: dict[str, Any] | None = None) -> Iterat
     import ray
     from ray.cluster_utils import Cluster
 
+    from cluster.runtime import init_local
+
     session_was_up = ray.is_initialized()
     if session_was_up:
         ray.shutdown()
@@ -44,6 +45,8 @@ def own_cluster(*, namespace: str, head: dict[str, Any] | None = None) -> Iterat
         "num_cpus": 0,
         "include_dashboard": False,
         "_system_config": FAST_FAILURE_DETECTION,
+        # A free port, not Ray's fixed 52365 (see cluster.runtime.init_local).
+        "dashboard_agent_listen_port": None,
         **(head or {}),
     }
     cluster = Cluster(initialize_head=True, head_node_args=head_args)
@@ -54,4 +57,4 @@ def own_cluster(*, namespace: str, head: dict[str, Any] | None = None) -> Iterat
         ray.shutdown()
         cluster.shutdown()
         if session_was_up:
-            ray.init(**SESSION_RAY)
+            init_local(**SESSION_RAY)
