@@ -6,6 +6,7 @@
         smtp.defer_all = True                # 421 to every RCPT until set back
         smtp.gate.clear()                    # messages wait unanswered in DATA ...
         smtp.gate.set()                      # ... until the gate opens
+        smtp.abandoned                       # held messages whose client hung up
         ...
         [mail] = smtp.mails_to("ana@example.com")
 """
@@ -35,9 +36,11 @@ class SmtpInbox:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Cleared: each message waits in DATA, unanswered (`held` counts them), until it is
     # set. A client that dies meanwhile never hears 250, and its message is dropped (as
-    # a real server drops a transaction whose connection was lost).
+    # a real server drops a transaction whose connection was lost; `abandoned` counts
+    # them, so a test can wait for the death before it opens the gate).
     gate: threading.Event = field(default_factory=threading.Event)
     held: int = 0
+    abandoned: int = 0
 
     def __post_init__(self) -> None:
         self.gate.set()
@@ -57,9 +60,12 @@ class SmtpInbox:
         if not self.gate.is_set():
             with self.lock:
                 self.held += 1
-            await asyncio.to_thread(self.gate.wait)
-            if server.transport is None or server.transport.is_closing():
-                return "421 4.4.2 Connection lost"  # nobody heard it: not accepted
+            try:
+                await asyncio.to_thread(self.gate.wait)
+            except asyncio.CancelledError:  # aiosmtpd cancels us when the client hangs up
+                with self.lock:
+                    self.abandoned += 1
+                raise
         with self.lock:
             self.mails.append((list(envelope.rcpt_tos), mail))
         return "250 Message accepted for delivery"

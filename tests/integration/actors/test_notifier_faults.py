@@ -49,10 +49,6 @@ def settings(tmp_path: Path, smtp: SmtpInbox) -> Iterator[Settings]:
             ray.kill(ray.get_actor(name, namespace=settings.ray_namespace), no_restart=True)
 
 
-# Open: once in a loaded two-worker run the held message was counted by aiosmtpd although
-# its client died before the 250 (the gate's release raced the client's death), and the
-# restarted notifier sent it again. Non-strict until the harness orders the two.
-@pytest.mark.xfail(strict=False, reason="the SMTP gate can count a message its client abandoned")
 def test_the_notifier_killed_mid_send_with_the_dispatcher_running_sends_each_once(
     settings: Settings, smtp: SmtpInbox
 ) -> None:
@@ -70,6 +66,8 @@ def test_the_notifier_killed_mid_send_with_the_dispatcher_running_sends_each_onc
             emit(session, "video.ready", video, owner_id=owner)
     eventually(lambda: smtp.held >= 1, timeout=60, what="a message in flight")
     ray.kill(notifier.actor, no_restart=False)  # mid-send; Ray restarts it
+    # Only once its connection is gone: a gate opened first would accept the message.
+    eventually(lambda: smtp.abandoned >= 1, timeout=60, what="the killed sender hanging up")
     smtp.gate.set()
 
     def sent() -> list[str]:

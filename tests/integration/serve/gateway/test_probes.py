@@ -51,6 +51,8 @@ async def test_readyz_waits_for_the_job_actor_and_the_scheduler(tmp_path: Path) 
             "'scheduler' actor is not running" in missing.json()["components"]["actors"]["detail"]
         )
         scheduler = stand.options(name="scheduler", namespace=namespace).remote()
+        # A starting actor is rightly "not ready": wait for it as a rollout would.
+        ray.get(scheduler.__ray_ready__.remote())
         ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.json()
     assert ready.json()["components"]["actors"] == {"ok": True, "detail": "jobs, scheduler"}
