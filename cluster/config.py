@@ -227,6 +227,11 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(
         default=None, validation_alias="RAY_ADDRESS", description="Join this Ray cluster."
     )
+    # Ray's dashboard runs about ten processes of its own (and its metrics module writes
+    # the file Prometheus discovers nodes from): worth it, except on a very small machine.
+    ray_dashboard: bool = Field(
+        default=True, description="Start Ray's dashboard with a local cluster."
+    )
     # -- search (#16) --
     search_commit_window_s: float = Field(
         default=0.25, gt=0, le=1.5, description="How long the index gathers changes per commit."

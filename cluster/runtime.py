@@ -134,7 +134,12 @@ def start(settings: Settings, *, num_cpus: int | None = None, quiet: bool = True
             ctx = ray.init(address=settings.ray_address, **options)
         else:
             with serve_ingress(settings.http_ingress):
-                ctx = _start_local(num_cpus=num_cpus, **options)
+                ctx = _start_local(
+                    num_cpus=num_cpus,
+                    include_dashboard=settings.ray_dashboard,
+                    dashboard_host="127.0.0.1",
+                    **options,
+                )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ServiceUnavailable("RAY_ADDRESS", f"cannot join the Ray cluster: {exc}") from None
     dashboard = getattr(ctx, "dashboard_url", None)
@@ -183,7 +188,7 @@ def _start_local(**options: Any) -> Any:
     while True:
         before = {proc.pid for proc in psutil.Process().children(recursive=True)}
         try:
-            return init_local(include_dashboard=True, dashboard_host="127.0.0.1", **options)
+            return init_local(**options)
         except Exception as exc:
             # Ray raises a bare Exception for this one, and leaves the half-started
             # GCS and raylet running as our children.

@@ -90,7 +90,12 @@ def test_every_panel_has_data_after_an_upload_and_a_playback(
     # A short temp dir of its own: Ray's socket paths must stay under 108 characters.
     ray_tmp = Path(tempfile.mkdtemp(prefix="vr", dir="/tmp"))
     try:
-        base = launch_platform(RAY_metrics_report_interval_ms="1000", RAY_TMPDIR=str(ray_tmp))
+        base = launch_platform(
+            # The dashboard writes the service-discovery file Prometheus reads.
+            VIDRAY_RAY_DASHBOARD="true",
+            RAY_metrics_report_interval_ms="1000",
+            RAY_TMPDIR=str(ray_tmp),
+        )
         discovery = ray_tmp / "ray" / "prom_metrics_service_discovery.json"
         eventually(discovery.exists, timeout=30, what="Ray's service-discovery file")
         out = tmp_path / "monitoring"
@@ -116,9 +121,15 @@ def test_every_panel_has_data_after_an_upload_and_a_playback(
         source = make_source(tmp_path / "clip.mp4", width=320, height=180, seconds=3)
         url = upload_file(server=base, path=source, token=token, metadata={"filename": "clip.mp4"})
         upload_id = url.rsplit("/", 1)[-1]
-        video_id = _graphql(
-            base, "query($id: ID!) { upload(id: $id) { video { id } } }", token, id=upload_id
-        )["upload"]["video"]["id"]
+
+        def video_of_upload() -> str | None:
+            # The video is made once the probe of the finished upload is in.
+            upload = _graphql(
+                base, "query($id: ID!) { upload(id: $id) { video { id } } }", token, id=upload_id
+            )["upload"]
+            return upload["video"]["id"] if upload["video"] else None
+
+        video_id = eventually(video_of_upload, timeout=60, interval=0.5, what="the upload's video")
 
         def playback() -> str | None:
             data = _graphql(

@@ -25,8 +25,14 @@ VIDRAY = str(Path(sys.executable).with_name("vidray"))
 INSTALLED_ASSETS = Path(__file__).resolve().parents[2] / ".vidray" / "web"
 
 
+# What a platform needs on this 2-core machine beside the other test worker: no Ray
+# dashboard (ten processes) and one stream replica. Tests of those pass them back.
+SMALL_MACHINE = {"VIDRAY_RAY_DASHBOARD": "false", "VIDRAY_STREAM_REPLICAS": "1"}
+
+
 def platform_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDRAY_", "RAY_"))}
+    env.update(SMALL_MACHINE)
     env["VIDRAY_DATA_DIR"] = str(tmp_path / "data")
     if not missing_assets(INSTALLED_ASSETS):
         env["VIDRAY_WEB_ASSETS_DIR"] = str(INSTALLED_ASSETS)
@@ -41,6 +47,11 @@ class Launch:
         self.tmp_path, self.port = tmp_path, port
         self.upload_port = free_port()
         self.procs: list[subprocess.Popen[str]] = []
+
+    @property
+    def base(self) -> str:
+        """Where the platform's gateway listens."""
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def upload_base(self) -> str:
@@ -71,7 +82,7 @@ class Launch:
             start_new_session=True,
         )
         self.procs.append(proc)
-        base = f"http://127.0.0.1:{self.port}"
+        base = self.base
 
         def healthy() -> bool:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
