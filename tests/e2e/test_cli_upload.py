@@ -35,12 +35,12 @@ class Cli:
 
     def __init__(self, launch: Launch, tmp_path: Path) -> None:
         self.env = platform_env(
-            tmp_path,
+            launch.tmp_path,
             VIDRAY_HTTP_PORT=str(launch.port),
             XDG_CONFIG_HOME=str(tmp_path / "config"),
         )
         self.cwd = tmp_path
-        self.outbox = tmp_path / "data" / "outbox"
+        self.outbox = launch.tmp_path / "data" / "outbox"
         self.credentials = tmp_path / "config" / "vidray" / "credentials.json"
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -114,10 +114,10 @@ def _banner(launch: Launch) -> str:
 
 @pytest.mark.timeout(900)
 def test_a_refused_file_exits_non_zero_and_a_clip_prints_its_watch_url(
-    launch_platform: Launch, tmp_path: Path
+    module_platform: Launch, tmp_path: Path
 ) -> None:
-    base = launch_platform()
-    cli = Cli(launch_platform, tmp_path)
+    base = module_platform.base
+    cli = Cli(module_platform, tmp_path)
     token, me = _sign_in(base, cli.outbox, "uploader@example.com")
 
     # A text file named .mp4: the probe refuses it, and the command says why.
@@ -154,13 +154,13 @@ def test_a_refused_file_exits_non_zero_and_a_clip_prints_its_watch_url(
 
 @pytest.mark.timeout(900)
 def test_login_then_upload_wait_without_a_token_then_logout(
-    launch_platform: Launch, tmp_path: Path
+    module_platform: Launch, tmp_path: Path
 ) -> None:
-    base = launch_platform()
-    cli = Cli(launch_platform, tmp_path)
+    base = module_platform.base
+    cli = Cli(module_platform, tmp_path)
 
     # The dashboard address comes with where its token is, and that token opens it.
-    banner = _banner(launch_platform)
+    banner = _banner(module_platform)
     found = re.search(r"dashboard (\S+)\n\s+sign in with the token in (\S+) ", banner)
     assert found, banner
     dashboard, token_file = found.group(1), Path(found.group(2))

@@ -50,10 +50,10 @@ def _sign_in(base: str, outbox: Path) -> str:
 
 
 def test_tuspy_uploads_resumes_and_the_video_is_transcoded(
-    launch_platform: Launch, tmp_path: Path
+    module_platform: Launch, tmp_path: Path
 ) -> None:
-    base = launch_platform()
-    data_dir = tmp_path / "data"
+    base = module_platform.base
+    data_dir = module_platform.tmp_path / "data"
     token = _sign_in(base, data_dir / "outbox")
     source = make_source(tmp_path / "clip.mp4", width=320, height=180, seconds=3)
     payload = source.read_bytes()
@@ -68,7 +68,7 @@ def test_tuspy_uploads_resumes_and_the_video_is_transcoded(
     url = uploader.create_url()
     uploader.set_url(url)
     # Created at the gateway, written through the upload edge, as `Location` says.
-    assert url.startswith(f"{launch_platform.upload_base}/files/")
+    assert url.startswith(f"{module_platform.upload_base}/files/")
 
     # The connection is cut mid-body: HEAD reports only what was stored.
     cut_patch(url, token, payload[: 100 * 1024], declared=len(payload))
@@ -129,10 +129,11 @@ def _edge_memory(launch: Launch) -> tuple[int, int]:
 
 
 def test_a_large_upload_leaves_the_upload_edge_memory_flat(
-    launch_platform: Launch, tmp_path: Path
+    module_platform: Launch, tmp_path: Path
 ) -> None:
-    base = launch_platform()
-    token = _sign_in(base, tmp_path / "data" / "outbox")
+    base = module_platform.base
+    data_dir = module_platform.tmp_path / "data"
+    token = _sign_in(base, data_dir / "outbox")
     source = tmp_path / "big.bin"
     with source.open("wb") as fh:
         for _ in range(24):
@@ -140,7 +141,7 @@ def test_a_large_upload_leaves_the_upload_edge_memory_flat(
     warm = tmp_path / "warm.bin"
     warm.write_bytes(os.urandom(MIB))
     upload_file(server=base, path=warm, token=token, metadata={}, checksum=False)
-    pid, before = _edge_memory(launch_platform)
+    pid, before = _edge_memory(module_platform)
 
     peak = before
     done = threading.Event()
@@ -149,7 +150,7 @@ def test_a_large_upload_leaves_the_upload_edge_memory_flat(
         nonlocal peak
         while not done.wait(0.02):
             with contextlib.suppress(OSError, AssertionError):
-                peak = max(peak, _edge_memory(launch_platform)[1])
+                peak = max(peak, _edge_memory(module_platform)[1])
 
     sampler = threading.Thread(target=sample)
     sampler.start()
@@ -164,16 +165,16 @@ def test_a_large_upload_leaves_the_upload_edge_memory_flat(
     finally:
         done.set()
         sampler.join()
-    assert url.startswith(f"{launch_platform.upload_base}/files/")
+    assert url.startswith(f"{module_platform.upload_base}/files/")
     # 384 MiB in 64 MiB PATCHes: the edge holds a few MiB of body at a time.
     assert (peak - before) < 64 * MIB, f"the edge grew by {(peak - before) / MIB:.0f} MiB"
-    assert _edge_memory(launch_platform)[0] == pid  # the same process throughout
+    assert _edge_memory(module_platform)[0] == pid  # the same process throughout
 
     # Random bytes are no video: refused once complete, with the reason, bytes deleted.
     upload_id = url.rsplit("/", 1)[-1]
 
     def failed() -> tuple[str, str | None] | None:
-        with sqlite3.connect(tmp_path / "data" / "vidray.db") as conn:
+        with sqlite3.connect(data_dir / "vidray.db") as conn:
             row = conn.execute(
                 "SELECT status, failure_reason FROM uploads WHERE id = ?", (upload_id,)
             ).fetchone()
@@ -181,4 +182,4 @@ def test_a_large_upload_leaves_the_upload_edge_memory_flat(
 
     row = eventually(failed, timeout=60, interval=0.5, what="the upload's refusal")
     assert row[0] == "failed", row
-    assert not (tmp_path / "data" / "objects" / "raw" / upload_id).exists()
+    assert not (data_dir / "objects" / "raw" / upload_id).exists()
