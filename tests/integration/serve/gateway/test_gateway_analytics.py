@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 
@@ -16,15 +15,10 @@ from actors.analytics_sink import AnalyticsSink, LocalSink
 from cluster import db
 from cluster.config import Settings, load_settings
 from cluster.db.models import Role, User, Video, VideoStatus, Visibility
-from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
-from tests.support.accounts import latest_code
 from tests.support.analytics import PlayerScript
-from tests.support.graphql import graphql_async
+from tests.support.gateway import Api, asgi_client
 
-VERIFY = """mutation($email: String!, $code: String!) {
-  verifyOtp(email: $email, code: $code) { accessToken user { id } }
-}"""
 STATS = """query($id: ID!) {
   videoStats(videoId: $id, granularity: HOUR) {
     totals { plays views uniques playingTimeSeconds watchTimeSeconds rebufferRatio
@@ -90,29 +84,9 @@ def sink(settings: Settings) -> Iterator[AnalyticsSink]:
     sink.stop()
 
 
-class Api:
-    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
-        self.client, self.settings = client, settings
-
-    async def gql(self, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
-        return await graphql_async(self.client, query, token, **variables)
-
-    async def sign_in(self, email: str) -> tuple[str, str]:
-        await self.gql("mutation($e: String) { requestOtp(email: $e) }", e=email)
-        body = await self.gql(
-            VERIFY, email=email, code=latest_code(self.settings.outbox_dir, email)
-        )
-        payload = body["data"]["verifyOtp"]
-        return payload["accessToken"], payload["user"]["id"]
-
-
 @pytest.fixture
 async def api(settings: Settings, engine: Engine, sink: AnalyticsSink) -> AsyncIterator[Api]:
-    platform = Platform(settings, engine=engine, sink=LocalSink(sink))
-    app = create_app(Gateway(platform))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://vidray"
-    ) as client:
+    async with asgi_client(Platform(settings, engine=engine, sink=LocalSink(sink))) as client:
         yield Api(client, settings)
 
 

@@ -15,15 +15,10 @@ from actors.search_index import SearchIndex
 from cluster import db
 from cluster.config import Settings, load_settings
 from cluster.db.models import Video, VideoStatus, Visibility
-from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
-from tests.support.accounts import latest_code
-from tests.support.graphql import graphql_async
+from tests.support import gateway
 from tests.support.search import Dispatch, add_video
 
-VERIFY = """mutation($email: String!, $code: String!) {
-  verifyOtp(email: $email, code: $code) { accessToken user { id } }
-}"""
 SEARCH = """query($q: String!, $filter: SearchFilterInput, $first: Int! = 20) {
   search(query: $q, filter: $filter, first: $first) {
     total
@@ -60,22 +55,13 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine.dispose()
 
 
-class Api:
+class Api(gateway.Api):
+    """With the database's sessions and the index's dispatch, to make and index videos."""
+
     def __init__(self, client: httpx.AsyncClient, settings: Settings, engine: Engine) -> None:
-        self.client, self.settings = client, settings
+        super().__init__(client, settings)
         self.sessions = db.session_factory(engine)
         self.dispatch = Dispatch(self.sessions, SearchIndex(settings))
-
-    async def gql(self, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
-        return await graphql_async(self.client, query, token, **variables)
-
-    async def sign_in(self, email: str) -> tuple[str, str]:
-        await self.gql("mutation($e: String) { requestOtp(email: $e) }", e=email)
-        body = await self.gql(
-            VERIFY, email=email, code=latest_code(self.settings.outbox_dir, email)
-        )
-        payload = body["data"]["verifyOtp"]
-        return payload["accessToken"], payload["user"]["id"]
 
     async def search(self, q: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
         body = await self.gql(SEARCH, token, q=q, **variables)
@@ -86,10 +72,7 @@ class Api:
 
 @pytest.fixture
 async def api(settings: Settings, engine: Engine) -> AsyncIterator[Api]:
-    app = create_app(Gateway(Platform(settings, engine=engine)))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://vidray"
-    ) as client:
+    async with gateway.asgi_client(Platform(settings, engine=engine)) as client:
         yield Api(client, settings, engine)
 
 

@@ -21,38 +21,15 @@ from cluster.config import Settings, load_settings
 from cluster.db.models import Tier, User, Video, VideoStatus, Visibility
 from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
-from tests.support.accounts import RESTRICTED_TIERS, latest_code
-from tests.support.graphql import graphql_async
+from tests.support.accounts import RESTRICTED_TIERS
+from tests.support.gateway import Api, asgi_client, codes
 
-VERIFY = """mutation($email: String!, $code: String!) {
-  verifyOtp(email: $email, code: $code) { accessToken user { id } }
-}"""
 LIBRARY = """query($first: Int!) {
   videos(first: $first) {
     edges { cursor node { id title likeCount viewerHasLiked owner { handle } } }
     pageInfo { hasNextPage endCursor }
   }
 }"""
-
-
-class Api:
-    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
-        self.client, self.settings = client, settings
-
-    async def gql(self, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
-        return await graphql_async(self.client, query, token, **variables)
-
-    async def sign_in(self, email: str) -> tuple[str, str]:
-        await self.gql("mutation($e: String) { requestOtp(email: $e) }", e=email)
-        body = await self.gql(
-            VERIFY, email=email, code=latest_code(self.settings.outbox_dir, email)
-        )
-        payload = body["data"]["verifyOtp"]
-        return payload["accessToken"], payload["user"]["id"]
-
-
-def codes(body: dict[str, Any]) -> list[str]:
-    return [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
 
 
 @pytest.fixture
@@ -80,10 +57,7 @@ def queries(engine: Engine) -> list[str]:
 
 @pytest.fixture
 async def api(settings: Settings, engine: Engine) -> AsyncIterator[Api]:
-    app = create_app(Gateway(Platform(settings, engine=engine)))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://vidray"
-    ) as client:
+    async with asgi_client(Platform(settings, engine=engine)) as client:
         yield Api(client, settings)
 
 

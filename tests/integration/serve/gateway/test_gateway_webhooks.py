@@ -11,14 +11,10 @@ import pytest
 
 from cluster import db
 from cluster.config import Settings, load_settings
-from serve.gateway.ingress import Gateway, create_app
 from serve.platform import Platform
-from tests.support.accounts import latest_code
+from tests.support.gateway import Api, asgi_client
 from tests.support.graphql import graphql_async
 
-VERIFY = """mutation($email: String!, $code: String!) {
-  verifyOtp(email: $email, code: $code) { accessToken }
-}"""
 CREATE = """mutation($url: String!, $events: [String!]) {
   createWebhook(url: $url, events: $events) { secret webhook { id url events enabled } }
 }"""
@@ -33,18 +29,12 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Gateway(Platform(settings)))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://vidray"
-    ) as client:
+    async with asgi_client(Platform(settings)) as client:
         yield client
 
 
 async def sign_in(client: httpx.AsyncClient, settings: Settings, email: str) -> str:
-    await graphql_async(client, "mutation($e: String) { requestOtp(email: $e) }", e=email)
-    code = latest_code(settings.outbox_dir, email)
-    body = await graphql_async(client, VERIFY, email=email, code=code)
-    token: str = body["data"]["verifyOtp"]["accessToken"]
+    token, _ = await Api(client, settings).sign_in(email)
     return token
 
 
