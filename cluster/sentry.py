@@ -8,6 +8,10 @@ it runs anything. sentry-sdk's Ray integration then reports the exceptions
 of Ray tasks with the task's name, and its logging integration every `log.exception`
 (the scheduler's failed runs, the job actor's failed jobs). Without a DSN the hook is
 not installed and sentry-sdk is never imported: nothing can be sent.
+
+serve-config.yaml names the same hook in each application's runtime env, for clusters
+deployed without `vidray up` (`serve deploy`, KubeRay): there the DSN is the nodes'
+`VIDRAY_SENTRY_DSN` or `SENTRY_DSN`, and without one the hook does nothing.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ def init(dsn: str | None) -> bool:
 
 def setup_worker() -> None:
     """Ray's worker_process_setup_hook: the DSN comes through the runtime env (a hook
-    takes no arguments, and runs before any setting could be passed in)."""
-    init(os.environ.get("SENTRY_DSN"))
+    takes no arguments, and runs before any setting could be passed in) or, on a cluster
+    deployed from serve-config.yaml, from the node's own environment."""
+    init(os.environ.get("SENTRY_DSN") or os.environ.get("VIDRAY_SENTRY_DSN"))
 
 
 def runtime_env(settings: Settings) -> dict[str, Any]:

@@ -207,3 +207,9 @@ def stream_from_env(args: dict[str, str]) -> Application:
     """The stream application, from the environment (see `app_from_env`). Its replica
     count comes from the config file's autoscaling, not `VIDRAY_STREAM_REPLICAS`."""
     return StreamDeployment.bind(load_settings())
+
+
+def collector_from_env(args: dict[str, str]) -> Application:
+    """The analytics collector (`POST /collect`), from the environment (see
+    `app_from_env`); its replicas come from the config file's autoscaling."""
+    return build_collector_app(load_settings())

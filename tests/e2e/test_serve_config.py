@@ -1,6 +1,6 @@
 """serve-config.yaml, the file KubeRay's RayService runs as its serveConfigV2, deployed
 with `serve run` on a local cluster: the platform comes up healthy (migrated, actors
-started, an upload edge on the node), with no `vidray up` involved."""
+started, an upload edge on the node, beacons collected), with no `vidray up` involved."""
 
 from __future__ import annotations
 
@@ -69,6 +69,18 @@ def test_serve_run_of_the_config_file_is_healthy(tmp_path: Path) -> None:
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text
         assert ready.json()["components"]["actors"]["detail"] == "jobs, scheduler"
+        # The analytics collector is an application of the file too.
+        beacon = {"event_id": "e2e-event-1", "view_id": "e2e-view-1", "seq": 0,
+                  "event": "viewstart", "video_id": "nosuchvideo", "playhead_ms": 0,
+                  "viewer_time": 1}  # fmt: skip
+        collected = httpx.post(
+            f"http://127.0.0.1:{port}/collect",
+            json={"events": [beacon]},
+            headers={"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0.0.0"},
+            timeout=30,
+        )
+        assert collected.status_code == 200, collected.text
+        assert collected.json()["rejected"] == [{"index": 0, "reason": "no such video"}]
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGINT)

@@ -1,5 +1,6 @@
-"""ray-service.yaml (KubeRay) runs exactly serve-config.yaml, with the cluster shape
-the README promises."""
+"""ray-service.yaml (KubeRay) runs exactly serve-config.yaml (the applications `vidray
+up` deploys, each with Sentry's worker hook), with the cluster shape the README
+promises."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+
+from cluster import sentry
+from serve.app import COLLECTOR_ROUTE_PREFIX, STREAM_ROUTE_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,15 +33,35 @@ def test_every_application_builder_imports() -> None:
         assert callable(getattr(importlib.import_module(module), name))
 
 
-def test_gateway_and_stream_autoscale_one_replica_per_node() -> None:
+def test_every_deployment_autoscales_one_replica_per_node() -> None:
     config = yaml.safe_load((ROOT / "serve-config.yaml").read_text())
     deployments = {
         d["name"]: d for application in config["applications"] for d in application["deployments"]
     }
-    assert set(deployments) == {"gateway", "stream"}
+    # The same three applications `vidray up` deploys.
+    assert set(deployments) == {"gateway", "stream", "collector"}
+    routes = {application["route_prefix"] for application in config["applications"]}
+    assert routes == {"/", STREAM_ROUTE_PREFIX, COLLECTOR_ROUTE_PREFIX}
     for deployment in deployments.values():
         assert deployment["max_replicas_per_node"] == 1
         assert deployment["autoscaling_config"]["min_replicas"] >= 1
+
+
+def test_every_application_starts_sentry_in_its_workers() -> None:
+    config = yaml.safe_load((ROOT / "serve-config.yaml").read_text())
+    for application in config["applications"]:
+        assert application["runtime_env"]["worker_process_setup_hook"] == sentry.HOOK
+
+
+def test_the_workers_hook_reads_the_nodes_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[str | None] = []
+    monkeypatch.setattr(sentry, "init", started.append)
+    monkeypatch.delenv("SENTRY_DSN", raising=False)
+    monkeypatch.delenv("VIDRAY_SENTRY_DSN", raising=False)
+    sentry.setup_worker()
+    monkeypatch.setenv("VIDRAY_SENTRY_DSN", "http://key@127.0.0.1:9/1")
+    sentry.setup_worker()
+    assert started == [None, "http://key@127.0.0.1:9/1"]
 
 
 def test_the_cluster_shape() -> None:
