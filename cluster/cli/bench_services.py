@@ -150,7 +150,6 @@ def bench_analytics(
             r.part, r.metric, f"{r.vidray:,.1f}{r.unit}", f"{r.anchor:,.1f}{r.unit}", ratio
         )
     console.print(table)
-    console.print(table)
 
 
 def bench_search(
