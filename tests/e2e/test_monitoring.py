@@ -50,8 +50,17 @@ def running_prometheus(binary: str, config: Path, work: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        # Prometheus answers 503 to queries until its storage is open: wait for /-/ready.
+        eventually(
+            lambda: httpx.get(f"{base}/-/ready", timeout=5).status_code == 200,
+            timeout=60,
+            interval=0.2,
+            ignoring=(httpx.TransportError,),
+            what="Prometheus ready",
+        )
+        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=30)
