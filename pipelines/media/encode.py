@@ -14,7 +14,6 @@ on its own (`mpegts_copyts=1` also stops the TS muxer adding its mux delay).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -152,7 +151,7 @@ def encode_chunk(
     """
     assert plan.fps is not None, "audio-only plans have no video chunks"
     out = Path(out_dir)
-    cpu = StageTimes()
+    cpu = StageTimes(threaded=threads != 1)
     collector = None
     if stills is not None:
         collector = StillCollector(
@@ -187,7 +186,7 @@ def encode_chunk(
             )
             frames = _chunk_frames(container, plan=plan, chunk=chunk, threads=threads)
             scaled: tuple[Any, list[av.VideoFrame], Any] | None = None
-            clock = time.thread_time()
+            clock = cpu.now()
             for n, frame in frames:
                 clock = cpu.add("decode", clock)
                 # A slot that repeats the previous source frame (VFR made CFR) reuses
@@ -198,10 +197,10 @@ def encode_chunk(
                 for w, picture in zip(writers, scaled[1], strict=True):
                     w.encode(n, picture)
                 if collector is not None:
-                    clock = time.thread_time()
+                    clock = cpu.now()
                     collector.offer(n, scaled[2])
                     cpu.add("stills", clock)
-                clock = time.thread_time()
+                clock = cpu.now()
         for w in writers:
             w.finish()
         kept = None
@@ -303,7 +302,7 @@ class _RungWriter:
 
     def encode(self, n: int, picture: av.VideoFrame) -> None:
         """Encode `picture` (already at this rung's size) as output frame `n`."""
-        clock = time.thread_time()
+        clock = self.cpu.now()
         picture.pts = n
         picture.time_base = self.ctx.time_base
         # Forced IDRs on the plan's GOP grid: segment starts line up across chunks/rungs.

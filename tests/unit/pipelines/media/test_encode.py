@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.media import Chunk, ChunkOutput, available_encoders, encode_chunk
+from pipelines.media.cputime import process_cpu
 from tests.support.media import ffprobe_json, packets
 
 TS_CLOCK = 90_000
@@ -211,6 +212,25 @@ def test_a_chunk_can_encode_only_the_lowest_rung(main: object, tmp_path: Path) -
     assert [r.name for r in out.rungs] == ["360p"]
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["360p", "seg_00000.ts"]
     assert ChunkOutput.from_dict(out.to_dict()) == out
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stage_times_account_for_the_chunks_cpu(main: object, tmp_path: Path, threads: int) -> None:
+    # The bench's per-stage table: decoding is a real share, and the stages add up to
+    # about what the process spent, also when the codecs run threads of their own (the
+    # first task does), whose work would otherwise vanish from the stages.
+    started = process_cpu()
+    out = encode_chunk(
+        source=main.source,
+        plan=main.plan,
+        chunk=main.plan.chunks[1],
+        out_dir=tmp_path,
+        threads=threads,
+    )
+    spent = process_cpu() - started
+    assert out.cpu["decode"] > 0.02 * spent
+    assert {"x264 360p", "x264 480p", "x264 720p", "scale"} <= set(out.cpu)
+    assert 0.8 * spent <= sum(out.cpu.values()) <= 1.05 * spent
 
 
 def test_encoder_detection_reports_a_reason() -> None:
