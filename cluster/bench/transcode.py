@@ -199,7 +199,8 @@ def _warm_up(workers: int) -> None:
 
     @ray.remote(num_cpus=1)
     def ready() -> int:
-        import pipelines.media  # noqa: F401 - importing PyAV and the codecs is the warm-up
+        # Importing the tasks' module (PyAV, the codecs, the store, metrics) is the warm-up.
+        import pipelines.transcode.tasks  # noqa: F401
 
         time.sleep(0.5)  # hold the core so each task lands on its own worker
         return os.getpid()

@@ -11,9 +11,9 @@ video frame (the "origin"). Keyframes sit on frames `round(j * gop * fps)`; ever
 segments. All of this is computed with `Fraction`s so 29.97 fps sources stay exact.
 
 Fast start: with `first_segment_seconds`, the first segment is cut short and the next one
-fills up to `segment_seconds`, so the grid after it is unchanged (0, 1, 6, 12, ... for
-1 s and 6 s). A player starts on a small first download, and the pipeline publishes the
-lowest rung after decoding 1 s of the source instead of 6. Shorter than a GOP, the first
+fills up to `segment_seconds`, so the grid after it is unchanged (0, 0.5, 6, 12, ... for
+0.5 s and 6 s). A player starts on a small first download, and the pipeline publishes the
+lowest rung after decoding half a second of the source instead of 6. Shorter than a GOP, the first
 segment ends on an extra keyframe (one more IDR in the whole video).
 
 No idle tail: with `tail_gops`, the last that many GOPs are segments (and chunks) of their

@@ -136,10 +136,13 @@ def _encode_chunk(
     preset: str,
     want_gpu: bool,
     stills: dict[str, Any] | None = None,
+    threads: int = 1,
 ) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
     """One chunk, every rung in `rungs`; with `stills`, also its poster candidate and
     storyboard tiles. Returns its output (whose `cpu` adds up to the task's whole process
     CPU), notes for the job, and where it ran (node and worker ids, for the job's ledger).
+    `threads` is one (parallelism comes from the chunks) except for the task a viewer
+    waits on.
     """
     started = process_cpu()
     wall_started = time.time()
@@ -173,7 +176,7 @@ def _encode_chunk(
                 rungs=rungs,
                 encoder=encoder,
                 preset=preset,
-                threads=1,  # one core per task: parallelism comes from the chunks
+                threads=threads,
                 stills=StillTimes.from_dict(stills) if stills is not None else None,
             )
         _upload_dir(store, work, staging)
