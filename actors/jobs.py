@@ -61,6 +61,8 @@ UNFINISHED = (JobState.QUEUED, JobState.RUNNING)
 QUOTA_LIMITS = frozenset(
     {"upload_minutes_per_month", "max_upload_bytes", "storage_quota_bytes", "max_duration"}
 )
+# VIDRAY_TRANSCODE_PER_TITLE -> Options.per_title (None: by the video's length)
+_PER_TITLE: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
 
 
 class Refused(Exception):
@@ -271,6 +273,7 @@ class Jobs(JobBoard):
             segment_seconds=float(params.get("segment_seconds", 6.0)),
             segments_per_chunk=shape.get("segments_per_chunk"),
             tail_chunks=shape.get("tail_chunks"),
+            per_title=_PER_TITLE[self.settings.transcode_per_title],
         )
         last_write = [0.0]
         chunks = ledger.ChunkLedger(self.sessions, job_id)

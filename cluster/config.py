@@ -37,6 +37,7 @@ StreamPath = Literal["embedded", "nginx", "s3", "cdn"]
 # Who answers HTTP for Serve on a local cluster: its Python proxy, or HAProxy in front.
 HttpIngress = Literal["serve", "haproxy"]
 SmtpSecurity = Literal["starttls", "ssl", "none"]
+PerTitle = Literal["auto", "on", "off"]
 
 GIB = 1024**3
 PREFIX = "VIDRAY_"
@@ -337,6 +338,12 @@ class Settings(BaseSettings):
     )
     job_chunk_retries: int = Field(
         default=3, ge=0, le=10, description="Tries after the first for a chunk whose node died."
+    )
+    # The per-title ladder's probe costs a fixed 10-20 CPU-s: `auto` runs it on videos of
+    # two minutes or more (pipelines.transcode.PER_TITLE_AUTO_S), where that is a few
+    # percent of the encode.
+    transcode_per_title: PerTitle = Field(
+        default="auto", description="Per-title ladder: auto (videos of 2 min or more), on, off."
     )
 
     @field_validator("database_url")

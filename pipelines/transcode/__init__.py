@@ -26,10 +26,21 @@ it comes back on `Result.probe`.
 """
 
 from .attempts import Attempt
-from .graph import Accelerator, Options, Progress, Result, chunk_size, probe_source, transcode
+from .graph import (
+    PER_TITLE_AUTO_S,
+    Accelerator,
+    Options,
+    Progress,
+    Result,
+    chunk_size,
+    per_title_for,
+    probe_source,
+    transcode,
+)
 from .tasks import Source, StoreFactory
 
 __all__ = [
+    "PER_TITLE_AUTO_S",
     "Accelerator",
     "Attempt",
     "Options",
@@ -38,6 +49,7 @@ __all__ = [
     "Source",
     "StoreFactory",
     "chunk_size",
+    "per_title_for",
     "probe_source",
     "transcode",
 ]

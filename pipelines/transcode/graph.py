@@ -51,6 +51,10 @@ PLAN_GOP_S = 2.0  # plan_transcode's default GOP
 # on a grainy 1080p source its 16 pictures take 0.7 s instead of 1.1 s (for 0.15 CPU-s
 # more), which is most of the wait before a video can play.
 FIRST_TASK_THREADS = 2
+# The per-title probe costs the same 10-20 CPU-s (a 1080p ladder) whatever the length,
+# about as much as the whole encode of a 10 s clip, 3 % of a two-minute one's; what it
+# saves is stored and streamed for as long as the video lives.
+PER_TITLE_AUTO_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,8 @@ class Options:
     accelerator: Accelerator = "auto"
     thumbnails: bool = True
     # Per-title ladder (pipelines/media/complexity.py): a probe of a few 1 s samples picks
-    # each rung's cap. Off by default until it pays for its probe on short videos too.
-    per_title: bool = False
+    # each rung's cap. None: on for videos of `PER_TITLE_AUTO_S` or more (`per_title_for`).
+    per_title: bool | None = None
 
 
 @dataclass
@@ -107,6 +111,14 @@ class Result:
     @property
     def height(self) -> int | None:
         return self.probe.video.display_height if self.probe.video is not None else None
+
+
+def per_title_for(options: Options, info: MediaInfo) -> bool:
+    """Whether this video gets a per-title ladder: as `options` say, or else when it
+    lasts `PER_TITLE_AUTO_S` or more."""
+    if options.per_title is not None:
+        return options.per_title
+    return info.video is not None and info.duration >= PER_TITLE_AUTO_S
 
 
 def chunk_size(*, duration: float, segment_seconds: float, workers: int) -> int:
@@ -239,7 +251,7 @@ def transcode(
             info = probe
         shape = _shape(info, options=options, workers=workers)
         plan = _plan(info, options=options, shape=shape)
-        if options.per_title and plan.rungs:
+        if plan.rungs and per_title_for(options, info):
             report(Progress("probing", 0.5))
             curves, probe_cpu = _get(
                 complexity_task.remote(open_store, source, plan.to_dict(), preset=options.preset),
