@@ -20,7 +20,7 @@ import pytest
 import ray
 from PIL import Image
 
-from cluster.bench.sources import make_source
+from cluster.bench.sources import make_source, make_synthetic_source
 from cluster.storage import LocalStore, ObjectInfo, ObjectStore, S3Store
 from pipelines import transcode as graph
 from pipelines.errors import SourceRejected, TranscodeCancelled
@@ -221,6 +221,33 @@ def test_a_given_probe_is_the_only_probe(tmp_path: Path, source: Path) -> None:
         r"#xywh=\d+,\d+,(\d+),(\d+)", store.get_bytes("img/v1/storyboard.vtt").decode()
     )
     assert tiles and all(int(h) > int(w) for w, h in tiles)
+
+
+def test_per_title_spends_far_fewer_bits_on_slides(tmp_path: Path) -> None:
+    # Slides are transparent at a fraction of the table's bits: the probe runs as a task
+    # of its own, the ladder it fits is what the chunks encode, and the video still plays.
+    slides = make_synthetic_source(
+        tmp_path / "slides.mp4", kind="slides", seconds=4, width=640, height=360
+    )
+    sizes = {}
+    for label, per_title in (("fixed", False), ("title", True)):
+        objects = tmp_path / label
+        result = graph.transcode(
+            open_store=functools.partial(LocalStore, objects),
+            source=graph.Source(path=str(slides)),
+            prefix="hls/",
+            options=replace(CPU, per_title=per_title, ladder=(360, 240)),
+        )
+        _decodes_cleanly(objects / "hls/master.m3u8")
+        assert ("complexity probe" in result.cpu) is per_title
+        sizes[label] = {
+            r.name: sum(f.stat().st_size for f in (objects / "hls" / r.name).glob("*.ts"))
+            for r in result.plan.rungs
+        }
+        if per_title:
+            assert all(r.crf is not None for r in result.plan.rungs), result.plan.rungs
+    for rung, fixed in sizes["fixed"].items():
+        assert sizes["title"][rung] < 0.8 * fixed, sizes
 
 
 def test_gpu_request_on_a_cpu_only_machine_falls_back_to_libx264(
