@@ -17,6 +17,8 @@ import av
 import numpy as np
 import pytest
 
+from pipelines.media import AudioInfo, MediaInfo, VideoInfo
+
 
 def require_tool(name: str) -> str:
     """Path of an FFmpeg CLI tool; skip (or fail under VIDRAY_REQUIRE_SERVICES=1) if absent."""
@@ -217,3 +219,43 @@ def make_grain(path: Path, *, seconds: float = 2.0, width: int = 320, height: in
             out.mux(v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         out.mux(v.encode())
     return path
+
+
+def media_info(
+    width: int = 1920,
+    height: int = 1080,
+    *,
+    duration: float = 95.0,
+    fps: Fraction = Fraction(30),
+    rotation: int = 0,
+    vfr: bool = False,
+    audio: bool = True,
+    video: bool = True,
+) -> MediaInfo:
+    """What the probe would say of an H.264 + 5.1 AAC file like this, for planning tests
+    that need no real file."""
+    swap = rotation in (90, 270)
+    picture = VideoInfo(
+        codec="h264",
+        width=width,
+        height=height,
+        display_width=height if swap else width,
+        display_height=width if swap else height,
+        rotation=rotation,
+        fps=fps,
+        variable_frame_rate=vfr,
+        pix_fmt="yuv420p",
+        bit_depth=8,
+        bitrate=None,
+        start_time=0.0,
+    )
+    sound = AudioInfo(
+        codec="aac", sample_rate=44100, channels=6, layout="5.1", bitrate=None, start_time=0.0
+    )
+    return MediaInfo(
+        container="mov",
+        duration=duration,
+        size_bytes=1,
+        video=picture if video else None,
+        audio=sound if audio else None,
+    )

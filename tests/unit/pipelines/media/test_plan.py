@@ -6,44 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from pipelines.media import AudioInfo, MediaInfo, TranscodePlan, VideoInfo, plan_transcode
-
-
-def _info(
-    width: int = 1920,
-    height: int = 1080,
-    *,
-    duration: float = 95.0,
-    fps: Fraction = Fraction(30),
-    rotation: int = 0,
-    vfr: bool = False,
-    audio: bool = True,
-) -> MediaInfo:
-    swap = rotation in (90, 270)
-    video = VideoInfo(
-        codec="h264",
-        width=width,
-        height=height,
-        display_width=height if swap else width,
-        display_height=width if swap else height,
-        rotation=rotation,
-        fps=fps,
-        variable_frame_rate=vfr,
-        pix_fmt="yuv420p",
-        bit_depth=8,
-        bitrate=None,
-        start_time=0.0,
-    )
-    sound = AudioInfo(
-        codec="aac", sample_rate=44100, channels=6, layout="5.1", bitrate=None, start_time=0.0
-    )
-    return MediaInfo(
-        container="mov",
-        duration=duration,
-        size_bytes=1,
-        video=video,
-        audio=sound if audio else None,
-    )
+from pipelines.media import TranscodePlan, plan_transcode
+from tests.support.media import media_info as _info
 
 
 def test_ladder_stops_at_the_source_and_the_tier_cap() -> None:

@@ -3,40 +3,11 @@ fixed cost is a few percent of the encode."""
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import pytest
 
 from cluster.config import Settings
 from pipelines import transcode as graph
-from pipelines.media import AudioInfo, MediaInfo, VideoInfo
-
-
-def _info(duration: float, *, video: bool = True) -> MediaInfo:
-    picture = VideoInfo(
-        codec="h264",
-        width=1920,
-        height=1080,
-        display_width=1920,
-        display_height=1080,
-        rotation=0,
-        fps=Fraction(30),
-        variable_frame_rate=False,
-        pix_fmt="yuv420p",
-        bit_depth=8,
-        bitrate=None,
-        start_time=0.0,
-    )
-    sound = AudioInfo(
-        codec="aac", sample_rate=48000, channels=2, layout="stereo", bitrate=None, start_time=0.0
-    )
-    return MediaInfo(
-        container="mov",
-        duration=duration,
-        size_bytes=1,
-        video=picture if video else None,
-        audio=sound,
-    )
+from tests.support.media import media_info
 
 
 @pytest.mark.parametrize(
@@ -51,16 +22,16 @@ def _info(duration: float, *, video: bool = True) -> MediaInfo:
 def test_by_default_a_video_gets_per_title_from_two_minutes(
     duration: float, expected: bool
 ) -> None:
-    assert graph.per_title_for(graph.Options(), _info(duration)) is expected
+    assert graph.per_title_for(graph.Options(), media_info(duration=duration)) is expected
 
 
 def test_an_explicit_choice_wins_over_the_length() -> None:
-    assert graph.per_title_for(graph.Options(per_title=True), _info(10.0))
-    assert not graph.per_title_for(graph.Options(per_title=False), _info(600.0))
+    assert graph.per_title_for(graph.Options(per_title=True), media_info(duration=10.0))
+    assert not graph.per_title_for(graph.Options(per_title=False), media_info(duration=600.0))
 
 
 def test_sound_alone_never_gets_a_ladder_probe() -> None:
-    assert not graph.per_title_for(graph.Options(), _info(600.0, video=False))
+    assert not graph.per_title_for(graph.Options(), media_info(duration=600.0, video=False))
 
 
 def test_the_setting_defaults_to_auto_and_refuses_other_words(
