@@ -339,11 +339,11 @@ class Settings(BaseSettings):
     job_chunk_retries: int = Field(
         default=3, ge=0, le=10, description="Tries after the first for a chunk whose node died."
     )
-    # The per-title ladder's probe costs a fixed 10-20 CPU-s: `auto` runs it on videos of
-    # two minutes or more (pipelines.transcode.PER_TITLE_AUTO_S), where that is a few
-    # percent of the encode.
+    # The per-title ladder's probe costs a fixed 20-33 CPU-s and runs before the chunks,
+    # so it delays first playable: `auto` runs it on videos of five minutes or more
+    # (pipelines.transcode.PER_TITLE_AUTO_S), where that is a few percent of the encode.
     transcode_per_title: PerTitle = Field(
-        default="auto", description="Per-title ladder: auto (videos of 2 min or more), on, off."
+        default="off", description="Per-title ladder: off, auto (videos of 5 min or more), on."
     )
 
     @field_validator("database_url")

@@ -31,13 +31,8 @@ def transcode(
     preset: Annotated[str, typer.Option(help="x264 preset.")] = "veryfast",
     cpus: Annotated[int | None, typer.Option(help="CPUs for a local Ray cluster.")] = None,
     per_title: Annotated[
-        bool | None,
-        typer.Option(
-            "--per-title/--fixed-ladder",
-            help="Pick each rung's bitrate for this video, or keep the fixed table "
-            "(default: per-title for videos of 2 minutes or more).",
-        ),
-    ] = None,
+        bool, typer.Option("--per-title", help="Pick each rung's bitrate for this video.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Transcode a local file into an HLS ladder with the same pipeline as uploads."""

@@ -51,10 +51,10 @@ PLAN_GOP_S = 2.0  # plan_transcode's default GOP
 # on a grainy 1080p source its 16 pictures take 0.7 s instead of 1.1 s (for 0.15 CPU-s
 # more), which is most of the wait before a video can play.
 FIRST_TASK_THREADS = 2
-# The per-title probe costs the same 10-20 CPU-s (a 1080p ladder) whatever the length,
-# about as much as the whole encode of a 10 s clip, 3 % of a two-minute one's; what it
-# saves is stored and streamed for as long as the video lives.
-PER_TITLE_AUTO_S = 120.0
+# The per-title probe costs the same 20-33 CPU-s (a 1080p ladder) whatever the length:
+# more than the whole encode of a 10 s clip, 2-4 % of a five-minute one's; what it saves
+# is stored and streamed for as long as the video lives.
+PER_TITLE_AUTO_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,9 @@ class Options:
     accelerator: Accelerator = "auto"
     thumbnails: bool = True
     # Per-title ladder (pipelines/media/complexity.py): a probe of a few 1 s samples picks
-    # each rung's cap. None: on for videos of `PER_TITLE_AUTO_S` or more (`per_title_for`).
-    per_title: bool | None = None
+    # each rung's cap. It runs before the chunks, so it delays first playable by its own
+    # 10-30 s: off by default. None: on for videos of `PER_TITLE_AUTO_S` or more.
+    per_title: bool | None = False
 
 
 @dataclass
