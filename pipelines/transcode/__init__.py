@@ -20,23 +20,15 @@ planning, such as the job actor, passes the result on as `transcode(probe=...)`)
 by the graph's first task. Planning, the poster and the storyboard read that probe, and
 it comes back on `Result.probe`.
 
+    options.py  what a transcode is asked for (`Options`), and the plan and chunk shape
     graph.py    the driver: probe, plan, scheduling, time limits, `Result`
     tasks.py    the `@ray.remote` tasks over `pipelines.media`
     publish.py  staged segments to final keys, playlists rewritten, the rendition list
 """
 
 from .attempts import Attempt
-from .graph import (
-    PER_TITLE_AUTO_S,
-    Accelerator,
-    Options,
-    Progress,
-    Result,
-    chunk_size,
-    per_title_for,
-    probe_source,
-    transcode,
-)
+from .graph import Progress, Result, probe_source, transcode
+from .options import PER_TITLE_AUTO_S, Accelerator, Options, chunk_size, per_title_for
 from .tasks import Source, StoreFactory
 
 __all__ = [

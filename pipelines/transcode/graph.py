@@ -4,11 +4,10 @@ hand each result to the `Publisher` as it arrives, within every task's time limi
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 import ray
 
@@ -21,11 +20,11 @@ from pipelines.media import (
     Segment,
     StillTimes,
     TranscodePlan,
-    plan_transcode,
 )
 from pipelines.media.complexity import RungCurve, per_title_rungs
 
 from .attempts import Attempt, ChunkKey, cause, lost, where
+from .options import Accelerator, Options, per_title_for, plan_for, shape_for
 from .publish import Publisher
 from .stills import StillsGatherer
 from .tasks import (
@@ -41,41 +40,14 @@ from .tasks import (
 
 # What the driver waits on: a task's result, or the audio task's stream of segments.
 Waitable: TypeAlias = ray.ObjectRef | ray.ObjectRefGenerator
-Accelerator = Literal["auto", "cpu", "gpu"]
 GPU_RESOURCE = "GPU"
 # Wall-clock limit of one task: a fixed allowance plus a multiple of the media it encodes.
 TASK_BASE_LIMIT_S = 120.0
 TASK_REALTIME_FACTOR = 20.0
-PLAN_GOP_S = 2.0  # plan_transcode's default GOP
 # The first task (the lowest rung of the first segment) decodes with two frame threads:
 # on a grainy 1080p source its 16 pictures take 0.7 s instead of 1.1 s (for 0.15 CPU-s
 # more), which is most of the wait before a video can play.
 FIRST_TASK_THREADS = 2
-# The per-title probe costs the same 20-33 CPU-s (a 1080p ladder) whatever the length:
-# more than the whole encode of a 10 s clip, 2-4 % of a five-minute one's; what it saves
-# is stored and streamed for as long as the video lives.
-PER_TITLE_AUTO_S = 300.0
-
-
-@dataclass(frozen=True)
-class Options:
-    ladder: tuple[int, ...] | None = None
-    max_height: int | None = None
-    segment_seconds: float = 6.0
-    # Fast start: a 0.5 s first segment, so the first chunk decodes half a second, not
-    # 6 s, of the source before the lowest rung is published (and a player's first
-    # download is small). A grainy 1080p source at camera bitrates costs ~1.4 CPU-s per
-    # second to decode: at 1 s, that alone kept first playable above 1.5 s.
-    first_segment_seconds: float | None = 0.5
-    segments_per_chunk: int | None = None  # None: enough chunks to keep every core busy
-    tail_chunks: int | None = None  # None: two per worker
-    preset: str = "veryfast"
-    accelerator: Accelerator = "auto"
-    thumbnails: bool = True
-    # Per-title ladder (pipelines/media/complexity.py): a probe of a few 1 s samples picks
-    # each rung's cap. It runs before the chunks, so it delays first playable by its own
-    # 10-30 s: off by default. None: on for videos of `PER_TITLE_AUTO_S` or more.
-    per_title: bool | None = False
 
 
 @dataclass
@@ -114,29 +86,6 @@ class Result:
         return self.probe.video.display_height if self.probe.video is not None else None
 
 
-def per_title_for(options: Options, info: MediaInfo) -> bool:
-    """Whether this video gets a per-title ladder: as `options` say, or else when it
-    lasts `PER_TITLE_AUTO_S` or more."""
-    if options.per_title is not None:
-        return options.per_title
-    return info.video is not None and info.duration >= PER_TITLE_AUTO_S
-
-
-def chunk_size(*, duration: float, segment_seconds: float, workers: int) -> int:
-    """Segments per chunk: about three chunks per worker, so the last ones finish together.
-
-    Fewer, longer chunks waste less on seeking; more, shorter ones leave fewer cores idle
-    at the end of a job. Three per worker balances the two; never more than 5 segments.
-    The plan then ends on two single-segment chunks per worker (`tail_chunks`): the last
-    rounds are short, so the workers run dry together.
-
-    >>> chunk_size(duration=60, segment_seconds=6, workers=2)
-    2
-    """
-    segments = max(1, math.ceil(duration / segment_seconds))
-    return max(1, min(5, math.ceil(segments / (3 * max(1, workers)))))
-
-
 def probe_source(
     *, open_store: StoreFactory, source: Source, cancelled: Callable[[], bool] = lambda: False
 ) -> MediaInfo:
@@ -165,35 +114,6 @@ def _probe_timed(
             raise TranscodeFailed("probe ran past its time limit", reason="timeout")
     data, cpu = _get(ref, limit=1, what="probe")
     return MediaInfo.from_dict(data), cpu
-
-
-def _shape(info: MediaInfo, *, options: Options, workers: int) -> dict[str, int]:
-    per_chunk = options.segments_per_chunk or chunk_size(
-        duration=info.duration, segment_seconds=options.segment_seconds, workers=workers
-    )
-    tail = options.tail_chunks if options.tail_chunks is not None else 2 * workers
-    return {"segments_per_chunk": per_chunk, "tail_chunks": tail}
-
-
-def _plan(info: MediaInfo, *, options: Options, shape: dict[str, int]) -> TranscodePlan:
-    try:
-        return plan_transcode(
-            info,
-            ladder=options.ladder,
-            max_height=options.max_height,
-            segment_seconds=options.segment_seconds,
-            segments_per_chunk=shape["segments_per_chunk"],
-            first_segment_seconds=options.first_segment_seconds,
-            # The last GOPs are chunks of one 2 s GOP each (`tail_chunks`, two per worker):
-            # the job ends on short tasks that finish together, not one long chunk on one
-            # core. At most a quarter of the video: each chunk restarts x264's rate
-            # control, which starts cautiously (a 10 s clip cut all in 2 s chunks lost
-            # 0.7 dB at 720p).
-            tail_gops=min(shape["tail_chunks"], math.ceil(info.duration / PLAN_GOP_S) // 4),
-            tail_chunks=shape["tail_chunks"],
-        )
-    except ValueError as exc:  # options no plan can meet: the caller's bug
-        raise TranscodeFailed(f"plan failed: {exc!r}", reason="internal") from None
 
 
 def transcode(
@@ -250,8 +170,8 @@ def transcode(
             charge({"probe": probe_cpu})
         else:
             info = probe
-        shape = _shape(info, options=options, workers=workers)
-        plan = _plan(info, options=options, shape=shape)
+        shape = shape_for(info, options=options, workers=workers)
+        plan = plan_for(info, options=options, shape=shape)
         if plan.rungs and per_title_for(options, info):
             report(Progress("probing", 0.5))
             curves, probe_cpu = _get(
