@@ -1,16 +1,8 @@
 """Pure media library: probe, plan, encode, package, thumbnails. No Ray, no DB, no HTTP."""
 
 from .audio import audio_segments, encode_audio
-from .encode import (
-    AAC_CODECS,
-    AudioOutput,
-    ChunkOutput,
-    EncoderSupport,
-    RungOutput,
-    Segment,
-    available_encoders,
-    encode_chunk,
-)
+from .encode import AAC_CODECS, AudioOutput, ChunkOutput, RungOutput, Segment, encode_chunk
+from .encoders import EncoderSupport, available_encoders
 from .errors import (
     CorruptMedia,
     EncoderUnavailable,

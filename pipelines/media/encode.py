@@ -13,23 +13,22 @@ on its own (`mpegts_copyts=1` also stops the TS muxer adding its mux delay).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import av
 
 from .cputime import StageTimes
-from .errors import CorruptMedia, EncoderUnavailable
+from .encoders import Encoder, avc1_codecs, open_encoder
+from .errors import CorruptMedia
 from .plan import Chunk, Rung, TranscodePlan
 from .probe import open_untrusted
 from .scaler import LadderScaler
 from .stills import ChunkStills, StillCollector, StillTimes
 
-Encoder = Literal["libx264", "h264_nvenc"]
 TS_CLOCK = 90_000
 TS_OFFSET = 10 * TS_CLOCK
 # Every segment file starts with PAT and PMT anyway. FFmpeg's muxer repeats them every
@@ -102,32 +101,6 @@ class AudioOutput:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AudioOutput:
         return cls(**{**data, "segments": tuple(Segment(**s) for s in data["segments"])})
-
-
-@dataclass(frozen=True)
-class EncoderSupport:
-    name: str
-    available: bool
-    reason: str
-
-
-def available_encoders() -> dict[str, EncoderSupport]:
-    """Which H.264 encoders (and NVDEC) work here; GPU paths report why they do not."""
-    found = {}
-    for name in ("libx264", "h264_nvenc"):
-        try:
-            ctx = av.CodecContext.create(name, "w")
-            ctx.width, ctx.height, ctx.pix_fmt = 256, 256, "yuv420p"
-            ctx.time_base = Fraction(1, 25)
-            ctx.open()  # NVENC fails here without a GPU and driver
-            found[name] = EncoderSupport(name, True, "ok")
-        except Exception as exc:
-            found[name] = EncoderSupport(name, False, f"{type(exc).__name__}: {exc}")
-    devices = av.codec.hwaccel.hwdevices_available()
-    found["nvdec"] = EncoderSupport(
-        "nvdec", "cuda" in devices, "ok" if "cuda" in devices else "no CUDA device type"
-    )
-    return found
 
 
 def encode_chunk(
@@ -290,7 +263,7 @@ class _RungWriter:
         self.stage = f"x264 {rung.name}" if encoder == "libx264" else f"{encoder} {rung.name}"
         self.dir = out_dir / rung.name
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.ctx = _open_encoder(encoder, rung=rung, plan=plan, preset=preset, threads=threads)
+        self.ctx = open_encoder(encoder, rung=rung, plan=plan, preset=preset, threads=threads)
         self.segment: int | None = None
         self.out: Any = None
         self.stream: Any = None
@@ -388,76 +361,3 @@ class _RungWriter:
                 size=final.stat().st_size,
             )
         )
-
-
-def _open_encoder(
-    encoder: Encoder, *, rung: Rung, plan: TranscodePlan, preset: str, threads: int
-) -> Any:
-    assert plan.fps is not None and plan.gop_frames is not None
-    keyint = math.ceil(plan.gop_frames) + 1  # forced IDRs come first; this is a backstop
-    options = _ENCODER_OPTIONS[encoder](rung, keyint, preset)
-    try:
-        ctx = av.CodecContext.create(encoder, "w")
-        ctx.width, ctx.height, ctx.pix_fmt = rung.width, rung.height, "yuv420p"
-        ctx.time_base = 1 / plan.fps
-        ctx.framerate = plan.fps
-        if rung.crf is None:
-            ctx.bit_rate = rung.bitrate
-        ctx.thread_count = threads
-        ctx.options = options
-        ctx.open()
-    except Exception as exc:
-        raise EncoderUnavailable(
-            f"The {encoder} encoder could not be opened ({exc}); use libx264 on this node.",
-        ) from None
-    return ctx
-
-
-def _x264_options(rung: Rung, keyint: int, preset: str) -> dict[str, str]:
-    params = [
-        f"keyint={keyint}",
-        f"min-keyint={keyint}",
-        "scenecut=0",  # no extra keyframes: segment sizes stay predictable
-        "open-gop=0",  # closed GOPs: each segment decodes on its own
-        f"vbv-maxrate={rung.maxrate // 1000}",
-        f"vbv-bufsize={rung.bufsize // 1000}",
-        f"level={rung.level}",
-        "aud=1",  # access unit delimiters, recommended for HLS in MPEG-TS
-    ]
-    options = {
-        "preset": preset,
-        "profile": rung.profile,
-        "forced-idr": "1",
-        "x264-params": ":".join(params),
-    }
-    if rung.crf is not None:
-        options["crf"] = f"{rung.crf:.1f}"
-    return options
-
-
-def _nvenc_options(rung: Rung, keyint: int, preset: str) -> dict[str, str]:
-    return {
-        "preset": "p4",
-        "profile": rung.profile,
-        "rc": "vbr",
-        "maxrate": str(rung.maxrate),
-        "bufsize": str(rung.bufsize),
-        "g": str(keyint),
-        "forced-idr": "1",
-        "no-scenecut": "1",
-        "strict_gop": "1",
-        "aud": "1",
-    }
-
-
-_ENCODER_OPTIONS = {"libx264": _x264_options, "h264_nvenc": _nvenc_options}
-
-
-def avc1_codecs(annexb: bytes) -> str:
-    """RFC 6381 `avc1.PPCCLL` from the first SPS in an Annex-B access unit."""
-    i = annexb.find(b"\x00\x00\x01")
-    while i != -1 and i + 6 < len(annexb):
-        if annexb[i + 3] & 0x1F == 7:  # NAL type 7: sequence parameter set
-            return "avc1." + annexb[i + 4 : i + 7].hex()
-        i = annexb.find(b"\x00\x00\x01", i + 3)
-    return "avc1.640028"  # High@4.0: a safe claim if the SPS could not be found
